@@ -1,0 +1,36 @@
+//! The Flux DSP core.
+//!
+//! The engine knows nothing of JavaScript, files, sockets or devices. It is built in a few
+//! steps:
+//!
+//! 1. A [`StateMemory`] of f64 slots outlives every reload; a [`StateAllocator`] gives each
+//!    signal id a block of it for the life of the process.
+//! 2. A loader (the `flux-js` crate) turns a file into a [`Patch`]: a list of
+//!    [`PatchSignal`]s, each with its id, its state block and its code (a [`Signal`]).
+//! 3. [`engine()`] makes an [`Engine`] (the DSP side) and a [`Controller`] (the main side),
+//!    joined by lock-free queues: commands go one way, retired patches and faults come back,
+//!    so nothing is ever freed on the DSP thread.
+//! 4. [`DspThread::spawn`] runs the engine on its own thread, rendering into a lock-free
+//!    ring that an output drains through an [`OutputReader`]. An offline render calls
+//!    [`Engine::process`] directly instead: same engine, no ring, no clock.
+//!
+//! Which thread may call what: [`Engine`] methods run on the thread that renders; the
+//! [`Controller`], the allocator and patch building run on the main thread; [`Counters`]
+//! are read from anywhere.
+
+mod counters;
+mod engine;
+mod signal;
+mod state;
+mod thread;
+
+pub use counters::{Counters, Stats};
+pub use engine::{
+    engine, Command, Controller, Engine, EngineConfig, SignalFault, DEFAULT_BLOCK, MAX_BLOCK,
+};
+pub use rtrb;
+pub use signal::{Block, Fault, Patch, PatchSignal, Signal, Tier};
+pub use state::{
+    StateAllocator, StateBlock, StateFull, StateMemory, DEFAULT_BLOCK_SLOTS, DEFAULT_SLOTS,
+};
+pub use thread::{DspThread, OutputReader};

@@ -1,0 +1,179 @@
+//! What a signal is to the engine: code that renders a block of frames.
+
+use std::fmt;
+
+use crate::state::StateBlock;
+
+/// One block of output for one signal.
+///
+/// `out` is interleaved, `channels` wide and `frames` long, and zeroed before the call. A
+/// signal with fewer channels than the output maps itself onto them (a mono signal plays on
+/// every channel); channels beyond the output's are dropped by the signal.
+#[derive(Debug)]
+pub struct Block<'a> {
+    /// Frames to render.
+    pub frames: usize,
+    /// Output channels.
+    pub channels: usize,
+    /// Sample rate in Hz, as JavaScript's `update(sr)` receives it.
+    pub sample_rate: f64,
+    /// Where the samples go.
+    pub out: &'a mut [f64],
+}
+
+/// The code of one signal, interpreted or native.
+///
+/// The engine calls [`render`](Signal::render) on the DSP thread, once per block, in patch
+/// order. Native implementations must be real-time safe (no allocation, locks, I/O or
+/// unbounded work). Interpreted ones cannot avoid allocation; the ring buffer absorbs it.
+pub trait Signal: Send {
+    /// Renders `block.frames` frames into `block.out`, advancing the signal's state.
+    ///
+    /// # Errors
+    ///
+    /// A [`Fault`] when the code fails; the engine then silences and disables the signal,
+    /// puts its state block back as it was before the block, and reports the fault.
+    fn render(&mut self, block: &mut Block<'_>) -> Result<(), Fault>;
+
+    /// Which tier runs this signal's code.
+    fn tier(&self) -> Tier;
+}
+
+/// Where a signal's code runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Tier {
+    /// The embedded JavaScript interpreter.
+    Js,
+    /// Machine code compiled at load time.
+    Native,
+}
+
+impl Tier {
+    /// The tier's name as the command line and JSON output spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Tier::Js => "js",
+            Tier::Native => "native",
+        }
+    }
+}
+
+/// Why a signal was stopped while it played.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Fault {
+    /// The code threw or failed; the message names the place (`file:line:col: ...`).
+    Error(Box<str>),
+    /// The code ran far past its time limit for one block.
+    TimeLimit {
+        /// The limit, in milliseconds.
+        limit_ms: u64,
+    },
+    /// The code produced NaN or an infinity.
+    NonFinite {
+        /// The bad value.
+        value: f64,
+        /// Output channel it appeared on.
+        channel: usize,
+        /// Frame (since the engine started) it appeared at.
+        frame: u64,
+    },
+}
+
+impl fmt::Display for Fault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Fault::Error(message) => f.write_str(message),
+            Fault::TimeLimit { limit_ms } => {
+                write!(f, "update ran longer than {limit_ms} ms for one block")
+            }
+            Fault::NonFinite {
+                value,
+                channel,
+                frame,
+            } => write!(
+                f,
+                "update returned {} on channel {channel} at frame {frame}",
+                js_number(*value)
+            ),
+        }
+    }
+}
+
+/// Spells a non-finite number the way JavaScript prints it.
+fn js_number(value: f64) -> String {
+    if value.is_nan() {
+        "NaN".to_owned()
+    } else if value == f64::INFINITY {
+        "Infinity".to_owned()
+    } else if value == f64::NEG_INFINITY {
+        "-Infinity".to_owned()
+    } else {
+        value.to_string()
+    }
+}
+
+/// A signal as it sits in a [`Patch`].
+pub struct PatchSignal {
+    /// The id the file gave it.
+    pub id: String,
+    /// Its state block.
+    pub block: StateBlock,
+    /// Its code.
+    pub code: Box<dyn Signal>,
+    pub(crate) enabled: bool,
+}
+
+impl PatchSignal {
+    /// A signal ready to play.
+    pub fn new(id: impl Into<String>, block: StateBlock, code: Box<dyn Signal>) -> Self {
+        Self {
+            id: id.into(),
+            block,
+            code,
+            enabled: true,
+        }
+    }
+}
+
+impl fmt::Debug for PatchSignal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PatchSignal")
+            .field("id", &self.id)
+            .field("block", &self.block)
+            .field("tier", &self.code.tier())
+            .field("enabled", &self.enabled)
+            .finish()
+    }
+}
+
+/// The set of signals one load produced. Swapped in whole, never edited in place.
+#[derive(Debug, Default)]
+pub struct Patch {
+    pub(crate) signals: Vec<PatchSignal>,
+    pub(crate) generation: u64,
+}
+
+impl Patch {
+    /// A patch of `signals`, rendered and mixed in this order.
+    pub fn new(signals: Vec<PatchSignal>) -> Self {
+        Self {
+            signals,
+            generation: 0,
+        }
+    }
+
+    /// The signals, in render order.
+    pub fn signals(&self) -> &[PatchSignal] {
+        &self.signals
+    }
+
+    /// Number of signals.
+    pub fn len(&self) -> usize {
+        self.signals.len()
+    }
+
+    /// True when the patch has no signals.
+    pub fn is_empty(&self) -> bool {
+        self.signals.is_empty()
+    }
+}

@@ -1,0 +1,77 @@
+//! Signals written in Rust, for testing the engine without a JavaScript tier.
+#![allow(
+    dead_code,
+    missing_docs,
+    reason = "shared by several test binaries, each using a part"
+)]
+
+use std::sync::Arc;
+
+use flux_engine::{Block, Fault, Signal, StateBlock, StateMemory, Tier};
+
+/// A sine oscillator keeping its phase in slot 0 of its block, as the seed's examples do.
+pub struct Sine {
+    pub state: Arc<StateMemory>,
+    pub block: StateBlock,
+    pub freq: f64,
+    pub gain: f64,
+}
+
+impl Signal for Sine {
+    fn render(&mut self, b: &mut Block<'_>) -> Result<(), Fault> {
+        let slot = self.block.offset;
+        for frame in b.out.chunks_mut(b.channels) {
+            let phase = (self.state.get(slot).unwrap() + self.freq / b.sample_rate) % 1.0;
+            self.state.set(slot, phase);
+            let s = (phase * std::f64::consts::TAU).sin() * self.gain;
+            frame.fill(s);
+        }
+        Ok(())
+    }
+
+    fn tier(&self) -> Tier {
+        Tier::Native
+    }
+}
+
+/// Advances its slot like a sine, then returns NaN from frame `bad_at` of its life on.
+pub struct GoesBad {
+    pub state: Arc<StateMemory>,
+    pub block: StateBlock,
+    pub bad_at: u64,
+    pub frames: u64,
+}
+
+impl Signal for GoesBad {
+    fn render(&mut self, b: &mut Block<'_>) -> Result<(), Fault> {
+        for frame in b.out.chunks_mut(b.channels) {
+            let slot = self.block.offset;
+            self.state.set(slot, self.state.get(slot).unwrap() + 1.0);
+            let s = if self.frames >= self.bad_at {
+                f64::NAN
+            } else {
+                0.25
+            };
+            frame.fill(s);
+            self.frames += 1;
+        }
+        Ok(())
+    }
+
+    fn tier(&self) -> Tier {
+        Tier::Native
+    }
+}
+
+/// Fails with an error on its first block.
+pub struct Throws;
+
+impl Signal for Throws {
+    fn render(&mut self, _: &mut Block<'_>) -> Result<(), Fault> {
+        Err(Fault::Error("signals.js:3:9: Error: boom".into()))
+    }
+
+    fn tier(&self) -> Tier {
+        Tier::Js
+    }
+}
