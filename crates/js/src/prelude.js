@@ -1,0 +1,138 @@
+// The Flux JavaScript API, evaluated in every runtime before the signals file.
+// `hooks` comes from Rust: block(id) -> idx, log(line), out (Float64Array for render).
+(function (hooks) {
+  'use strict';
+  const registry = new Map();
+  const state = globalThis.FLUX_STATE;
+  let loading = true;
+  let active = [];
+  let ids = [];
+
+  // The place in the user's file that called into the API ("file:line:col").
+  function caller() {
+    const stack = new Error().stack || '';
+    for (const line of stack.split('\n')) {
+      const m = /\(?([^\s()]+):(\d+):(\d+)\)?\s*$/.exec(line);
+      if (m && m[1] !== '<flux>') return m[1] + ':' + m[2] + ':' + m[3];
+    }
+    return '';
+  }
+
+  function describe(v) {
+    if (v === null) return 'null';
+    if (Array.isArray(v)) return 'an array';
+    return typeof v === 'object' ? 'an object' : 'a ' + typeof v;
+  }
+
+  function flux(id, factory) {
+    if (!loading) throw new Error('flux() can only be called while the file loads');
+    if (typeof id !== 'string' || id === '') {
+      throw new TypeError('flux(id, factory): id must be a non-empty string, not ' + describe(id));
+    }
+    if (typeof factory !== 'function') {
+      throw new TypeError("flux('" + id + "', factory): factory must be a function, not " + describe(factory));
+    }
+    const where = caller();
+    const signal = factory(state, hooks.block(id));
+    if (signal === null || typeof signal !== 'object' || typeof signal.update !== 'function') {
+      throw new TypeError("flux('" + id + "', factory): the factory must return an object with an update(sr) function, not " + describe(signal));
+    }
+    registry.delete(id);
+    registry.set(id, { signal, where });
+    return signal;
+  }
+
+  function clear() {
+    if (!loading) throw new Error('clear() can only be called while the file loads');
+    registry.clear();
+  }
+
+  function remove(id) {
+    if (!loading) throw new Error('remove() can only be called while the file loads');
+    return registry.delete(id);
+  }
+
+  function list() {
+    return Array.from(registry.keys());
+  }
+
+  function show(v) {
+    if (typeof v === 'string') return v;
+    if (typeof v === 'function') return '[function ' + (v.name || 'anonymous') + ']';
+    if (v instanceof Error) return String(v);
+    if (typeof v === 'object' && v !== null) {
+      try {
+        return JSON.stringify(v, (k, x) => (ArrayBuffer.isView(x) ? Array.from(x) : x));
+      } catch (e) {
+        return String(v);
+      }
+    }
+    return String(v);
+  }
+  function log(...args) {
+    hooks.log(args.map(show).join(' '));
+  }
+  const console = { log, info: log, warn: log, error: log, debug: log };
+
+  const api = { flux, clear, remove, list };
+  for (const [name, value] of Object.entries({ ...api, console })) {
+    Object.defineProperty(globalThis, name, { value, writable: true, configurable: true });
+  }
+
+  // Ends the load: freezes the registry into the list the DSP thread renders.
+  function finish() {
+    loading = false;
+    active = [];
+    ids = [];
+    const out = [];
+    for (const [id, entry] of registry) {
+      active.push(entry.signal);
+      ids.push(id);
+      out.push([id, entry.where]);
+    }
+    return out;
+  }
+
+  function badValue(i, v, c) {
+    const where = c === undefined ? '' : ' on channel ' + c;
+    return new TypeError("update of '" + ids[i] + "' returned " + describe(v) + where +
+      '; expected a number or an array of numbers');
+  }
+
+  // Renders n frames of signal i into hooks.out, mapped onto ch output channels.
+  // Returns the number of channels the signal gave on its first frame.
+  function render(i, n, sr, ch) {
+    const out = hooks.out;
+    const s = active[i];
+    let first = 0;
+    for (let f = 0, o = 0; f < n; f++, o += ch) {
+      const v = s.update(sr);
+      if (typeof v === 'number') {
+        for (let c = 0; c < ch; c++) out[o + c] = v;
+        if (f === 0) first = 1;
+        continue;
+      }
+      if (v === null || typeof v !== 'object' || typeof v.length !== 'number') throw badValue(i, v);
+      const len = v.length;
+      if (len === 1) {
+        const x = v[0];
+        if (typeof x !== 'number') throw badValue(i, x, 0);
+        for (let c = 0; c < ch; c++) out[o + c] = x;
+      } else {
+        const m = len < ch ? len : ch;
+        let c = 0;
+        for (; c < m; c++) {
+          const x = v[c];
+          if (typeof x === 'number') out[o + c] = x;
+          else if (x === undefined) out[o + c] = 0;
+          else throw badValue(i, x, c);
+        }
+        for (; c < ch; c++) out[o + c] = 0;
+      }
+      if (f === 0) first = len;
+    }
+    return first;
+  }
+
+  return { api, finish, render };
+})

@@ -1,0 +1,360 @@
+//! Loading signals files: the API, the examples, and every kind of bad input.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use flux_engine::{engine, Fault, StateAllocator, StateMemory};
+use flux_js::{LoadOptions, Loaded, Loader};
+
+const SR: u32 = 48_000;
+
+fn loader(channels: usize) -> Loader {
+    let state = Arc::new(StateMemory::new(65_536));
+    Loader::new(
+        state,
+        StateAllocator::new(65_536, 64),
+        LoadOptions {
+            sample_rate: SR,
+            channels,
+            load_time_limit: Duration::from_millis(500),
+            update_time_limit: Duration::from_millis(200),
+            ..LoadOptions::default()
+        },
+    )
+}
+
+fn example(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples")
+        .join(name)
+}
+
+/// Renders `loaded` for `frames` frames through an engine, returning interleaved samples.
+fn render(
+    loader: &Loader,
+    loaded: Loaded,
+    frames: usize,
+) -> (Vec<f32>, Vec<flux_engine::SignalFault>) {
+    let channels = loader.options().channels;
+    let (mut ctl, mut eng) = engine(
+        flux_engine::EngineConfig::new(SR, channels),
+        loader.state().clone(),
+    );
+    ctl.swap(loaded.patch);
+    let mut out = vec![0.0f32; frames * channels];
+    eng.process(&mut out);
+    let faults = ctl.collect();
+    (out, faults)
+}
+
+fn rising_crossings(samples: &[f32]) -> usize {
+    samples
+        .windows(2)
+        .filter(|w| w[0] < 0.0 && w[1] >= 0.0)
+        .count()
+}
+
+#[test]
+fn the_seed_examples_load_unchanged() {
+    let expected = [
+        ("sine-440.js", vec!["sine-440"]),
+        ("breathing-sine.js", vec!["breathing-sine"]),
+        ("vortex-morph.js", vec!["vortex-morph"]),
+        ("van-der-pol.js", vec!["van-der-pol"]),
+        ("lorenz.js", vec!["lorenz"]),
+        ("fm-vortex.js", vec!["fm-vortex"]),
+        (
+            "all-six.js",
+            vec![
+                "sine-440",
+                "breathing-sine",
+                "vortex-morph",
+                "van-der-pol",
+                "lorenz",
+                "fm-vortex",
+            ],
+        ),
+    ];
+    for (file, ids) in expected {
+        let mut l = loader(1);
+        let loaded = l
+            .load_file(&example(file))
+            .unwrap_or_else(|d| panic!("{d}"));
+        let got: Vec<&str> = loaded.signals.iter().map(|s| s.id.as_str()).collect();
+        assert_eq!(got, ids, "{file}");
+        let (out, faults) = render(&l, loaded, 4800);
+        assert!(faults.is_empty(), "{file}: {faults:?}");
+        assert!(out.iter().all(|s| s.is_finite() && s.abs() <= 1.0));
+        assert!(out.iter().any(|s| s.abs() > 0.01), "{file} is silent");
+    }
+    let mut l = loader(1);
+    let loaded = l.load_file(&example("vortex-64-loop.js")).unwrap();
+    assert_eq!(loaded.signals.len(), 64);
+}
+
+#[test]
+fn sine_440_plays_at_440_hz() {
+    let mut l = loader(1);
+    let loaded = l.load_file(&example("sine-440.js")).unwrap();
+    let (out, _) = render(&l, loaded, SR as usize);
+    let n = rising_crossings(&out);
+    assert!(
+        (439..=441).contains(&n),
+        "{n} rising zero crossings in one second"
+    );
+}
+
+#[test]
+fn the_js_tier_computes_what_the_seed_computes() {
+    // The seed's sine-440 at 48 kHz: phase += 440/48000 mod 1, sample = tanh(sin(2 pi phase) / 2).
+    let mut l = loader(1);
+    let loaded = l.load_file(&example("sine-440.js")).unwrap();
+    let (out, _) = render(&l, loaded, 1000);
+    let mut phase = 0.0f64;
+    for (i, &s) in out.iter().enumerate() {
+        phase = (phase + 440.0 / 48_000.0) % 1.0;
+        let want = ((phase * 2.0 * std::f64::consts::PI).sin() * 0.5).tanh() as f32;
+        assert_eq!(s, want, "frame {i}");
+    }
+}
+
+#[test]
+fn a_script_without_imports_uses_the_global_api() {
+    let mut l = loader(1);
+    let loaded = l
+        .load_source(
+            "script.js",
+            "flux('a', (mem, idx) => ({ update: () => 0.25 }));\nflux('b', () => ({ update: () => [0.25] }));\nconsole.log('ids', list());",
+        )
+        .unwrap();
+    assert_eq!(loaded.signals.len(), 2);
+    assert_eq!(l.drain_logs().0, vec!["ids [\"a\",\"b\"]".to_string()]);
+    let (out, _) = render(&l, loaded, 10);
+    assert!(out.iter().all(|&s| s == 0.5f32.tanh()));
+}
+
+#[test]
+fn clear_and_remove_shape_the_patch_and_a_redefinition_moves_to_the_end() {
+    let mut l = loader(1);
+    let loaded = l
+        .load_source(
+            "s.js",
+            "flux('x', () => ({ update: () => 0 }));\nclear();\n\
+             flux('a', () => ({ update: () => 0 }));\nflux('b', () => ({ update: () => 0 }));\n\
+             flux('c', () => ({ update: () => 0 }));\nremove('b');\nflux('a', () => ({ update: () => 0 }));",
+        )
+        .unwrap();
+    let ids: Vec<&str> = loaded.signals.iter().map(|s| s.id.as_str()).collect();
+    assert_eq!(ids, ["c", "a"]);
+}
+
+#[test]
+fn ids_with_equal_character_sums_get_separate_state() {
+    let mut l = loader(1);
+    let src = "for (const id of ['ab', 'ba']) {\n\
+        flux(id, (mem, idx) => ({ update: () => { mem[idx] += id === 'ab' ? 1 : 100; return 0; } }));\n}";
+    let loaded = l.load_source("ids.js", src).unwrap();
+    let (a, b) = (loaded.signals[0].block, loaded.signals[1].block);
+    assert_ne!(a.offset, b.offset);
+    let state = l.state().clone();
+    render(&l, loaded, 10);
+    assert_eq!(state.get(a.offset), Some(10.0));
+    assert_eq!(state.get(b.offset), Some(1000.0));
+}
+
+#[test]
+fn state_survives_a_reload_and_a_removed_signal_resumes() {
+    let mut l = loader(1);
+    let counter = "flux('n', (mem, idx) => ({ update: () => { mem[idx] += 1; return 0; } }));";
+    let first = l.load_source("s.js", counter).unwrap();
+    let block = first.signals[0].block;
+    render(&l, first, 100);
+    let empty = l.load_source("s.js", "// nothing").unwrap();
+    assert!(empty.signals.is_empty());
+    let again = l.load_source("s.js", counter).unwrap();
+    assert_eq!(again.signals[0].block, block);
+    render(&l, again, 50);
+    assert_eq!(l.state().get(block.offset), Some(150.0));
+}
+
+#[test]
+fn channels_map_onto_the_output() {
+    let mut l = loader(2);
+    let src = "flux('mono', () => ({ update: () => [0.1] }));\n\
+               flux('stereo', () => ({ update: () => [0.2, -0.2] }));\n\
+               flux('three', () => ({ update: () => [0.01, 0.02, 5] }));\n\
+               flux('bare', () => ({ update: () => 0.05 }));\n\
+               flux('short', () => ({ update: () => [] }));";
+    let loaded = l.load_source("ch.js", src).unwrap();
+    let probe: Vec<usize> = loaded
+        .probe_channels()
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(probe, [1, 2, 3, 1, 0]);
+    let (out, faults) = render(&l, loaded, 4);
+    assert!(faults.is_empty());
+    let left = (0.1f64 + 0.2 + 0.01 + 0.05).tanh() as f32;
+    let right = (0.1f64 - 0.2 + 0.02 + 0.05).tanh() as f32;
+    assert_eq!(&out[..2], &[left, right]);
+}
+
+#[test]
+fn modules_can_import_relative_helpers() {
+    let dir = tempdir();
+    std::fs::write(dir.join("helpers.js"), "export const gain = 0.5;\n").unwrap();
+    std::fs::write(
+        dir.join("main.js"),
+        "import { flux } from 'https://anywhere/flux.js';\nimport { gain } from './helpers.js';\n\
+         flux('g', () => ({ update: () => gain }));\n",
+    )
+    .unwrap();
+    let mut l = loader(1);
+    let loaded = l
+        .load_file(&dir.join("main.js"))
+        .unwrap_or_else(|d| panic!("{d}"));
+    let (out, _) = render(&l, loaded, 1);
+    assert_eq!(out[0], 0.5f32.tanh());
+}
+
+fn tempdir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "flux-js-test-{}-{}",
+        std::process::id(),
+        Instant::now().elapsed().as_nanos()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn load_error(src: &str) -> String {
+    let mut l = loader(1);
+    l.load_source("bad.js", src).unwrap_err().to_string()
+}
+
+#[test]
+fn a_syntax_error_names_file_line_and_column() {
+    assert_eq!(
+        load_error("flux('a', () => ({ update: () => 0 }));\n  let b = ;\n"),
+        "bad.js:2:11: SyntaxError: unexpected token in expression: ';'"
+    );
+    assert_eq!(
+        load_error(
+            "import { flux } from './flux.js';\nflux('a', () => ({ update: () => 0 }))\n}\n"
+        ),
+        "bad.js:3:1: SyntaxError: unexpected token in expression: '}'"
+    );
+}
+
+#[test]
+fn exceptions_while_loading_name_their_place() {
+    assert_eq!(
+        load_error("\n\nthrow new Error('top');"),
+        "bad.js:3:11: Error: top"
+    );
+    assert_eq!(
+        load_error("flux('a', (mem, idx) => {\n  return nope.update;\n});"),
+        "bad.js:2:10: ReferenceError: nope is not defined"
+    );
+    assert_eq!(
+        load_error("flux('a', () => 42);"),
+        "bad.js:1:1: TypeError: flux('a', factory): the factory must return an object with an update(sr) function, not a number"
+    );
+    assert_eq!(
+        load_error("throw 'plain';"),
+        "bad.js:1:1: uncaught exception: \"plain\""
+    );
+}
+
+#[test]
+fn an_endless_loop_while_loading_is_cut_off() {
+    let started = Instant::now();
+    let msg = load_error("let x = 0;\nwhile (true) { x++; }\n");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(msg.starts_with("bad.js:"), "{msg}");
+    assert!(
+        msg.ends_with("the file ran longer than 500 ms while loading (an endless loop?)"),
+        "{msg}"
+    );
+    let msg = load_error("flux('a', () => { for (;;) {} });");
+    assert!(msg.contains("ran longer than 500 ms"), "{msg}");
+}
+
+#[test]
+fn an_update_that_throws_faults_with_its_location() {
+    let mut l = loader(1);
+    let src = "flux('ok', () => ({ update: () => 0.1 }));\n\
+               flux('bad', (mem, idx) => ({\n  update: (sr) => {\n    mem[idx] += 1;\n    if (mem[idx] > 5) throw new RangeError('too far');\n    return 0; } }));";
+    let loaded = l.load_source("u.js", src).unwrap();
+    let (out, faults) = render(&l, loaded, 256);
+    assert_eq!(faults.len(), 1);
+    assert_eq!(faults[0].id, "bad");
+    assert_eq!(
+        faults[0].fault.to_string(),
+        "u.js:5:33: RangeError: too far"
+    );
+    assert!(out.iter().all(|&s| s == 0.1f32.tanh()));
+}
+
+#[test]
+fn bad_return_values_fault_with_a_clear_message() {
+    let mut l = loader(1);
+    let loaded = l
+        .load_source("r.js", "flux('s', () => ({ update: () => 'loud' }));")
+        .unwrap();
+    let (_, faults) = render(&l, loaded, 8);
+    assert!(
+        faults[0].fault.to_string().ends_with(
+            "TypeError: update of 's' returned a string; expected a number or an array of numbers"
+        ),
+        "{}",
+        faults[0].fault
+    );
+}
+
+#[test]
+fn a_nan_from_javascript_is_caught() {
+    let mut l = loader(1);
+    let loaded = l
+        .load_source(
+            "n.js",
+            "flux('n', (mem, idx) => ({ update: () => [Math.sqrt(-1 - mem[idx])] }));",
+        )
+        .unwrap();
+    let (out, faults) = render(&l, loaded, 8);
+    assert!(matches!(faults[0].fault, Fault::NonFinite { .. }));
+    assert!(out.iter().all(|&s| s == 0.0));
+}
+
+#[test]
+fn an_endless_update_is_disabled() {
+    let mut l = loader(1);
+    let loaded = l
+        .load_source(
+            "e.js",
+            "flux('spin', () => ({ update: () => { while (true) {} } }));",
+        )
+        .unwrap();
+    let started = Instant::now();
+    let (_, faults) = render(&l, loaded, 1024);
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(faults[0].fault, Fault::TimeLimit { limit_ms: 200 });
+}
+
+#[test]
+fn the_api_is_closed_once_the_file_has_loaded() {
+    let mut l = loader(1);
+    let loaded = l
+        .load_source("late.js", "flux('late', () => ({ update: () => { flux('x', () => ({ update: () => 0 })); return 0; } }));")
+        .unwrap();
+    let (_, faults) = render(&l, loaded, 4);
+    assert!(
+        faults[0]
+            .fault
+            .to_string()
+            .contains("flux() can only be called while the file loads"),
+        "{}",
+        faults[0].fault
+    );
+}
