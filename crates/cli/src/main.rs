@@ -1,1 +1,79 @@
-fn main() {}
+//! `flux`: play, render and check Flux signals files.
+//!
+//! Glue only: the DSP lives in `flux-engine`, JavaScript in `flux-js`, outputs in
+//! `flux-audio`.
+
+mod check;
+mod play;
+mod render;
+mod session;
+mod watch;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Flux: a live-coding sound engine. Write signals in JavaScript, save, hear the change.
+#[derive(Debug, Parser)]
+#[command(name = "flux", version, about, max_term_width = 100)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Play a signals file and reload it on every save.
+    Play(play::PlayArgs),
+    /// Render a signals file to a WAV file, offline and deterministic.
+    Render(render::RenderArgs),
+    /// Load a signals file, list its signals and print its diagnostics.
+    Check(check::CheckArgs),
+    /// List the audio output devices.
+    Devices,
+}
+
+/// Options of the engine shared by `play` and `render`.
+#[derive(Debug, Clone, Args)]
+struct EngineArgs {
+    /// Sample rate in Hz.
+    #[arg(long, value_name = "HZ", value_parser = clap::value_parser!(u32).range(1..=768_000))]
+    sample_rate: Option<u32>,
+    /// Output channels.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
+    channels: Option<u16>,
+}
+
+/// Where a signals file is, with `signals.js` as the default.
+fn default_file() -> PathBuf {
+    PathBuf::from("signals.js")
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Play(args) => play::run(args),
+        Command::Render(args) => render::run(args),
+        Command::Check(args) => check::run(args),
+        Command::Devices => devices(),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("flux: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn devices() -> anyhow::Result<ExitCode> {
+    let devices = flux_audio::list_devices();
+    if devices.is_empty() {
+        println!("no output devices (flux play falls back to the null output)");
+    }
+    for d in devices {
+        println!("{d}");
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -16,6 +16,7 @@ const MIN_SLEEP: Duration = Duration::from_micros(250);
 /// A running DSP thread. Stops and joins on [`stop`](DspThread::stop) or drop.
 pub struct DspThread {
     stop: Arc<AtomicBool>,
+    realtime: Arc<AtomicBool>,
     handle: Option<JoinHandle<Engine>>,
 }
 
@@ -43,10 +44,13 @@ impl DspThread {
         let counters = engine.counters().clone();
         let stop = Arc::new(AtomicBool::new(false));
         let stop_flag = stop.clone();
+        let realtime = Arc::new(AtomicBool::new(false));
+        let promoted_flag = realtime.clone();
         let frame_time = 1.0 / f64::from(config.sample_rate);
         let handle = thread::Builder::new()
             .name("flux-dsp".into())
             .spawn(move || {
+                promoted_flag.store(promote_to_realtime(), Ordering::Relaxed);
                 let mut scratch = vec![0.0f32; MAX_BLOCK * ch];
                 while !stop_flag.load(Ordering::Relaxed) {
                     let free = ring.slots() / ch;
@@ -78,10 +82,20 @@ impl DspThread {
         Ok((
             DspThread {
                 stop,
+                realtime,
                 handle: Some(handle),
             },
             reader,
         ))
+    }
+
+    /// True once the thread runs with a real-time scheduling policy.
+    ///
+    /// The thread asks for one when it starts (`SCHED_FIFO` on Unix, the highest priority
+    /// elsewhere); without the privilege it runs at normal priority, which works but is more
+    /// exposed to a busy machine.
+    pub fn is_realtime(&self) -> bool {
+        self.realtime.load(Ordering::Relaxed)
     }
 
     /// Stops the thread and returns its engine, to be dropped on the caller's thread.
@@ -98,6 +112,35 @@ impl DspThread {
 impl Drop for DspThread {
     fn drop(&mut self) {
         self.join();
+    }
+}
+
+/// Asks the OS to schedule the calling thread as a real-time (audio) thread.
+fn promote_to_realtime() -> bool {
+    use thread_priority::{ThreadPriority, ThreadPriorityValue};
+    if std::env::var_os("FLUX_NO_REALTIME").is_some() {
+        return false;
+    }
+    #[cfg(unix)]
+    {
+        use thread_priority::unix::{
+            set_thread_priority_and_policy, thread_native_id, RealtimeThreadSchedulePolicy,
+            ThreadSchedulePolicy,
+        };
+        let Ok(value) = ThreadPriorityValue::try_from(70u8) else {
+            return false;
+        };
+        set_thread_priority_and_policy(
+            thread_native_id(),
+            ThreadPriority::Crossplatform(value),
+            ThreadSchedulePolicy::Realtime(RealtimeThreadSchedulePolicy::Fifo),
+        )
+        .is_ok()
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ThreadPriorityValue::try_from(0u8);
+        thread_priority::set_current_thread_priority(ThreadPriority::Max).is_ok()
     }
 }
 

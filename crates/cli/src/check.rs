@@ -1,0 +1,168 @@
+//! `flux check`: load a file, list its signals, print its diagnostics.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Args;
+use flux_engine::{Fault, StateAllocator, StateMemory, DEFAULT_BLOCK_SLOTS, DEFAULT_SLOTS};
+use flux_js::{Diagnostic, LoadOptions, Loader, Location};
+use serde::Serialize;
+
+/// Arguments of `flux check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The signals file.
+    #[arg(default_value_os_t = crate::default_file())]
+    file: PathBuf,
+    /// Print JSON for editors instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Serialize)]
+struct Report {
+    signals: Vec<SignalReport>,
+    diagnostics: Vec<DiagnosticReport>,
+}
+
+#[derive(Serialize)]
+struct SignalReport {
+    id: String,
+    /// Channels `update` returned on a trial call; `null` when the call failed.
+    channels: Option<usize>,
+    tier: &'static str,
+    line: Option<u32>,
+    col: Option<u32>,
+    #[serde(skip)]
+    location: Option<Location>,
+}
+
+#[derive(Serialize)]
+struct DiagnosticReport {
+    file: String,
+    line: u32,
+    col: u32,
+    message: String,
+    severity: &'static str,
+}
+
+impl DiagnosticReport {
+    fn new(location: &Location, message: String, severity: &'static str) -> Self {
+        Self {
+            file: location.file.clone(),
+            line: location.line,
+            col: location.col,
+            message,
+            severity,
+        }
+    }
+}
+
+/// Runs `flux check`: exit 0 when the file loads, 1 when it does not.
+pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
+    // A private state memory: the trial call of each update changes nothing that plays.
+    let state = Arc::new(StateMemory::new(DEFAULT_SLOTS));
+    let mut loader = Loader::new(
+        state,
+        StateAllocator::new(DEFAULT_SLOTS, DEFAULT_BLOCK_SLOTS),
+        LoadOptions::default(),
+    );
+    let mut report = Report {
+        signals: Vec::new(),
+        diagnostics: Vec::new(),
+    };
+    let loaded = match loader.load_file(&args.file) {
+        Ok(loaded) => Some(loaded),
+        Err(Diagnostic { location, message }) => {
+            report
+                .diagnostics
+                .push(DiagnosticReport::new(&location, message, "error"));
+            None
+        }
+    };
+    if let Some(loaded) = &loaded {
+        for (info, probe) in loaded.signals.iter().zip(loaded.probe_channels()) {
+            let channels = match probe {
+                Ok(n) => Some(n),
+                Err(fault) => {
+                    let (location, message) = locate(&fault, info.location.as_ref());
+                    let message = format!("update of '{}' fails: {message}", info.id);
+                    if let Some(l) = location {
+                        report
+                            .diagnostics
+                            .push(DiagnosticReport::new(&l, message, "warning"));
+                    }
+                    None
+                }
+            };
+            report.signals.push(SignalReport {
+                id: info.id.clone(),
+                channels,
+                tier: info.tier.name(),
+                line: info.location.as_ref().map(|l| l.line),
+                col: info.location.as_ref().map(|l| l.col),
+                location: info.location.clone(),
+            });
+        }
+    }
+    let (logs, _) = loader.drain_logs();
+    if args.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        print_text(&args.file, &report, &logs);
+    }
+    Ok(if loaded.is_some() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// Splits a fault into its location (its own, or the signal's) and the rest of the message.
+fn locate(fault: &Fault, signal: Option<&Location>) -> (Option<Location>, String) {
+    if let Fault::Error(message) = fault {
+        // `file:line:col: rest`: the location is everything before the third colon.
+        let mut parts = message.splitn(4, ':');
+        if let (Some(f), Some(l), Some(c), Some(rest)) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        {
+            if let Some(location) = Location::parse(&format!("{f}:{l}:{c}")) {
+                return (Some(location), rest.trim_start().to_owned());
+            }
+        }
+    }
+    (signal.cloned(), fault.to_string())
+}
+
+fn print_text(file: &std::path::Path, report: &Report, logs: &[String]) {
+    for line in logs {
+        println!("{line}");
+    }
+    for d in &report.diagnostics {
+        println!(
+            "{}:{}:{}: {}: {}",
+            d.file, d.line, d.col, d.severity, d.message
+        );
+    }
+    if report.diagnostics.iter().any(|d| d.severity == "error") {
+        return;
+    }
+    let n = report.signals.len();
+    println!(
+        "{}: {n} signal{}",
+        file.display(),
+        if n == 1 { "" } else { "s" }
+    );
+    let width = report.signals.iter().map(|s| s.id.len()).max().unwrap_or(0);
+    for s in &report.signals {
+        let channels = match s.channels {
+            Some(1) => "1 channel".to_owned(),
+            Some(n) => format!("{n} channels"),
+            None => "fails".to_owned(),
+        };
+        let place = s.location.as_ref().map(ToString::to_string);
+        let place = place.unwrap_or_default();
+        println!("  {:width$}  {:6}  {channels:10}  {place}", s.id, s.tier);
+    }
+}

@@ -1,0 +1,347 @@
+//! `flux play`: play a file on a device or the null output, reload it on every save.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context as _};
+use clap::Args;
+use flux_audio::{open_device, ErrorKind, NullOutput, OutputConfig, Running, WavWriter};
+use flux_engine::rtrb::{Consumer, RingBuffer};
+use flux_engine::{
+    engine, DspThread, EngineConfig, StateAllocator, StateMemory, DEFAULT_BLOCK_SLOTS,
+    DEFAULT_SLOTS,
+};
+use flux_js::LoadOptions;
+use serde::Serialize;
+
+use crate::session::Session;
+use crate::watch::Watcher;
+use crate::EngineArgs;
+
+/// Default depth of the ring buffer in frames: about 10 ms at 48 kHz.
+pub const DEFAULT_BUFFER: u32 = 512;
+
+/// Arguments of `flux play`.
+#[derive(Debug, Args)]
+pub struct PlayArgs {
+    /// The signals file; reloaded on every save.
+    #[arg(default_value_os_t = crate::default_file())]
+    file: PathBuf,
+    /// Play on the real-time null output (no sound card needed).
+    #[arg(long, conflicts_with = "device")]
+    null: bool,
+    /// Output device, by name or part of it (see `flux devices`).
+    #[arg(long, value_name = "NAME")]
+    device: Option<String>,
+    #[command(flatten)]
+    engine: EngineArgs,
+    /// Depth of the ring buffer in frames: the latency budget.
+    #[arg(long, value_name = "FRAMES", default_value_t = DEFAULT_BUFFER,
+          value_parser = clap::value_parser!(u32).range(16..=1 << 20))]
+    buffer: u32,
+    /// Stop after this many seconds.
+    #[arg(long, value_name = "S")]
+    seconds: Option<f64>,
+    /// Also write what plays to a WAV file (32-bit float).
+    #[arg(long, value_name = "OUT.wav")]
+    record: Option<PathBuf>,
+    /// Write counters as JSON on exit.
+    #[arg(long, value_name = "OUT.json")]
+    stats: Option<PathBuf>,
+}
+
+#[derive(Serialize)]
+struct StatsFile {
+    frames: u64,
+    frames_rendered: u64,
+    underruns: u64,
+    reloads: u64,
+    reload_errors: u64,
+    reload_ms: Vec<f64>,
+    dsp_load_max: f64,
+    dsp_load_mean: f64,
+    seconds: f64,
+    sample_rate: u32,
+    channels: usize,
+    buffer_frames: usize,
+    output: String,
+    realtime: bool,
+    recorded_frames: u64,
+    recording_dropped_samples: u64,
+}
+
+/// What plays the frames.
+enum Output {
+    Device(flux_audio::Device),
+    Null(NullOutput),
+}
+
+/// Runs `flux play`.
+pub fn run(args: PlayArgs) -> anyhow::Result<ExitCode> {
+    if let Some(s) = args.seconds {
+        if !(s > 0.0 && s.is_finite()) {
+            bail!("--seconds must be a positive number, not {s}");
+        }
+    }
+    let source = std::fs::read_to_string(&args.file)
+        .with_context(|| format!("cannot read {}", args.file.display()))?;
+    let output = choose_output(&args)?;
+    let (sample_rate, channels, period) = match &output {
+        Output::Device(d) => (
+            d.sample_rate(),
+            usize::from(d.channels()),
+            d.period_frames().unwrap_or(0),
+        ),
+        Output::Null(n) => (
+            n.sample_rate(),
+            usize::from(n.channels()),
+            n.period_frames(),
+        ),
+    };
+    // The ring must hold at least two of the output's periods.
+    let ring_frames = (args.buffer as usize).max(2 * period as usize);
+    if ring_frames > args.buffer as usize {
+        eprintln!(
+            "note: the output asks for {period} frames at a time; the buffer is {ring_frames} frames"
+        );
+    }
+
+    let state = Arc::new(StateMemory::new(DEFAULT_SLOTS));
+    let (controller, eng) = engine(EngineConfig::new(sample_rate, channels), state.clone());
+    let options = LoadOptions {
+        sample_rate,
+        channels,
+        ..LoadOptions::default()
+    };
+    let mut session = Session::new(
+        state,
+        StateAllocator::new(DEFAULT_SLOTS, DEFAULT_BLOCK_SLOTS),
+        options,
+        controller,
+    );
+    let file_name = args.file.display().to_string();
+    eprintln!("{}", session.load(&args.file, &source).line(&file_name));
+    let mut last_source = source;
+
+    let (tap, recorder) = match &args.record {
+        Some(path) => {
+            let (tx, rx) = RingBuffer::new(sample_rate as usize * channels * 2);
+            (
+                Some(tx),
+                Some(Recorder::start(path, rx, sample_rate, channels)?),
+            )
+        }
+        None => (None, None),
+    };
+    let (dsp, mut reader) =
+        DspThread::spawn(eng, ring_frames, tap).context("cannot start the DSP thread")?;
+    reader.wait_primed(Duration::from_secs(2));
+    let counters = reader.counters().clone();
+    let source_fn = move |out: &mut [f32]| reader.fill(out);
+    let running: Running = match output {
+        Output::Device(device) => device
+            .start(source_fn)
+            .context("cannot start the audio device")?,
+        Output::Null(null) => null.start(source_fn),
+    };
+    eprintln!(
+        "playing {file_name} on {} ({sample_rate} Hz, {channels} ch, buffer {ring_frames} frames = {:.1} ms{})",
+        running.name(),
+        ring_frames as f64 * 1e3 / f64::from(sample_rate),
+        if dsp.is_realtime() { ", real-time DSP thread" } else { "" }
+    );
+
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = stop.clone();
+        // A second Ctrl-C while shutting down ends the process the default way.
+        let _ = ctrlc::set_handler(move || {
+            if stop.swap(true, Ordering::Relaxed) {
+                std::process::exit(130);
+            }
+        });
+    }
+    let mut watcher = Watcher::new(&args.file)?;
+    let started = Instant::now();
+    let until = args.seconds.map(Duration::from_secs_f64);
+    loop {
+        if stop.load(Ordering::Relaxed) || until.is_some_and(|u| started.elapsed() >= u) {
+            break;
+        }
+        let tick = until.map_or(Duration::from_millis(20), |u| {
+            u.saturating_sub(started.elapsed())
+                .min(Duration::from_millis(20))
+        });
+        if watcher.changed(tick) {
+            if let Some(line) = reload(&mut session, &args.file, &mut last_source) {
+                eprintln!("{line}");
+            }
+        }
+        for line in session.poll() {
+            eprintln!("{line}");
+        }
+        if let Some(err) = running.take_error() {
+            eprintln!("output error: {err}");
+            if err.kind() == ErrorKind::DeviceLost {
+                break;
+            }
+        }
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let output_name = running.name().to_owned();
+    drop(running);
+    let realtime = dsp.is_realtime();
+    drop(dsp.stop());
+    for line in session.poll() {
+        eprintln!("{line}");
+    }
+    let recorded_frames = match recorder {
+        Some(r) => r.finish()?,
+        None => 0,
+    };
+    let stats = counters.snapshot();
+    eprintln!(
+        "played {:.1} s: {} frames, {} underruns, {} reloads ({} failed), DSP load mean {:.1}% max {:.1}%",
+        seconds,
+        stats.frames_played,
+        stats.underruns,
+        session.reloads,
+        session.reload_errors,
+        stats.dsp_load_mean * 100.0,
+        stats.dsp_load_max * 100.0
+    );
+    if let Some(path) = &args.stats {
+        let file = StatsFile {
+            frames: stats.frames_played,
+            frames_rendered: stats.frames_rendered,
+            underruns: stats.underruns,
+            reloads: session.reloads,
+            reload_errors: session.reload_errors,
+            reload_ms: session.reload_ms.clone(),
+            dsp_load_max: stats.dsp_load_max,
+            dsp_load_mean: stats.dsp_load_mean,
+            seconds,
+            sample_rate,
+            channels,
+            buffer_frames: ring_frames,
+            output: output_name,
+            realtime,
+            recorded_frames,
+            recording_dropped_samples: stats.tap_dropped,
+        };
+        std::fs::write(path, serde_json::to_string_pretty(&file)? + "\n")
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Picks the output: `--null`, `--device NAME`, or the default device with the null output
+/// as the fallback.
+fn choose_output(args: &PlayArgs) -> anyhow::Result<Output> {
+    let null = || {
+        let rate = args.engine.sample_rate.unwrap_or(48_000);
+        let channels = args.engine.channels.unwrap_or(2);
+        // Periods of at most half the buffer, so the ring always has a period ready.
+        let period = (args.buffer / 2).clamp(16, 256);
+        NullOutput::new(rate, channels, period)
+    };
+    if args.null {
+        return Ok(Output::Null(null()));
+    }
+    let config = OutputConfig {
+        sample_rate: args.engine.sample_rate,
+        channels: args.engine.channels,
+        period_frames: Some((args.buffer / 2).max(16)),
+    };
+    match open_device(args.device.as_deref(), &config) {
+        Ok(device) => Ok(Output::Device(device)),
+        // A device the user named must exist; the default one may be missing.
+        Err(e) if args.device.is_some() => Err(e).context("cannot open the output device"),
+        Err(e) => {
+            eprintln!("no usable audio device ({e}); playing on the null output");
+            Ok(Output::Null(null()))
+        }
+    }
+}
+
+/// Reads the file and reloads it; `None` when there is nothing to do.
+///
+/// An empty file is taken for a save in progress (editors that truncate before they write):
+/// it never silences the patch. A file whose text has not changed is not loaded again.
+fn reload(session: &mut Session, path: &Path, last: &mut String) -> Option<String> {
+    let name = path.display().to_string();
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        // Gone for a moment while an editor renames its new copy into place.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+        Err(e) => return Some(format!("{name}: cannot read the file: {e}")),
+    };
+    if text.is_empty() {
+        return Some(format!(
+            "{name}: empty; still playing {} signals",
+            session.signals().len()
+        ));
+    }
+    if text == *last {
+        return None;
+    }
+    *last = text;
+    Some(session.load(path, last).line(&name))
+}
+
+/// Writes what the DSP thread taps to a WAV file, on its own thread.
+struct Recorder {
+    stop: Arc<AtomicBool>,
+    handle: JoinHandle<anyhow::Result<u64>>,
+}
+
+impl Recorder {
+    fn start(
+        path: &Path,
+        mut tap: Consumer<f32>,
+        sample_rate: u32,
+        channels: usize,
+    ) -> anyhow::Result<Self> {
+        let mut wav = WavWriter::create(path, sample_rate, channels as u16)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let display = path.display().to_string();
+        let handle = std::thread::Builder::new()
+            .name("flux-record".into())
+            .spawn(move || -> anyhow::Result<u64> {
+                let mut drain = |tap: &mut Consumer<f32>| -> anyhow::Result<()> {
+                    let n = tap.slots() - tap.slots() % channels;
+                    if let Ok(chunk) = tap.read_chunk(n) {
+                        let (a, b) = chunk.as_slices();
+                        wav.write(a)?;
+                        wav.write(b)?;
+                        chunk.commit_all();
+                    }
+                    Ok(())
+                };
+                while !flag.load(Ordering::Relaxed) {
+                    drain(&mut tap)?;
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                drain(&mut tap)?;
+                let frames = wav.frames_written();
+                wav.finish()
+                    .with_context(|| format!("cannot write {display}"))?;
+                Ok(frames)
+            })?;
+        Ok(Self { stop, handle })
+    }
+
+    /// Stops, finishes the file, returns the frames written.
+    fn finish(self) -> anyhow::Result<u64> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.handle
+            .join()
+            .map_err(|_| anyhow::anyhow!("the recorder thread panicked"))?
+    }
+}

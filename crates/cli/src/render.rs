@@ -1,0 +1,161 @@
+//! `flux render`: offline, as fast as the CPU allows, deterministic.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{bail, Context as _};
+use clap::Args;
+use flux_audio::WavWriter;
+use flux_engine::{
+    engine, EngineConfig, StateAllocator, StateMemory, DEFAULT_BLOCK_SLOTS, DEFAULT_SLOTS,
+};
+use flux_js::LoadOptions;
+
+use crate::session::{Reload, Session};
+use crate::EngineArgs;
+
+/// Arguments of `flux render`.
+#[derive(Debug, Args)]
+pub struct RenderArgs {
+    /// The signals file.
+    file: PathBuf,
+    /// The WAV file to write (32-bit float).
+    #[arg(short, long, value_name = "OUT.wav")]
+    output: PathBuf,
+    /// Length of the render in seconds.
+    #[arg(long, value_name = "S")]
+    seconds: f64,
+    #[command(flatten)]
+    engine: EngineArgs,
+    /// Load FILE at exactly SECONDS, as a save would while playing (repeatable).
+    #[arg(long = "swap", value_name = "SECONDS:FILE", value_parser = parse_swap)]
+    swaps: Vec<Swap>,
+}
+
+/// A file to load at a set time.
+#[derive(Debug, Clone)]
+pub struct Swap {
+    at: f64,
+    file: PathBuf,
+}
+
+fn parse_swap(s: &str) -> Result<Swap, String> {
+    let (at, file) = s
+        .split_once(':')
+        .ok_or_else(|| format!("{s:?} is not SECONDS:FILE"))?;
+    let at: f64 = at
+        .parse()
+        .map_err(|_| format!("{at:?} in {s:?} is not a number of seconds"))?;
+    if !(at >= 0.0 && at.is_finite()) {
+        return Err(format!("the swap time {at} must be zero or more seconds"));
+    }
+    if file.is_empty() {
+        return Err(format!("{s:?} names no file"));
+    }
+    Ok(Swap {
+        at,
+        file: file.into(),
+    })
+}
+
+/// Frames rendered between two looks at the command queue, progress and faults.
+const CHUNK: usize = 8192;
+
+/// Runs `flux render`.
+pub fn run(args: RenderArgs) -> anyhow::Result<ExitCode> {
+    if !(args.seconds > 0.0 && args.seconds.is_finite()) {
+        bail!("--seconds must be a positive number, not {}", args.seconds);
+    }
+    let sample_rate = args.engine.sample_rate.unwrap_or(48_000);
+    let channels = usize::from(args.engine.channels.unwrap_or(1));
+    let total = (args.seconds * f64::from(sample_rate)).round() as u64;
+
+    let state = Arc::new(StateMemory::new(DEFAULT_SLOTS));
+    let (controller, mut engine) = engine(EngineConfig::new(sample_rate, channels), state.clone());
+    let options = LoadOptions {
+        sample_rate,
+        channels,
+        ..LoadOptions::default()
+    };
+    let alloc = StateAllocator::new(DEFAULT_SLOTS, DEFAULT_BLOCK_SLOTS);
+    let mut session = Session::new(state, alloc, options, controller);
+
+    let file_name = args.file.display().to_string();
+    let source =
+        std::fs::read_to_string(&args.file).with_context(|| format!("cannot read {file_name}"))?;
+    if let Reload::Failed { diagnostic, .. } = session.load(&args.file, &source) {
+        eprintln!("{diagnostic}");
+        return Ok(ExitCode::FAILURE);
+    }
+    // Swaps in time order; equal times keep the order they were given in.
+    let mut swaps = args.swaps.clone();
+    swaps.sort_by(|a, b| a.at.total_cmp(&b.at));
+    let mut swaps = swaps
+        .into_iter()
+        .map(|s| ((s.at * f64::from(sample_rate)).round() as u64, s.file))
+        .peekable();
+
+    let mut wav = WavWriter::create(&args.output, sample_rate, channels as u16)
+        .with_context(|| format!("cannot write {}", args.output.display()))?;
+    let progress = std::io::stderr().is_terminal().then(|| {
+        let bar = indicatif::ProgressBar::new(total);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{bar:40} {percent:>3}% {msg} ({eta} left)")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar
+    });
+    let say = |line: &str| match &progress {
+        Some(bar) => bar.println(line),
+        None => eprintln!("{line}"),
+    };
+
+    let started = Instant::now();
+    let mut buf = vec![0.0f32; CHUNK * channels];
+    let mut done = 0u64;
+    while done < total {
+        while let Some((at, file)) = swaps.next_if(|(at, _)| *at <= done) {
+            let name = file.display().to_string();
+            let line = match std::fs::read_to_string(&file) {
+                Ok(text) => session.load(&file, &text).line(&name),
+                Err(e) => format!("{name}: cannot read the file: {e} (sound unchanged)"),
+            };
+            say(&format!(
+                "{:.3} s: {line}",
+                at as f64 / f64::from(sample_rate)
+            ));
+        }
+        let until = swaps.peek().map_or(total, |(at, _)| (*at).min(total));
+        let frames = ((until - done) as usize).min(CHUNK);
+        let out = &mut buf[..frames * channels];
+        engine.process(out);
+        wav.write(out)
+            .with_context(|| format!("cannot write {}", args.output.display()))?;
+        done += frames as u64;
+        for line in session.poll() {
+            say(&line);
+        }
+        if let Some(bar) = &progress {
+            bar.set_position(done);
+        }
+    }
+    wav.finish()
+        .with_context(|| format!("cannot write {}", args.output.display()))?;
+    if let Some(bar) = progress {
+        bar.finish_and_clear();
+    }
+    let secs = started.elapsed().as_secs_f64();
+    let rate = total as f64 / secs.max(1e-9);
+    eprintln!(
+        "rendered {:.3} s ({total} frames, {channels} ch, {sample_rate} Hz) to {} in {:.3} s: {:.0} frames/s, {:.1}x real time",
+        total as f64 / f64::from(sample_rate),
+        args.output.display(),
+        secs,
+        rate,
+        rate / f64::from(sample_rate)
+    );
+    Ok(ExitCode::SUCCESS)
+}
