@@ -87,6 +87,8 @@ pub fn run(args: PlayArgs) -> anyhow::Result<ExitCode> {
             bail!("--seconds must be a positive number, not {s}");
         }
     }
+    // Watch before the first read, so no save between the two goes unseen.
+    let mut watcher = Watcher::new(&args.file)?;
     let source = std::fs::read_to_string(&args.file)
         .with_context(|| format!("cannot read {}", args.file.display()))?;
     let output = choose_output(&args)?;
@@ -165,7 +167,6 @@ pub fn run(args: PlayArgs) -> anyhow::Result<ExitCode> {
             }
         });
     }
-    let mut watcher = Watcher::new(&args.file)?;
     let started = Instant::now();
     let until = args.seconds.map(Duration::from_secs_f64);
     loop {
