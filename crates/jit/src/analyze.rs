@@ -1,0 +1,365 @@
+//! Making a signals file's functions identifiable before QuickJS runs it.
+//!
+//! [`instrument`] parses the file with oxc, finds every function and the variables it
+//! captures from outside itself, and returns a copy of the source in which each function
+//! is tagged at the moment it is created: `__fx(id, () => [a, b], <function>)` registers
+//! the function object with its id (its place in the source) and a reader of the current
+//! values of its captured variables. The tags change no behaviour; they let the native tier
+//! find, for the `update` a factory returned, its source and the values it closes over.
+//!
+//! The inserted text never contains a line break, so lines stay where they were; a
+//! [`PositionMap`] takes columns of the tagged source back to the original.
+
+use oxc_allocator::Allocator;
+use oxc_ast::ast::{ArrowFunctionExpression, Function, FunctionType, ObjectExpression};
+use oxc_ast_visit::{walk, Visit};
+use oxc_parser::Parser;
+use oxc_semantic::SemanticBuilder;
+use oxc_span::{GetSpan, SourceType, Span};
+use oxc_syntax::scope::ScopeFlags;
+
+/// Name of the tagging function the prelude defines.
+pub const TAG_FN: &str = "__fx";
+/// Name of the method-tagging function the prelude defines.
+pub const TAG_METHODS_FN: &str = "__fxo";
+
+/// A function found in the source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FunctionSite {
+    /// Byte range of the function in the original source.
+    pub start: u32,
+    /// End of the byte range.
+    pub end: u32,
+    /// Names it captures from enclosing scopes, in order of first use; the reader returns
+    /// their values in this order.
+    pub captures: Vec<String>,
+}
+
+/// A tagged copy of a source file.
+#[derive(Debug, Clone)]
+pub struct Instrumented {
+    /// The source with tags inserted.
+    pub source: String,
+    /// Columns of `source` back to the original's.
+    pub positions: PositionMap,
+    /// The functions, indexed by tag id.
+    pub functions: Vec<FunctionSite>,
+}
+
+/// Parses `source` and tags its functions. `None` when oxc cannot parse it (QuickJS then
+/// runs the original and reports the error in its own words).
+pub fn instrument(source: &str, module: bool) -> Option<Instrumented> {
+    let allocator = Allocator::default();
+    let source_type = if module {
+        SourceType::mjs()
+    } else {
+        SourceType::cjs()
+    };
+    let parsed = Parser::new(&allocator, source, source_type).parse();
+    if parsed.panicked || !parsed.diagnostics.is_empty() {
+        return None;
+    }
+    let semantic = SemanticBuilder::new().build(&parsed.program).semantic;
+    let scoping = semantic.scoping();
+
+    let mut finder = Finder {
+        scoping,
+        functions: Vec::new(),
+        references: Vec::new(),
+        methods: Vec::new(),
+    };
+    finder.visit_program(&parsed.program);
+
+    let mut functions = Vec::with_capacity(finder.functions.len());
+    let mut insertions: Vec<Insertion> = Vec::new();
+    for (id, f) in finder.functions.iter().enumerate() {
+        let mut captures: Vec<String> = Vec::new();
+        for r in &finder.references {
+            if r.span.start < f.span.start || r.span.end > f.span.end {
+                continue;
+            }
+            let Some(symbol) = r.symbol else { continue };
+            let declared = scoping.symbol_span(symbol);
+            let inside = declared.start >= f.span.start && declared.end <= f.span.end;
+            let name = scoping.symbol_name(symbol);
+            if !inside && !captures.iter().any(|c| c == name) {
+                captures.push(name.to_owned());
+            }
+        }
+        let reader = format!("() => [{}]", captures.join(", "));
+        match f.kind {
+            Kind::Expression => {
+                insertions.push(Insertion::prefix(
+                    f.span,
+                    format!("{TAG_FN}({id}, {reader}, "),
+                ));
+                insertions.push(Insertion::suffix(f.span, ")".to_owned()));
+            }
+            Kind::Declaration(ref name) => insertions.push(Insertion::suffix(
+                f.span,
+                format!(";{TAG_FN}({id}, {reader}, {name});"),
+            )),
+            Kind::Method { object, ref key } => {
+                let tag = format!("[{key:?}, {id}, {reader}]");
+                match insertions
+                    .iter_mut()
+                    .find(|i| i.object == Some(object) && !i.prefix)
+                {
+                    Some(suffix) => {
+                        suffix
+                            .text
+                            .insert_str(suffix.text.len() - 2, &format!(", {tag}"));
+                    }
+                    None => {
+                        let mut pre = Insertion::prefix(object, format!("{TAG_METHODS_FN}("));
+                        pre.object = Some(object);
+                        let mut post = Insertion::suffix(object, format!(", [{tag}])"));
+                        post.object = Some(object);
+                        insertions.push(pre);
+                        insertions.push(post);
+                    }
+                }
+            }
+        }
+        functions.push(FunctionSite {
+            start: f.span.start,
+            end: f.span.end,
+            captures,
+        });
+    }
+
+    // At one offset: closing text of inner spans first, then opening text of outer spans.
+    insertions.sort_by_key(|i| {
+        let width = i.span.end - i.span.start;
+        (
+            i.offset,
+            i.prefix,
+            if i.prefix { u32::MAX - width } else { width },
+        )
+    });
+    let mut out = String::with_capacity(source.len() + insertions.len() * 24);
+    let mut at = 0usize;
+    let mut map = PositionMap::new(source);
+    for ins in &insertions {
+        let offset = ins.offset as usize;
+        out.push_str(&source[at..offset]);
+        at = offset;
+        out.push_str(&ins.text);
+        map.record(offset, ins.text.chars().count() as u32);
+    }
+    out.push_str(&source[at..]);
+    Some(Instrumented {
+        source: out,
+        positions: map,
+        functions,
+    })
+}
+
+#[derive(Debug)]
+struct Insertion {
+    offset: u32,
+    span: Span,
+    prefix: bool,
+    text: String,
+    object: Option<Span>,
+}
+
+impl Insertion {
+    fn prefix(span: Span, text: String) -> Self {
+        Self {
+            offset: span.start,
+            span,
+            prefix: true,
+            text,
+            object: None,
+        }
+    }
+
+    fn suffix(span: Span, text: String) -> Self {
+        Self {
+            offset: span.end,
+            span,
+            prefix: false,
+            text,
+            object: None,
+        }
+    }
+}
+
+#[derive(Debug)]
+enum Kind {
+    Expression,
+    Declaration(String),
+    Method { object: Span, key: String },
+}
+
+#[derive(Debug)]
+struct Found {
+    span: Span,
+    kind: Kind,
+}
+
+#[derive(Debug)]
+struct Reference {
+    span: Span,
+    symbol: Option<oxc_semantic::SymbolId>,
+}
+
+/// Collects functions (in source order) and identifier references.
+struct Finder<'s> {
+    scoping: &'s oxc_semantic::Scoping,
+    functions: Vec<Found>,
+    references: Vec<Reference>,
+    /// Spans of functions that are plain methods of an object literal, with the object.
+    methods: Vec<(Span, Span, String)>,
+}
+
+impl<'a> Visit<'a> for Finder<'_> {
+    fn visit_object_expression(&mut self, it: &ObjectExpression<'a>) {
+        use oxc_ast::ast::{ObjectPropertyKind, PropertyKind};
+        for prop in &it.properties {
+            if let ObjectPropertyKind::ObjectProperty(p) = prop {
+                if p.method && p.kind == PropertyKind::Init && !p.computed {
+                    if let Some(key) = p.key.static_name() {
+                        self.methods
+                            .push((p.value.span(), it.span, key.into_owned()));
+                    }
+                }
+            }
+        }
+        walk::walk_object_expression(self, it);
+    }
+
+    fn visit_function(&mut self, it: &Function<'a>, flags: ScopeFlags) {
+        if let Some(&(_, object, ref key)) = self.methods.iter().find(|m| m.0 == it.span) {
+            let key = key.clone();
+            self.functions.push(Found {
+                span: it.span,
+                kind: Kind::Method { object, key },
+            });
+        } else if it.r#type == FunctionType::FunctionExpression {
+            self.functions.push(Found {
+                span: it.span,
+                kind: Kind::Expression,
+            });
+        } else if it.r#type == FunctionType::FunctionDeclaration {
+            if let Some(id) = &it.id {
+                self.functions.push(Found {
+                    span: it.span,
+                    kind: Kind::Declaration(id.name.to_string()),
+                });
+            }
+        }
+        walk::walk_function(self, it, flags);
+    }
+
+    fn visit_arrow_function_expression(&mut self, it: &ArrowFunctionExpression<'a>) {
+        self.functions.push(Found {
+            span: it.span,
+            kind: Kind::Expression,
+        });
+        walk::walk_arrow_function_expression(self, it);
+    }
+
+    fn visit_identifier_reference(&mut self, it: &oxc_ast::ast::IdentifierReference<'a>) {
+        let symbol = it
+            .reference_id
+            .get()
+            .and_then(|id| self.scoping.get_reference(id).symbol_id());
+        self.references.push(Reference {
+            span: it.span,
+            symbol,
+        });
+    }
+}
+
+/// Maps columns of a tagged source back to the original. Lines never move.
+#[derive(Debug, Clone, Default)]
+pub struct PositionMap {
+    line_starts: Vec<usize>,
+    /// (line, original column, inserted length), 1-based, in source order.
+    insertions: Vec<(u32, u32, u32)>,
+    source_lines: Vec<String>,
+}
+
+impl PositionMap {
+    fn new(source: &str) -> Self {
+        let mut line_starts = vec![0];
+        line_starts.extend(source.match_indices('\n').map(|(i, _)| i + 1));
+        Self {
+            line_starts,
+            insertions: Vec::new(),
+            source_lines: source.lines().map(str::to_owned).collect(),
+        }
+    }
+
+    fn record(&mut self, offset: usize, len: u32) {
+        let line = self.line_starts.partition_point(|&s| s <= offset);
+        let start = self.line_starts[line - 1];
+        let col = self.source_lines.get(line - 1).map_or(0, |l| {
+            l.get(..offset - start).map_or(0, |p| p.chars().count())
+        }) as u32
+            + 1;
+        self.insertions.push((line as u32, col, len));
+    }
+
+    /// The original position of `line:col` (1-based) in the tagged source.
+    pub fn original(&self, line: u32, col: u32) -> (u32, u32) {
+        let mut shift = 0;
+        for &(l, orig_col, len) in self.insertions.iter().filter(|i| i.0 == line) {
+            let _ = l;
+            let start = orig_col + shift;
+            if col < start {
+                break;
+            }
+            if col < start + len {
+                return (line, orig_col);
+            }
+            shift += len;
+        }
+        (line, col - shift)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn functions_are_tagged_with_their_captures() {
+        let src = "const k = 2;\nfunction step(x) { return x * k; }\nflux('a', (mem, idx) => {\n  const f = 440;\n  return { update: (sr) => step(mem[idx] + f / sr) };\n});\n";
+        let t = instrument(src, false).unwrap();
+        assert_eq!(t.functions.len(), 3);
+        assert_eq!(t.functions[0].captures, ["k"]);
+        assert_eq!(t.functions[1].captures, ["step"]);
+        assert_eq!(t.functions[2].captures, ["step", "mem", "idx", "f"]);
+        assert_eq!(
+            t.source,
+            "const k = 2;\nfunction step(x) { return x * k; };__fx(0, () => [k], step);\n\
+             flux('a', __fx(1, () => [step], (mem, idx) => {\n  const f = 440;\n  \
+             return { update: __fx(2, () => [step, mem, idx, f], (sr) => step(mem[idx] + f / sr)) };\n}));\n"
+        );
+        // Line 5, the `step` call: back to column 28 of the original.
+        let col = t.source.lines().nth(4).unwrap().find("step(mem").unwrap() as u32 + 1;
+        assert_eq!(t.positions.original(5, col), (5, 28));
+        assert_eq!(t.positions.original(5, 3), (5, 3));
+    }
+
+    #[test]
+    fn methods_are_tagged_through_their_object() {
+        let src = "const g = 0.5;\nflux('m', () => ({ update(sr) { return g; }, other() { return 1; } }));";
+        let t = instrument(src, true).unwrap();
+        assert!(
+            t.source.contains(
+                "__fxo({ update(sr) { return g; }, other() { return 1; } }, [[\"update\", 1, () => [g]], [\"other\", 2, () => []]])"
+            ),
+            "{}",
+            t.source
+        );
+    }
+
+    #[test]
+    fn unparsable_sources_are_left_to_quickjs() {
+        assert!(instrument("let x = ;", false).is_none());
+    }
+}

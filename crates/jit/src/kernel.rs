@@ -1,0 +1,305 @@
+//! Compiled kernels and the signals that run them.
+
+use std::sync::{Arc, Mutex};
+
+use cranelift_jit::JITModule;
+use flux_engine::{Block, Fault, Signal, StateMemory, Tier};
+
+/// What a kernel reads and writes for one block. Laid out for the generated code.
+#[repr(C)]
+#[derive(Debug)]
+pub(crate) struct KernelCtx {
+    pub state: *mut f64,
+    pub out: *mut f64,
+    pub frames: u64,
+    pub sample_rate: f64,
+    pub fuel: u64,
+    pub rng: u64,
+}
+
+/// Byte offsets of [`KernelCtx`] fields, for the code generator.
+pub(crate) mod ctx_offset {
+    pub const STATE: i32 = 0;
+    pub const OUT: i32 = 8;
+    pub const FRAMES: i32 = 16;
+    pub const SAMPLE_RATE: i32 = 24;
+    pub const FUEL: i32 = 32;
+}
+
+/// Kernel results.
+pub(crate) mod status {
+    pub const OK: u32 = 0;
+    pub const OUT_OF_FUEL: u32 = 1;
+    pub const RETURNED_UNDEFINED: u32 = 2;
+}
+
+/// Loop iterations one block of one signal may run before it is stopped.
+pub const FUEL_PER_BLOCK: u64 = 50_000_000;
+
+/// A kernel: renders a block of one signal. `extern "C" fn(*mut KernelCtx) -> u32`.
+pub(crate) type KernelFn = unsafe extern "C" fn(*mut KernelCtx) -> u32;
+
+/// The machine code of one load, freed when the last signal using it is dropped.
+///
+/// Patches are dropped on the main thread, after the DSP thread has handed them back, so
+/// no kernel of this code is running when it is freed.
+pub(crate) struct Code {
+    module: Mutex<Option<JITModule>>,
+    /// Constant tables the code reads (captured arrays); they live as long as the code.
+    _tables: Vec<Box<[f64]>>,
+}
+
+impl Code {
+    pub(crate) fn new(module: JITModule, tables: Vec<Box<[f64]>>) -> Self {
+        Self {
+            module: Mutex::new(Some(module)),
+            _tables: tables,
+        }
+    }
+}
+
+impl Drop for Code {
+    fn drop(&mut self) {
+        let module = self
+            .module
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(module) = module {
+            // SAFETY: every signal holding this code has been dropped (this is the last
+            // `Arc`), so none of its functions can be running or be called again.
+            unsafe { module.free_memory() };
+        }
+    }
+}
+
+/// A signal on the native tier.
+pub struct NativeSignal {
+    code: Arc<Code>,
+    kernel: KernelFn,
+    state: Arc<StateMemory>,
+    rng: u64,
+    /// `file:line:col` of the `update`, for faults.
+    location: String,
+    id: String,
+}
+
+// SAFETY: the kernel is plain machine code reading its context; the code it points into is
+// kept alive by `code`, which is `Send + Sync`.
+unsafe impl Send for NativeSignal {}
+
+impl NativeSignal {
+    pub(crate) fn new(
+        code: Arc<Code>,
+        kernel: KernelFn,
+        state: Arc<StateMemory>,
+        seed: u64,
+        location: String,
+        id: String,
+    ) -> Self {
+        Self {
+            code,
+            kernel,
+            state,
+            rng: seed | 1,
+            location,
+            id,
+        }
+    }
+}
+
+impl Signal for NativeSignal {
+    fn render(&mut self, block: &mut Block<'_>) -> Result<(), Fault> {
+        let _alive = &self.code;
+        let mut ctx = KernelCtx {
+            state: self.state.as_ptr(),
+            out: block.out.as_mut_ptr(),
+            frames: block.frames as u64,
+            sample_rate: block.sample_rate,
+            fuel: FUEL_PER_BLOCK,
+            rng: self.rng,
+        };
+        debug_assert!(block.out.len() >= block.frames * block.channels);
+        // SAFETY: the kernel was compiled for `block.channels` channels and writes at most
+        // `frames * channels` samples to `out`; it reads and writes the state memory only
+        // at indices it has checked against the memory's length.
+        let status = unsafe { (self.kernel)(&mut ctx) };
+        self.rng = ctx.rng;
+        match status {
+            status::OK => Ok(()),
+            status::OUT_OF_FUEL => Err(Fault::Error(
+                format!(
+                    "{}: update of '{}' ran {FUEL_PER_BLOCK} loop iterations in one block (an endless loop?)",
+                    self.location, self.id
+                )
+                .into(),
+            )),
+            _ => Err(Fault::Error(
+                format!(
+                    "TypeError: update of '{}' returned undefined; expected a number or an array of numbers",
+                    self.id
+                )
+                .into(),
+            )),
+        }
+    }
+
+    fn tier(&self) -> Tier {
+        Tier::Native
+    }
+}
+
+// Runtime functions the generated code calls. Each calls the C library's function, as
+// QuickJS does, so both tiers round alike.
+
+pub(crate) extern "C" fn js_fmod(a: f64, b: f64) -> f64 {
+    a % b
+}
+
+/// `**` and `Math.pow` as QuickJS computes them: NaN for (±1) ** ±Infinity and NaN.
+pub(crate) extern "C" fn js_pow(a: f64, b: f64) -> f64 {
+    if !b.is_finite() && a.abs() == 1.0 {
+        f64::NAN
+    } else {
+        a.powf(b)
+    }
+}
+
+/// `Math.round`: halves go up, and -0.5 <= x < 0 gives -0.
+pub(crate) extern "C" fn js_round(a: f64) -> f64 {
+    let bits = a.to_bits();
+    let e = ((bits >> 52) & 0x7ff) as u32;
+    if e < 1023 {
+        let sign = bits & (1 << 63);
+        // |a| >= 0.5 (but not -0.5) rounds away to ±1; the rest to ±0.
+        if e == 1022 && bits != 0xbfe0_0000_0000_0000 {
+            f64::from_bits(sign | (1023u64 << 52))
+        } else {
+            f64::from_bits(sign)
+        }
+    } else if e < 1023 + 52 {
+        let s = bits >> 63;
+        let one = 1u64 << (52 - (e - 1023));
+        let rounded = (bits + (one >> 1) - s) & !(one - 1);
+        f64::from_bits(rounded)
+    } else {
+        a
+    }
+}
+
+/// `Math.sign`.
+pub(crate) extern "C" fn js_sign(a: f64) -> f64 {
+    if a.is_nan() || a == 0.0 {
+        a
+    } else if a < 0.0 {
+        -1.0
+    } else {
+        1.0
+    }
+}
+
+/// ToInt32.
+pub(crate) extern "C" fn js_to_int32(a: f64) -> i32 {
+    if !a.is_finite() {
+        return 0;
+    }
+    let t = a.trunc();
+    let m = t % 4_294_967_296.0;
+    let m = if m < 0.0 { m + 4_294_967_296.0 } else { m };
+    (m as u64 as u32) as i32
+}
+
+/// `Math.random`: xorshift64* on the signal's own generator (seeded with `--seed`).
+pub(crate) extern "C" fn js_random(ctx: *mut KernelCtx) -> f64 {
+    // SAFETY: the kernel passes its own context, valid for the call.
+    let ctx = unsafe { &mut *ctx };
+    let mut x = ctx.rng;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    ctx.rng = x;
+    (x.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as f64 / (1u64 << 53) as f64
+}
+
+macro_rules! unary {
+    ($($name:ident => $f:ident),* $(,)?) => {
+        $(pub(crate) extern "C" fn $name(a: f64) -> f64 { a.$f() })*
+    };
+}
+
+unary! {
+    js_sin => sin, js_cos => cos, js_tan => tan, js_asin => asin, js_acos => acos,
+    js_atan => atan, js_sinh => sinh, js_cosh => cosh, js_tanh => tanh, js_exp => exp, js_exp_m1 => exp_m1, js_ln => ln,
+    js_ln_1p => ln_1p, js_log2 => log2, js_log10 => log10, js_cbrt => cbrt,
+}
+
+// Rust computes these with its own formulas; QuickJS calls the C library's.
+extern "C" {
+    fn asinh(x: f64) -> f64;
+    fn acosh(x: f64) -> f64;
+    fn atanh(x: f64) -> f64;
+}
+
+pub(crate) extern "C" fn js_asinh(a: f64) -> f64 {
+    // SAFETY: a pure C library function.
+    unsafe { asinh(a) }
+}
+
+pub(crate) extern "C" fn js_acosh(a: f64) -> f64 {
+    // SAFETY: a pure C library function.
+    unsafe { acosh(a) }
+}
+
+pub(crate) extern "C" fn js_atanh(a: f64) -> f64 {
+    // SAFETY: a pure C library function.
+    unsafe { atanh(a) }
+}
+
+pub(crate) extern "C" fn js_atan2(a: f64, b: f64) -> f64 {
+    a.atan2(b)
+}
+
+pub(crate) extern "C" fn js_hypot(a: f64, b: f64) -> f64 {
+    a.hypot(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_matches_javascript() {
+        for (x, want) in [
+            (2.5, 3.0),
+            (-2.5, -2.0),
+            (0.49999999999999994, 0.0),
+            (-0.5, -0.0),
+            (-0.4, -0.0),
+            (0.5, 1.0),
+            (1.5, 2.0),
+            (-1.5, -1.0),
+            (4503599627370495.5, 4503599627370496.0),
+        ] {
+            let got = js_round(x);
+            assert_eq!(got.to_bits(), f64::to_bits(want), "round({x}) = {got}");
+        }
+        assert!(js_round(f64::NAN).is_nan());
+    }
+
+    #[test]
+    fn to_int32_wraps() {
+        assert_eq!(js_to_int32(4_294_967_296.0 + 5.0), 5);
+        assert_eq!(js_to_int32(2_147_483_648.0), -2_147_483_648);
+        assert_eq!(js_to_int32(-1.9), -1);
+        assert_eq!(js_to_int32(f64::NAN), 0);
+        assert_eq!(js_to_int32(-4_294_967_297.0), -1);
+    }
+
+    #[test]
+    fn pow_of_one_to_infinity_is_nan() {
+        assert!(js_pow(1.0, f64::INFINITY).is_nan());
+        assert!(js_pow(-1.0, f64::NEG_INFINITY).is_nan());
+        assert_eq!(js_pow(2.0, 10.0), 1024.0);
+        assert!(js_pow(1.0, f64::NAN).is_nan());
+    }
+}
