@@ -32,6 +32,9 @@ struct SignalReport {
     /// Channels `update` returned on a trial call; `null` when the call failed.
     channels: Option<usize>,
     tier: &'static str,
+    /// Why the signal is not native: the construct and its `line:col`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
     line: Option<u32>,
     col: Option<u32>,
     #[serde(skip)]
@@ -100,6 +103,7 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
                 id: info.id.clone(),
                 channels,
                 tier: info.tier.name(),
+                reason: info.reason.clone(),
                 line: info.location.as_ref().map(|l| l.line),
                 col: info.location.as_ref().map(|l| l.col),
                 location: info.location.clone(),
@@ -164,5 +168,8 @@ fn print_text(file: &std::path::Path, report: &Report, logs: &[String]) {
         let place = s.location.as_ref().map(ToString::to_string);
         let place = place.unwrap_or_default();
         println!("  {:width$}  {:6}  {channels:10}  {place}", s.id, s.tier);
+        if let Some(reason) = &s.reason {
+            println!("  {:width$}  not native: {reason}", "");
+        }
     }
 }

@@ -6,6 +6,7 @@
 mod check;
 mod play;
 mod render;
+mod scope;
 mod session;
 mod watch;
 
@@ -26,6 +27,11 @@ struct Cli {
 enum Command {
     /// Play a signals file and reload it on every save.
     Play(play::PlayArgs),
+    /// Play a signals file with the scope open: `play --scope`, 3 channels on the null output.
+    ///
+    /// The same options as `play`. The null output gets 3 channels (X, Y and Z for the 3D
+    /// view) unless `--channels` says otherwise; a device keeps its own.
+    Scope(play::PlayArgs),
     /// Render a signals file to a WAV file, offline and deterministic.
     Render(render::RenderArgs),
     /// Load a signals file, list its signals and print its diagnostics.
@@ -43,6 +49,38 @@ struct EngineArgs {
     /// Output channels.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
     channels: Option<u16>,
+    /// Which tier runs the signals: native where the compiler handles the code (auto),
+    /// native for all (a signal it cannot compile fails the load), or JavaScript only.
+    #[arg(long, value_enum, default_value_t = TierArg::Auto)]
+    tier: TierArg,
+    /// Seed of `Math.random` in native signals, for repeatable renders.
+    #[arg(long, value_name = "N", default_value_t = 0x5EED)]
+    seed: u64,
+}
+
+/// `--tier`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum TierArg {
+    Auto,
+    Native,
+    Js,
+}
+
+impl EngineArgs {
+    /// Load options for these arguments at `sample_rate` and `channels`.
+    fn load_options(&self, sample_rate: u32, channels: usize) -> flux_js::LoadOptions {
+        flux_js::LoadOptions {
+            sample_rate,
+            channels,
+            tier: match self.tier {
+                TierArg::Auto => flux_js::TierChoice::Auto,
+                TierArg::Native => flux_js::TierChoice::Native,
+                TierArg::Js => flux_js::TierChoice::Js,
+            },
+            seed: self.seed,
+            ..flux_js::LoadOptions::default()
+        }
+    }
 }
 
 /// Where a signals file is, with `signals.js` as the default.
@@ -54,6 +92,13 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Play(args) => play::run(args),
+        Command::Scope(mut args) => {
+            args.scope.get_or_insert_with(|| {
+                scope::parse_addr(scope::DEFAULT_ADDR).expect("the default address is loopback")
+            });
+            args.null_channels = 3;
+            play::run(args)
+        }
         Command::Render(args) => render::run(args),
         Command::Check(args) => check::run(args),
         Command::Devices => devices(),

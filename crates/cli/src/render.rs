@@ -12,7 +12,6 @@ use flux_audio::WavWriter;
 use flux_engine::{
     engine, EngineConfig, StateAllocator, StateMemory, DEFAULT_BLOCK_SLOTS, DEFAULT_SLOTS,
 };
-use flux_js::LoadOptions;
 
 use crate::session::{Reload, Session};
 use crate::EngineArgs;
@@ -75,11 +74,7 @@ pub fn run(args: RenderArgs) -> anyhow::Result<ExitCode> {
 
     let state = Arc::new(StateMemory::new(DEFAULT_SLOTS));
     let (controller, mut engine) = engine(EngineConfig::new(sample_rate, channels), state.clone());
-    let options = LoadOptions {
-        sample_rate,
-        channels,
-        ..LoadOptions::default()
-    };
+    let options = args.engine.load_options(sample_rate, channels);
     let alloc = StateAllocator::new(DEFAULT_SLOTS, DEFAULT_BLOCK_SLOTS);
     let mut session = Session::new(state, alloc, options, controller);
 

@@ -33,6 +33,9 @@ pub struct FunctionSite {
     /// Names it captures from enclosing scopes, in order of first use; the reader returns
     /// their values in this order.
     pub captures: Vec<String>,
+    /// When it is written as the factory of a `flux(id, factory)` call: where the call
+    /// starts, `(line, col)`, 1-based.
+    pub flux_call: Option<(u32, u32)>,
 }
 
 /// A tagged copy of a source file.
@@ -67,6 +70,7 @@ pub fn instrument(source: &str, module: bool) -> Option<Instrumented> {
         functions: Vec::new(),
         references: Vec::new(),
         methods: Vec::new(),
+        flux_calls: Vec::new(),
     };
     finder.visit_program(&parsed.program);
 
@@ -121,10 +125,16 @@ pub fn instrument(source: &str, module: bool) -> Option<Instrumented> {
                 }
             }
         }
+        let flux_call = finder
+            .flux_calls
+            .iter()
+            .find(|(factory, _)| *factory == f.span)
+            .map(|(_, call)| line_col(source, call.start));
         functions.push(FunctionSite {
             start: f.span.start,
             end: f.span.end,
             captures,
+            flux_call,
         });
     }
 
@@ -212,6 +222,8 @@ struct Finder<'s> {
     references: Vec<Reference>,
     /// Spans of functions that are plain methods of an object literal, with the object.
     methods: Vec<(Span, Span, String)>,
+    /// Factories written inline in `flux(id, factory)`, with the call's span.
+    flux_calls: Vec<(Span, Span)>,
 }
 
 impl<'a> Visit<'a> for Finder<'_> {
@@ -228,6 +240,18 @@ impl<'a> Visit<'a> for Finder<'_> {
             }
         }
         walk::walk_object_expression(self, it);
+    }
+
+    fn visit_call_expression(&mut self, it: &oxc_ast::ast::CallExpression<'a>) {
+        if let oxc_ast::ast::Expression::Identifier(callee) = &it.callee {
+            if callee.name == "flux" {
+                if let Some(factory) = it.arguments.get(1).and_then(|a| a.as_expression()) {
+                    self.flux_calls
+                        .push((factory.without_parentheses().span(), it.span));
+                }
+            }
+        }
+        walk::walk_call_expression(self, it);
     }
 
     fn visit_function(&mut self, it: &Function<'a>, flags: ScopeFlags) {
@@ -271,6 +295,14 @@ impl<'a> Visit<'a> for Finder<'_> {
             symbol,
         });
     }
+}
+
+/// The 1-based line and column (in characters) of a byte offset.
+pub fn line_col(source: &str, offset: u32) -> (u32, u32) {
+    let before = &source[..(offset as usize).min(source.len())];
+    let line = before.matches('\n').count() as u32 + 1;
+    let start = before.rfind('\n').map_or(0, |i| i + 1);
+    (line, before[start..].chars().count() as u32 + 1)
 }
 
 /// Maps columns of a tagged source back to the original. Lines never move.

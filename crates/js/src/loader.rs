@@ -10,9 +10,12 @@ use flux_engine::{
     Block, Fault, Patch, PatchSignal, Signal, StateAllocator, StateBlock, StateMemory, Tier,
     MAX_BLOCK,
 };
+use flux_jit::analyze::{instrument, PositionMap};
+use flux_jit::{compile, Captured, NativeSignal, Request, Target};
 use rquickjs::context::EvalOptions;
 use rquickjs::loader::{ImportAttributes, Loader as ModuleLoader, Resolver};
 use rquickjs::module::Declared;
+use rquickjs::FromJs;
 use rquickjs::{
     ArrayBuffer, CaughtError, Context, Ctx, Function, Module, Object, Runtime, TypedArray, Value,
 };
@@ -40,6 +43,22 @@ pub struct LoadOptions {
     pub update_time_limit: Duration,
     /// Largest heap of one runtime, in bytes.
     pub memory_limit: usize,
+    /// Which tier runs the signals.
+    pub tier: TierChoice,
+    /// Seed of `Math.random` in native signals.
+    pub seed: u64,
+}
+
+/// Which tier runs a load's signals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TierChoice {
+    /// Native where the compiler handles the code, JavaScript otherwise.
+    #[default]
+    Auto,
+    /// Native for every signal; a signal that cannot be compiled fails the load.
+    Native,
+    /// JavaScript only.
+    Js,
 }
 
 impl Default for LoadOptions {
@@ -50,6 +69,8 @@ impl Default for LoadOptions {
             load_time_limit: Duration::from_secs(5),
             update_time_limit: Duration::from_millis(250),
             memory_limit: 256 << 20,
+            tier: TierChoice::Auto,
+            seed: 0x5EED,
         }
     }
 }
@@ -107,6 +128,8 @@ pub struct SignalInfo {
     pub block: StateBlock,
     /// Which tier runs it.
     pub tier: Tier,
+    /// Why it is not native (`line:col: construct`), when it is not.
+    pub reason: Option<String>,
 }
 
 /// Loads signals files into patches. Lives on the main thread.
@@ -221,12 +244,22 @@ impl Loader {
             out_len: MAX_BLOCK * self.options.channels,
         };
         let is_module = is_module(source);
-        let entries = context.with(|ctx| -> Result<Vec<(String, String)>, Diagnostic> {
+        // Tag the functions for the native tier (unless only the JavaScript tier is wanted).
+        let tagged = match self.options.tier {
+            TierChoice::Js => None,
+            _ => instrument(source, is_module),
+        };
+        let locator = Arc::new(Locator {
+            file: name.to_owned(),
+            positions: tagged.as_ref().map(|t| t.positions.clone()),
+        });
+        let run_source = tagged.as_ref().map_or(source, |t| t.source.as_str());
+        let (entries, requests) = context.with(|ctx| -> Result<_, Diagnostic> {
             hooks
                 .install(&ctx)
                 .map_err(|e| fail(format!("cannot set up the Flux API: {e}")))?;
             watchdog.arm(self.options.load_time_limit);
-            let run = evaluate(&ctx, name, source, is_module);
+            let run = evaluate(&ctx, name, run_source, is_module);
             let fired = watchdog.disarm();
             run.map_err(|caught| {
                 let (location, message) = caught_to_message(&ctx, caught);
@@ -239,32 +272,66 @@ impl Loader {
                     message
                 };
                 Diagnostic {
-                    location: location.unwrap_or_else(|| Location {
+                    location: locator.map(location.unwrap_or_else(|| Location {
                         file: name.to_owned(),
                         line: 1,
                         col: 1,
-                    }),
+                    })),
                     message,
                 }
             })?;
-            let flux: Object = ctx
-                .globals()
-                .get("__flux")
-                .map_err(|e| fail(format!("the Flux API is gone: {e}")))?;
-            let finish: Function = flux
-                .get("finish")
-                .map_err(|e| fail(format!("the Flux API is gone: {e}")))?;
+            let api = || -> rquickjs::Result<(Object<'_>, Function<'_>)> {
+                let flux: Object = ctx.globals().get("__flux")?;
+                let finish: Function = flux.get("finish")?;
+                Ok((flux, finish))
+            };
+            let (flux, finish) = api().map_err(|e| fail(format!("the Flux API is gone: {e}")))?;
             let entries: Vec<Vec<String>> = finish
                 .call(())
                 .map_err(|e| fail(format!("cannot list the signals: {e}")))?;
-            Ok(entries
+            // [id, where flux() was called, tag id of the factory]
+            let entries: Vec<(String, String, String)> = entries
                 .into_iter()
-                .map(|mut pair| {
-                    let place = pair.pop().unwrap_or_default();
-                    (pair.pop().unwrap_or_default(), place)
+                .map(|mut e| {
+                    let factory = e.pop().unwrap_or_default();
+                    let place = e.pop().unwrap_or_default();
+                    (e.pop().unwrap_or_default(), place, factory)
                 })
-                .collect())
+                .collect();
+            let requests: Vec<Result<Request, String>> = match &tagged {
+                Some(_) => (0..entries.len())
+                    .map(|i| native_request(&flux, i, &entries[i].0, self.options.seed))
+                    .collect(),
+                None => Vec::new(),
+            };
+            Ok((entries, requests))
         })?;
+
+        // Compile what can be compiled; the rest stays on the JavaScript tier.
+        let mut native: Vec<Option<Result<NativeSignal, String>>> =
+            (0..entries.len()).map(|_| None).collect();
+        if let Some(tagged) = &tagged {
+            let target = Target {
+                channels: self.options.channels,
+                state: self.state.clone(),
+                file: name.to_owned(),
+            };
+            let mut wanted = Vec::new();
+            let mut slots = Vec::new();
+            for (i, r) in requests.into_iter().enumerate() {
+                match r {
+                    Ok(request) => {
+                        wanted.push(request);
+                        slots.push(i);
+                    }
+                    Err(reason) => native[i] = Some(Err(reason)),
+                }
+            }
+            let results = compile(source, is_module, &tagged.functions, &wanted, &target);
+            for (i, result) in slots.into_iter().zip(results) {
+                native[i] = Some(result.map_err(|u| u.to_string()));
+            }
+        }
 
         let cartridge = Arc::new(Cartridge {
             context,
@@ -273,27 +340,55 @@ impl Loader {
             update_limit: self.options.update_time_limit,
             sample_rate: self.options.sample_rate,
             channels: self.options.channels,
+            locator: locator.clone(),
         });
         let mut signals = Vec::with_capacity(entries.len());
         let mut infos = Vec::with_capacity(entries.len());
-        for (index, (id, place)) in entries.into_iter().enumerate() {
+        for (index, ((id, place, factory), native)) in entries.into_iter().zip(native).enumerate() {
             let block = self
                 .block_of(&id)
                 .ok_or_else(|| fail(format!("signal '{id}' has no state block")))?;
+            // The `flux(` of an inline factory, found by the parser; else the stack's word.
+            let call = factory.parse::<usize>().ok().and_then(|f| {
+                let site = tagged.as_ref()?.functions.get(f)?;
+                site.flux_call.map(|(line, col)| Location {
+                    file: name.to_owned(),
+                    line,
+                    col,
+                })
+            });
+            let location = call.or_else(|| Location::parse(&place).map(|l| locator.map(l)));
+            let (code, tier, reason): (Box<dyn Signal>, Tier, Option<String>) = match native {
+                Some(Ok(kernel)) => (Box::new(kernel), Tier::Native, None),
+                other => {
+                    let reason = match other {
+                        Some(Err(reason)) => Some(reason),
+                        _ => Some("the JavaScript tier was asked for".to_owned()),
+                    };
+                    if self.options.tier == TierChoice::Native {
+                        return Err(Diagnostic {
+                            location: location.unwrap_or_else(|| fail(String::new()).location),
+                            message: format!(
+                                "signal '{id}' cannot run on the native tier: {}",
+                                reason.unwrap_or_default()
+                            ),
+                        });
+                    }
+                    let js = Box::new(JsSignal {
+                        cartridge: cartridge.clone(),
+                        index,
+                    });
+                    (js, Tier::Js, reason)
+                }
+            };
             infos.push(SignalInfo {
                 id: id.clone(),
-                location: Location::parse(&place),
+                location,
                 block,
-                tier: Tier::Js,
+                tier,
+                reason,
             });
-            signals.push(PatchSignal::new(
-                id,
-                block,
-                Box::new(JsSignal {
-                    cartridge: cartridge.clone(),
-                    index,
-                }),
-            ));
+            signals.push(PatchSignal::new(id, block, code));
         }
         Ok(Loaded {
             patch: Patch::new(signals),
@@ -301,6 +396,131 @@ impl Loader {
             elapsed: started.elapsed(),
             cartridge,
         })
+    }
+}
+
+/// What the native tier needs to compile signal `index`: its `update`'s tag and captures.
+fn native_request(flux: &Object<'_>, index: usize, id: &str, seed: u64) -> Result<Request, String> {
+    let describe = || -> rquickjs::Result<Result<Request, String>> {
+        let update: Function = flux.get::<_, Function>("update")?.call((index,))?;
+        let Some((function, values)) = tag_of(flux, update.into_value())? else {
+            return Ok(Err("its update was not written in this file".to_owned()));
+        };
+        let mut captures = Vec::with_capacity(values.len());
+        for v in values {
+            captures.push(capture(flux, v, 0)?);
+        }
+        Ok(Ok(Request {
+            id: id.to_owned(),
+            function,
+            captures,
+            seed: seed ^ hash(id),
+        }))
+    };
+    describe().map_err(|e| format!("cannot read its update: {e}"))?
+}
+
+/// The tag of a function: its id and its captured values, when the instrumentation saw it.
+fn tag_of<'js>(
+    flux: &Object<'js>,
+    f: Value<'js>,
+) -> rquickjs::Result<Option<(usize, Vec<Value<'js>>)>> {
+    let tag_of: Function = flux.get("tagOf")?;
+    let tag: Option<Vec<Value>> = tag_of.call((f,))?;
+    let Some(mut tag) = tag else { return Ok(None) };
+    if tag.len() != 2 {
+        return Ok(None);
+    }
+    let values = tag
+        .pop()
+        .map(|v| Vec::<Value>::from_js(&v.ctx().clone(), v))
+        .transpose()?;
+    let id = tag.pop().and_then(|v| v.as_number());
+    Ok(id.zip(values).map(|(id, values)| (id as usize, values)))
+}
+
+/// FNV-1a, to give each signal its own random sequence from one seed.
+fn hash(s: &str) -> u64 {
+    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// Reads a captured JavaScript value for the compiler.
+fn capture<'js>(flux: &Object<'js>, v: Value<'js>, depth: usize) -> rquickjs::Result<Captured> {
+    if depth > 8 {
+        return Ok(Captured::Other("nested more than 8 deep".into()));
+    }
+    if let Some(n) = v.as_number() {
+        return Ok(Captured::Number(n));
+    }
+    if let Some(b) = v.as_bool() {
+        return Ok(Captured::Bool(b));
+    }
+    if v.is_undefined() {
+        return Ok(Captured::Undefined);
+    }
+    if v.is_null() {
+        return Ok(Captured::Null);
+    }
+    let classify: Function = flux.get("classify")?;
+    let kind: String = classify.call((v.clone(),))?;
+    Ok(match kind.as_str() {
+        "state" => Captured::State,
+        "function" => match tag_of(flux, v)? {
+            Some((id, values)) => Captured::Function {
+                id,
+                captures: values
+                    .into_iter()
+                    .map(|v| capture(flux, v, depth + 1))
+                    .collect::<rquickjs::Result<_>>()?,
+            },
+            None => Captured::Other("a function Flux cannot see into".into()),
+        },
+        "array" | "typed" => {
+            let items: Vec<Value> = if kind == "typed" {
+                let from: Function = v.ctx().eval("(v) => Array.from(v)")?;
+                from.call((v,))?
+            } else {
+                Vec::<Value>::from_js(&v.ctx().clone(), v)?
+            };
+            if items.len() > 1 << 16 {
+                Captured::Other("an array of more than 65536 elements".into())
+            } else {
+                Captured::Array(
+                    items
+                        .into_iter()
+                        .map(|v| capture(flux, v, depth + 1))
+                        .collect::<rquickjs::Result<_>>()?,
+                )
+            }
+        }
+        "object" => {
+            let obj = Object::from_value(v)?;
+            let mut fields = Vec::new();
+            for key in obj.keys::<String>() {
+                let key = key?;
+                let value: Value = obj.get(&key)?;
+                fields.push((key, capture(flux, value, depth + 1)?));
+            }
+            Captured::Object(fields)
+        }
+        other => Captured::Other(other.strip_prefix("other:").unwrap_or(other).to_owned()),
+    })
+}
+
+/// Takes positions QuickJS reports in the tagged source back to the user's file.
+struct Locator {
+    file: String,
+    positions: Option<PositionMap>,
+}
+
+impl Locator {
+    fn map(&self, mut l: Location) -> Location {
+        if let (Some(map), true) = (&self.positions, l.file == self.file) {
+            (l.line, l.col) = map.original(l.line, l.col);
+        }
+        l
     }
 }
 
@@ -584,6 +804,7 @@ struct Cartridge {
     update_limit: Duration,
     sample_rate: u32,
     channels: usize,
+    locator: Arc<Locator>,
 }
 
 impl Cartridge {
@@ -617,7 +838,7 @@ impl Cartridge {
                 }),
                 Err(caught) => {
                     let (location, message) = caught_to_message(&ctx, caught);
-                    Err(Fault::Error(match location {
+                    Err(Fault::Error(match location.map(|l| self.locator.map(l)) {
                         Some(l) => format!("{l}: {message}").into(),
                         None => message.into(),
                     }))

@@ -20,6 +20,7 @@
 
   function describe(v) {
     if (v === null) return 'null';
+    if (v === undefined) return 'undefined';
     if (Array.isArray(v)) return 'an array';
     return typeof v === 'object' ? 'an object' : 'a ' + typeof v;
   }
@@ -37,8 +38,9 @@
     if (signal === null || typeof signal !== 'object' || typeof signal.update !== 'function') {
       throw new TypeError("flux('" + id + "', factory): the factory must return an object with an update(sr) function, not " + describe(signal));
     }
+    const tag = tags.get(factory);
     registry.delete(id);
-    registry.set(id, { signal, where });
+    registry.set(id, { signal, where, factory: tag === undefined ? '' : String(tag[0]) });
     return signal;
   }
 
@@ -74,6 +76,51 @@
   }
   const console = { log, info: log, warn: log, error: log, debug: log };
 
+  // Function tags from the native tier's instrumentation: function -> [id, captures reader].
+  const tags = new WeakMap();
+  function fx(id, read, f) {
+    tags.set(f, [id, read]);
+    return f;
+  }
+  function fxo(obj, methods) {
+    for (const [key, id, read] of methods) {
+      const f = obj[key];
+      if (typeof f === 'function') tags.set(f, [id, read]);
+    }
+    return obj;
+  }
+  Object.defineProperty(globalThis, '__fx', { value: fx });
+  Object.defineProperty(globalThis, '__fxo', { value: fxo });
+
+  // [id, captured values] of a tagged function, or undefined.
+  function tagOf(f) {
+    const tag = tags.get(f);
+    if (tag === undefined) return undefined;
+    try {
+      return [tag[0], tag[1]()];
+    } catch (e) {
+      return undefined;
+    }
+  }
+
+  // What kind of value the native tier is looking at.
+  function classify(v) {
+    if (v === state) return 'state';
+    if (typeof v === 'function') return 'function';
+    if (Array.isArray(v)) return 'array';
+    if (ArrayBuffer.isView(v) && !(v instanceof DataView)) return 'typed';
+    if (v !== null && typeof v === 'object') {
+      const p = Object.getPrototypeOf(v);
+      if (p === Object.prototype || p === null) return 'object';
+      return 'other:a ' + ((v.constructor && v.constructor.name) || 'object');
+    }
+    return 'other:' + describe(v);
+  }
+
+  function update(i) {
+    return active[i].update;
+  }
+
   const api = { flux, clear, remove, list };
   for (const [name, value] of Object.entries({ ...api, console })) {
     Object.defineProperty(globalThis, name, { value, writable: true, configurable: true });
@@ -88,7 +135,7 @@
     for (const [id, entry] of registry) {
       active.push(entry.signal);
       ids.push(id);
-      out.push([id, entry.where]);
+      out.push([id, entry.where, entry.factory]);
     }
     return out;
   }
@@ -134,5 +181,5 @@
     return first;
   }
 
-  return { api, finish, render };
+  return { api, finish, render, tagOf, classify, update };
 })
