@@ -462,6 +462,12 @@ impl Shared<'_, '_> {
 #[derive(Debug, Clone, PartialEq)]
 enum Val {
     Num(Value),
+    /// A read of an array slot that may not exist: the value (NaN when missing) and
+    /// whether it exists, so `??` and `=== undefined` see `undefined`.
+    Maybe(Value, Value),
+    /// A number or a boolean, known only at run time (`cond && x`): its numeric value
+    /// (booleans as 0 or 1) and whether it is a boolean.
+    Mixed(Value, Value),
     Bool(Value),
     Undef,
     Null,
@@ -515,6 +521,7 @@ struct Frame {
 enum Skeleton {
     Num,
     Bool,
+    Mixed,
     Tuple(Vec<Skeleton>),
     Obj(Vec<(String, Skeleton)>),
     Fixed(Val),
@@ -1055,6 +1062,10 @@ impl<'x, 'f, 'a, 'b> Lower<'x, 'f, 'a, 'b> {
     /// channel, channels beyond the output's dropped, missing ones silent.
     fn write_output(&mut self, v: Val, span: Span) -> R<()> {
         let channels = self.shared.channels;
+        let v = match v {
+            Val::Maybe(x, _) => Val::Num(x),
+            other => other,
+        };
         let items: Vec<Val> = match v {
             Val::Num(x) => vec![Val::Num(x); channels],
             Val::Tuple(items) if items.len() == 1 => vec![items[0].clone(); channels],
@@ -1085,7 +1096,7 @@ impl<'x, 'f, 'a, 'b> Lower<'x, 'f, 'a, 'b> {
         };
         for (c, item) in items.into_iter().take(channels).enumerate() {
             match item {
-                Val::Num(x) => {
+                Val::Num(x) | Val::Maybe(x, _) => {
                     self.b
                         .ins()
                         .store(MemFlagsData::trusted(), x, self.out, (c * 8) as i32);
@@ -1135,7 +1146,7 @@ impl<'x, 'f, 'a, 'b> Lower<'x, 'f, 'a, 'b> {
     /// ToNumber for the types the kernel has.
     fn to_num(&mut self, v: Val, span: Span) -> R<Value> {
         Ok(match v {
-            Val::Num(x) => x,
+            Val::Num(x) | Val::Maybe(x, _) | Val::Mixed(x, _) => x,
             Val::Bool(b) => {
                 let w = self.b.ins().uextend(types::I32, b);
                 self.b.ins().fcvt_from_uint(types::F64, w)
@@ -1150,6 +1161,10 @@ impl<'x, 'f, 'a, 'b> Lower<'x, 'f, 'a, 'b> {
     fn truthy(&mut self, v: Val, span: Span) -> R<Value> {
         Ok(match v {
             Val::Bool(b) => b,
+            Val::Maybe(x, _) | Val::Mixed(x, _) => {
+                let zero = self.b.ins().f64const(0.0);
+                self.b.ins().fcmp(FloatCC::OrderedNotEqual, x, zero)
+            }
             Val::Num(x) => {
                 if let Some(c) = self.consts.get(&x) {
                     let t = *c != 0.0 && !c.is_nan();
@@ -1179,13 +1194,18 @@ impl<'x, 'f, 'a, 'b> Lower<'x, 'f, 'a, 'b> {
 
     fn flatten_into(&mut self, v: &Val, parts: &mut Vec<Value>, span: Span) -> R<Skeleton> {
         Ok(match v {
-            Val::Num(x) => {
+            Val::Num(x) | Val::Maybe(x, _) => {
                 parts.push(*x);
                 Skeleton::Num
             }
             Val::Bool(x) => {
                 parts.push(*x);
                 Skeleton::Bool
+            }
+            Val::Mixed(x, is_bool) => {
+                parts.push(*x);
+                parts.push(*is_bool);
+                Skeleton::Mixed
             }
             Val::Tuple(items) => Skeleton::Tuple(
                 items
@@ -1207,6 +1227,10 @@ impl<'x, 'f, 'a, 'b> Lower<'x, 'f, 'a, 'b> {
         match sk {
             Skeleton::Num => Val::Num(parts.next().expect("a part")),
             Skeleton::Bool => Val::Bool(parts.next().expect("a part")),
+            Skeleton::Mixed => {
+                let x = parts.next().expect("a part");
+                Val::Mixed(x, parts.next().expect("a part"))
+            }
             Skeleton::Tuple(items) => {
                 Val::Tuple(items.iter().map(|i| Self::rebuild(i, parts)).collect())
             }
@@ -1220,7 +1244,7 @@ impl<'x, 'f, 'a, 'b> Lower<'x, 'f, 'a, 'b> {
         }
     }
 
-    /// Evaluates `a` or `b` depending on `cond`, merging two values of the same type.
+    /// Evaluates `a` or `b` depending on `cond`, merging the two values.
     fn choose(
         &mut self,
         cond: Value,
@@ -1230,28 +1254,72 @@ impl<'x, 'f, 'a, 'b> Lower<'x, 'f, 'a, 'b> {
     ) -> R<Val> {
         let then = self.b.create_block();
         let other = self.b.create_block();
-        let join = self.b.create_block();
         self.b.ins().brif(cond, then, &[], other, &[]);
         self.b.switch_to_block(then);
         let va = self.expr(a)?;
-        let (ska, pa) = self.flatten(&va, span)?;
-        for p in &pa {
-            let ty = self.b.func.dfg.value_type(*p);
-            self.b.append_block_param(join, ty);
-        }
-        let args: Vec<BlockArg> = pa.iter().map(|p| BlockArg::Value(*p)).collect();
-        self.b.ins().jump(join, &args);
+        let arm_a = self.park(va, span)?;
         self.b.switch_to_block(other);
         let vb = self.expr(b)?;
-        let (skb, pb) = self.flatten(&vb, span)?;
-        if ska != skb {
+        let arm_b = self.park(vb, span)?;
+        self.merge(vec![arm_a, arm_b], span)
+    }
+
+    /// Ends the current block by passing `v` to a fresh block; returns that block and `v`
+    /// as seen there.
+    fn park(&mut self, v: Val, span: Span) -> R<(ir::Block, Val)> {
+        let (sk, parts) = self.flatten(&v, span)?;
+        let block = self.b.create_block();
+        for p in &parts {
+            let ty = self.b.func.dfg.value_type(*p);
+            self.b.append_block_param(block, ty);
+        }
+        let args: Vec<BlockArg> = parts.iter().map(|p| BlockArg::Value(*p)).collect();
+        self.b.ins().jump(block, &args);
+        let params = self.b.func.dfg.block_params(block).to_vec();
+        Ok((block, Self::rebuild(&sk, &mut params.into_iter())))
+    }
+
+    /// Joins values, each usable in its own fresh (not yet entered) block, into one.
+    /// Values of one type merge as they are; numbers and booleans merge as values of
+    /// either type.
+    fn merge(&mut self, arms: Vec<(ir::Block, Val)>, span: Span) -> R<Val> {
+        let scalar = |v: &Val| {
+            matches!(
+                v,
+                Val::Num(_) | Val::Bool(_) | Val::Maybe(..) | Val::Mixed(..)
+            )
+        };
+        let mut skeletons = Vec::new();
+        for (_, v) in &arms {
+            let mut parts = Vec::new();
+            skeletons.push(self.flatten_into(v, &mut parts, span)?);
+        }
+        let mixed = skeletons.windows(2).any(|w| w[0] != w[1]);
+        if mixed && !arms.iter().all(|(_, v)| scalar(v)) {
             return self.err(span, "branches that give different types");
         }
-        let args: Vec<BlockArg> = pb.iter().map(|p| BlockArg::Value(*p)).collect();
-        self.b.ins().jump(join, &args);
+        let join = self.b.create_block();
+        let mut target = None;
+        for (end, v) in arms {
+            self.b.switch_to_block(end);
+            let v = if mixed { self.mixed(v, span)? } else { v };
+            let (sk, parts) = self.flatten(&v, span)?;
+            if target.is_none() {
+                for p in &parts {
+                    let ty = self.b.func.dfg.value_type(*p);
+                    self.b.append_block_param(join, ty);
+                }
+                target = Some(sk);
+            }
+            let args: Vec<BlockArg> = parts.iter().map(|p| BlockArg::Value(*p)).collect();
+            self.b.ins().jump(join, &args);
+        }
         self.b.switch_to_block(join);
         let params = self.b.block_params(join).to_vec();
-        Ok(Self::rebuild(&ska, &mut params.into_iter()))
+        Ok(Self::rebuild(
+            &target.expect("at least one arm"),
+            &mut params.into_iter(),
+        ))
     }
 
     // ----- expressions -----
@@ -1452,7 +1520,8 @@ impl<'x, 'f, 'a, 'b> Lower<'x, 'f, 'a, 'b> {
                     let len = table.len();
                     self.tables.push(table);
                     let x = self.to_num(i, span)?;
-                    Ok(Val::Num(self.checked_load(base, len, x)))
+                    let (v, ok) = self.checked_load(base, len, x);
+                    Ok(Val::Maybe(v, ok))
                 }
             },
             Val::State => {
@@ -1467,10 +1536,11 @@ impl<'x, 'f, 'a, 'b> Lower<'x, 'f, 'a, 'b> {
                         );
                         return Ok(Val::Num(v));
                     }
-                    return Ok(Val::Num(self.num_const(f64::NAN)));
+                    return Ok(Val::Undef);
                 }
                 let state = self.state;
-                Ok(Val::Num(self.checked_load(state, self.shared.state_len, x)))
+                let (v, ok) = self.checked_load(state, self.shared.state_len, x);
+                Ok(Val::Maybe(v, ok))
             }
             other => self.err(span, format!("indexing {}", describe(other))),
         }
@@ -1491,8 +1561,9 @@ impl<'x, 'f, 'a, 'b> Lower<'x, 'f, 'a, 'b> {
         (ok, byte)
     }
 
-    /// Loads `base[x]`, or NaN (undefined) when `x` is not an index in `0..len`.
-    fn checked_load(&mut self, base: Value, len: usize, x: Value) -> Value {
+    /// Loads `base[x]`, or NaN (undefined) when `x` is not an index in `0..len`; also
+    /// returns whether it was.
+    fn checked_load(&mut self, base: Value, len: usize, x: Value) -> (Value, Value) {
         let (ok, byte) = self.slot(len, x);
         let inside = self.b.create_block();
         let join = self.b.create_block();
@@ -1509,7 +1580,7 @@ impl<'x, 'f, 'a, 'b> Lower<'x, 'f, 'a, 'b> {
             .load(types::F64, MemFlagsData::trusted(), addr, 0);
         self.b.ins().jump(join, &[BlockArg::Value(v)]);
         self.b.switch_to_block(join);
-        self.b.block_params(join)[0]
+        (self.b.block_params(join)[0], ok)
     }
 
     /// Stores `v` at state slot `x`; nothing happens when `x` is not a slot.
@@ -1685,6 +1756,38 @@ impl<'x, 'f, 'a, 'b> Lower<'x, 'f, 'a, 'b> {
     }
 
     fn equals(&mut self, l: Val, r: Val, strict: bool, span: Span) -> R<Value> {
+        match (&l, &r) {
+            (Val::Maybe(_, ok), Val::Undef | Val::Null)
+            | (Val::Undef | Val::Null, Val::Maybe(_, ok)) => {
+                return Ok(self.b.ins().bxor_imm_u(*ok, 1));
+            }
+            _ => {}
+        }
+        if let (Val::Mixed(x, is_bool), other) | (other, Val::Mixed(x, is_bool)) = (&l, &r) {
+            let (x, is_bool) = (*x, *is_bool);
+            let (other_num, other_bool) = match other {
+                Val::Num(y) | Val::Maybe(y, _) => (*y, false),
+                Val::Bool(_) => (self.to_num(other.clone(), span)?, true),
+                Val::Mixed(..) => return self.err(span, "comparing two values of either type"),
+                _ => return Ok(self.b.ins().iconst(types::I8, 0)),
+            };
+            let eq = self.b.ins().fcmp(FloatCC::Equal, x, other_num);
+            if !strict {
+                return Ok(eq);
+            }
+            // Strict: the types must match too.
+            let same = if other_bool {
+                is_bool
+            } else {
+                self.b.ins().bxor_imm_u(is_bool, 1)
+            };
+            return Ok(self.b.ins().band(eq, same));
+        }
+        let plain = |v: Val| match v {
+            Val::Maybe(x, _) => Val::Num(x),
+            other => other,
+        };
+        let (l, r) = (plain(l), plain(r));
         let num = |v: &Val| matches!(v, Val::Num(_));
         Ok(match (&l, &r) {
             (Val::Num(a), Val::Num(b)) => self.b.ins().fcmp(FloatCC::Equal, *a, *b),
@@ -1716,37 +1819,52 @@ impl<'x, 'f, 'a, 'b> Lower<'x, 'f, 'a, 'b> {
         match l.operator {
             LogicalOperator::Coalesce => match left {
                 Val::Undef | Val::Null => self.expr(&l.right),
+                Val::Maybe(v, ok) => {
+                    // The right side runs only when the slot does not exist.
+                    let missing = self.b.create_block();
+                    let join = self.b.create_block();
+                    self.b.append_block_param(join, types::F64);
+                    self.b
+                        .ins()
+                        .brif(ok, join, &[BlockArg::Value(v)], missing, &[]);
+                    self.b.switch_to_block(missing);
+                    let r = self.expr(&l.right)?;
+                    let r = self.to_num(r, l.right.span())?;
+                    self.b.ins().jump(join, &[BlockArg::Value(r)]);
+                    self.b.switch_to_block(join);
+                    Ok(Val::Num(self.b.block_params(join)[0]))
+                }
                 other => Ok(other),
             },
             op => {
                 // a && b: a when a is falsy, else b. a || b: a when a is truthy, else b.
                 let t = self.truthy(left.clone(), l.left.span())?;
                 let take_right = self.b.create_block();
-                let join = self.b.create_block();
-                let (sk, parts) = self.flatten(&left, l.span)?;
-                for p in &parts {
-                    let ty = self.b.func.dfg.value_type(*p);
-                    self.b.append_block_param(join, ty);
-                }
-                let args: Vec<BlockArg> = parts.iter().map(|p| BlockArg::Value(*p)).collect();
+                let keep_left = self.b.create_block();
                 if op == LogicalOperator::And {
-                    self.b.ins().brif(t, take_right, &[], join, &args);
+                    self.b.ins().brif(t, take_right, &[], keep_left, &[]);
                 } else {
-                    self.b.ins().brif(t, join, &args, take_right, &[]);
+                    self.b.ins().brif(t, keep_left, &[], take_right, &[]);
                 }
                 self.b.switch_to_block(take_right);
                 let right = self.expr(&l.right)?;
-                let (skr, pr) = self.flatten(&right, l.span)?;
-                if sk != skr {
-                    return self.err(l.span, "`&&`/`||` on values of different types");
-                }
-                let args: Vec<BlockArg> = pr.iter().map(|p| BlockArg::Value(*p)).collect();
-                self.b.ins().jump(join, &args);
-                self.b.switch_to_block(join);
-                let params = self.b.block_params(join).to_vec();
-                Ok(Self::rebuild(&sk, &mut params.into_iter()))
+                let arm_right = self.park(right, l.span)?;
+                self.merge(vec![(keep_left, left), arm_right], l.span)
             }
         }
+    }
+
+    /// A number or boolean as a [`Val::Mixed`].
+    fn mixed(&mut self, v: Val, span: Span) -> R<Val> {
+        Ok(match v {
+            Val::Mixed(..) => v,
+            Val::Bool(b) => {
+                let x = self.to_num(Val::Bool(b), span)?;
+                Val::Mixed(x, self.b.ins().iconst(types::I8, 1))
+            }
+            Val::Num(x) | Val::Maybe(x, _) => Val::Mixed(x, self.b.ins().iconst(types::I8, 0)),
+            other => return self.err(span, format!("`&&`/`||` with {}", describe(&other))),
+        })
     }
 
     /// The binding an identifier assigns to; captured and constant ones cannot be.
@@ -2073,7 +2191,8 @@ impl<'x, 'f, 'a, 'b> Lower<'x, 'f, 'a, 'b> {
 
 fn describe(v: &Val) -> &'static str {
     match v {
-        Val::Num(_) => "a number",
+        Val::Num(_) | Val::Maybe(..) => "a number",
+        Val::Mixed(..) => "a number or a boolean",
         Val::Bool(_) => "a boolean",
         Val::Undef => "undefined",
         Val::Null => "null",
