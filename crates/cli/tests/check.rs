@@ -28,7 +28,8 @@ fn check_json_describes_signals_and_channels() {
     let f = dir.path().join("st.js");
     std::fs::write(
         &f,
-        "flux('l', () => ({ update: () => [0.1, 0.2] }));\nflux('m', () => ({ update: () => 0.3 }));\n",
+        "flux('l', () => ({ update: () => [0.1, 0.2] }));\nflux('m', () => ({ update: () => 0.3 }));\n\
+         flux('s', () => ({ update: () => { console.log('hi'); return 0; } }));\n",
     )
     .unwrap();
     let o = run(flux().arg("check").arg("--json").arg(&f));
@@ -36,9 +37,13 @@ fn check_json_describes_signals_and_channels() {
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["signals"][0]["id"], "l");
     assert_eq!(v["signals"][0]["channels"], 2);
-    assert_eq!(v["signals"][0]["tier"], "js");
+    assert_eq!(v["signals"][0]["tier"], "native");
+    assert_eq!(v["signals"][0].get("reason"), None);
     assert_eq!(v["signals"][1]["channels"], 1);
     assert_eq!(v["signals"][1]["line"], 2);
+    // A call the compiler does not handle keeps the signal on the JavaScript tier.
+    assert_eq!(v["signals"][2]["tier"], "js");
+    assert_eq!(v["signals"][2]["reason"], "3:36: the global `console`");
     assert_eq!(v["diagnostics"].as_array().unwrap().len(), 0);
 }
 

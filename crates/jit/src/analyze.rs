@@ -71,6 +71,7 @@ pub fn instrument(source: &str, module: bool) -> Option<Instrumented> {
         references: Vec::new(),
         methods: Vec::new(),
         flux_calls: Vec::new(),
+        argument_of: Vec::new(),
     };
     finder.visit_program(&parsed.program);
 
@@ -138,6 +139,14 @@ pub fn instrument(source: &str, module: bool) -> Option<Instrumented> {
         });
     }
 
+    // QuickJS reports a call by the last call it evaluated inside it, which may be a tag:
+    // such places stand for the call the tagged function is an argument of.
+    for ins in &mut insertions {
+        let tagged = ins.object.unwrap_or(ins.span);
+        if let Some((_, call)) = finder.argument_of.iter().find(|(arg, _)| *arg == tagged) {
+            ins.stands_for = call.start;
+        }
+    }
     // At one offset: closing text of inner spans first, then opening text of outer spans.
     insertions.sort_by_key(|i| {
         let width = i.span.end - i.span.start;
@@ -155,7 +164,11 @@ pub fn instrument(source: &str, module: bool) -> Option<Instrumented> {
         out.push_str(&source[at..offset]);
         at = offset;
         out.push_str(&ins.text);
-        map.record(offset, ins.text.chars().count() as u32);
+        map.record(
+            offset,
+            ins.text.chars().count() as u32,
+            line_col(source, ins.stands_for),
+        );
     }
     out.push_str(&source[at..]);
     Some(Instrumented {
@@ -172,6 +185,8 @@ struct Insertion {
     prefix: bool,
     text: String,
     object: Option<Span>,
+    /// Where to point when QuickJS reports a place inside this text.
+    stands_for: u32,
 }
 
 impl Insertion {
@@ -182,6 +197,7 @@ impl Insertion {
             prefix: true,
             text,
             object: None,
+            stands_for: span.start,
         }
     }
 
@@ -192,6 +208,7 @@ impl Insertion {
             prefix: false,
             text,
             object: None,
+            stands_for: span.start,
         }
     }
 }
@@ -224,6 +241,8 @@ struct Finder<'s> {
     methods: Vec<(Span, Span, String)>,
     /// Factories written inline in `flux(id, factory)`, with the call's span.
     flux_calls: Vec<(Span, Span)>,
+    /// Argument spans of every call, with the call's span.
+    argument_of: Vec<(Span, Span)>,
 }
 
 impl<'a> Visit<'a> for Finder<'_> {
@@ -309,8 +328,9 @@ pub fn line_col(source: &str, offset: u32) -> (u32, u32) {
 #[derive(Debug, Clone, Default)]
 pub struct PositionMap {
     line_starts: Vec<usize>,
-    /// (line, original column, inserted length), 1-based, in source order.
-    insertions: Vec<(u32, u32, u32)>,
+    /// (line, original column, inserted length, the place it stands for), 1-based, in
+    /// source order.
+    insertions: Vec<(u32, u32, u32, (u32, u32))>,
     source_lines: Vec<String>,
 }
 
@@ -325,27 +345,26 @@ impl PositionMap {
         }
     }
 
-    fn record(&mut self, offset: usize, len: u32) {
+    fn record(&mut self, offset: usize, len: u32, stands_for: (u32, u32)) {
         let line = self.line_starts.partition_point(|&s| s <= offset);
         let start = self.line_starts[line - 1];
         let col = self.source_lines.get(line - 1).map_or(0, |l| {
             l.get(..offset - start).map_or(0, |p| p.chars().count())
         }) as u32
             + 1;
-        self.insertions.push((line as u32, col, len));
+        self.insertions.push((line as u32, col, len, stands_for));
     }
 
     /// The original position of `line:col` (1-based) in the tagged source.
     pub fn original(&self, line: u32, col: u32) -> (u32, u32) {
         let mut shift = 0;
-        for &(l, orig_col, len) in self.insertions.iter().filter(|i| i.0 == line) {
-            let _ = l;
+        for &(_, orig_col, len, stands_for) in self.insertions.iter().filter(|i| i.0 == line) {
             let start = orig_col + shift;
             if col < start {
                 break;
             }
             if col < start + len {
-                return (line, orig_col);
+                return stands_for;
             }
             shift += len;
         }

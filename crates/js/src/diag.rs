@@ -68,16 +68,24 @@ pub(crate) fn first_user_frame(stack: &str) -> Option<Location> {
     })
 }
 
-/// Turns a caught JavaScript exception into a message and, when known, its location.
-pub(crate) fn describe_exception<'js>(
-    ctx: &Ctx<'js>,
-    value: &Value<'js>,
-) -> (Option<Location>, String) {
+/// Where a caught exception says it happened.
+pub(crate) enum Place {
+    /// A frame of the stack, in the coordinates of the source QuickJS ran.
+    Stack(Location),
+    /// A place the Flux API attached (`fluxLocation`), already in the user's coordinates.
+    Api(Location),
+    /// Unknown.
+    Nowhere,
+}
+
+/// Turns a caught JavaScript exception into a message and, when known, its place.
+pub(crate) fn describe_exception<'js>(ctx: &Ctx<'js>, value: &Value<'js>) -> (Place, String) {
     let _ = ctx;
     if let Some(obj) = value.as_object() {
         let name: Option<String> = obj.get("name").ok();
         let message: Option<String> = obj.get("message").ok();
         let stack: Option<String> = obj.get("stack").ok();
+        let api: Option<String> = obj.get("fluxLocation").ok();
         if name.is_some() || message.is_some() {
             let text = match (name, message) {
                 (Some(n), Some(m)) if !m.is_empty() => format!("{n}: {m}"),
@@ -85,11 +93,21 @@ pub(crate) fn describe_exception<'js>(
                 (None, Some(m)) => m,
                 (None, None) => unreachable!(),
             };
-            let location = stack.as_deref().and_then(first_user_frame);
-            return (location, text);
+            let place = match (
+                api.as_deref().and_then(Location::parse),
+                stack.as_deref().and_then(first_user_frame),
+            ) {
+                (Some(l), _) => Place::Api(l),
+                (None, Some(l)) => Place::Stack(l),
+                (None, None) => Place::Nowhere,
+            };
+            return (place, text);
         }
     }
-    (None, format!("uncaught exception: {}", show_value(value)))
+    (
+        Place::Nowhere,
+        format!("uncaught exception: {}", show_value(value)),
+    )
 }
 
 /// A short rendering of any JavaScript value, for messages.

@@ -20,7 +20,7 @@ use rquickjs::{
     ArrayBuffer, CaughtError, Context, Ctx, Function, Module, Object, Runtime, TypedArray, Value,
 };
 
-use crate::diag::{describe_exception, Diagnostic, Location, PRELUDE_NAME};
+use crate::diag::{describe_exception, Diagnostic, Location, Place, PRELUDE_NAME};
 
 const PRELUDE: &str = include_str!("prelude.js");
 /// Name the built-in API module resolves to; any import ending in `flux.js` gets it.
@@ -236,13 +236,6 @@ impl Loader {
         let context =
             Context::full(&runtime).map_err(|e| fail(format!("cannot start QuickJS: {e}")))?;
 
-        let hooks = Hooks {
-            state: self.state.clone(),
-            alloc: self.alloc.clone(),
-            log_tx: self.log_tx.clone(),
-            logs_dropped: self.logs_dropped.clone(),
-            out_len: MAX_BLOCK * self.options.channels,
-        };
         let is_module = is_module(source);
         // Tag the functions for the native tier (unless only the JavaScript tier is wanted).
         let tagged = match self.options.tier {
@@ -254,6 +247,23 @@ impl Loader {
             positions: tagged.as_ref().map(|t| t.positions.clone()),
         });
         let run_source = tagged.as_ref().map_or(source, |t| t.source.as_str());
+        let sites = tagged.as_ref().map_or_else(Vec::new, |t| {
+            t.functions
+                .iter()
+                .map(|f| {
+                    f.flux_call
+                        .map_or_else(String::new, |(l, c)| format!("{name}:{l}:{c}"))
+                })
+                .collect()
+        });
+        let hooks = Hooks {
+            state: self.state.clone(),
+            alloc: self.alloc.clone(),
+            log_tx: self.log_tx.clone(),
+            logs_dropped: self.logs_dropped.clone(),
+            out_len: MAX_BLOCK * self.options.channels,
+            sites,
+        };
         let (entries, requests) = context.with(|ctx| -> Result<_, Diagnostic> {
             hooks
                 .install(&ctx)
@@ -262,7 +272,7 @@ impl Loader {
             let run = evaluate(&ctx, name, run_source, is_module);
             let fired = watchdog.disarm();
             run.map_err(|caught| {
-                let (location, message) = caught_to_message(&ctx, caught);
+                let (location, message) = caught_to_message(&ctx, caught, &locator);
                 let message = if fired {
                     format!(
                         "the file ran longer than {} ms while loading (an endless loop?)",
@@ -272,11 +282,11 @@ impl Loader {
                     message
                 };
                 Diagnostic {
-                    location: locator.map(location.unwrap_or_else(|| Location {
+                    location: location.unwrap_or_else(|| Location {
                         file: name.to_owned(),
                         line: 1,
                         col: 1,
-                    })),
+                    }),
                     message,
                 }
             })?;
@@ -289,13 +299,12 @@ impl Loader {
             let entries: Vec<Vec<String>> = finish
                 .call(())
                 .map_err(|e| fail(format!("cannot list the signals: {e}")))?;
-            // [id, where flux() was called, tag id of the factory]
-            let entries: Vec<(String, String, String)> = entries
+            // [id, where flux() was called]
+            let entries: Vec<(String, String)> = entries
                 .into_iter()
                 .map(|mut e| {
-                    let factory = e.pop().unwrap_or_default();
                     let place = e.pop().unwrap_or_default();
-                    (e.pop().unwrap_or_default(), place, factory)
+                    (e.pop().unwrap_or_default(), place)
                 })
                 .collect();
             let requests: Vec<Result<Request, String>> = match &tagged {
@@ -344,20 +353,20 @@ impl Loader {
         });
         let mut signals = Vec::with_capacity(entries.len());
         let mut infos = Vec::with_capacity(entries.len());
-        for (index, ((id, place, factory), native)) in entries.into_iter().zip(native).enumerate() {
+        for (index, ((id, place), native)) in entries.into_iter().zip(native).enumerate() {
             let block = self
                 .block_of(&id)
                 .ok_or_else(|| fail(format!("signal '{id}' has no state block")))?;
-            // The `flux(` of an inline factory, found by the parser; else the stack's word.
-            let call = factory.parse::<usize>().ok().and_then(|f| {
-                let site = tagged.as_ref()?.functions.get(f)?;
-                site.flux_call.map(|(line, col)| Location {
-                    file: name.to_owned(),
-                    line,
-                    col,
+            // The prelude names the `flux(` the parser found (already in the user's
+            // coordinates), or else a stack frame of the tagged source.
+            let parsed_site = tagged.as_ref().is_some_and(|t| {
+                t.functions.iter().any(|f| {
+                    f.flux_call
+                        .is_some_and(|(l, c)| place == format!("{name}:{l}:{c}"))
                 })
             });
-            let location = call.or_else(|| Location::parse(&place).map(|l| locator.map(l)));
+            let location =
+                Location::parse(&place).map(|l| if parsed_site { l } else { locator.map(l) });
             let (code, tier, reason): (Box<dyn Signal>, Tier, Option<String>) = match native {
                 Some(Ok(kernel)) => (Box::new(kernel), Tier::Native, None),
                 other => {
@@ -603,12 +612,23 @@ fn evaluate<'js>(
     }
 }
 
-fn caught_to_message<'js>(ctx: &Ctx<'js>, caught: CaughtError<'js>) -> (Option<Location>, String) {
-    match caught {
+/// The message of a caught exception and its location in the user's file, when known.
+fn caught_to_message<'js>(
+    ctx: &Ctx<'js>,
+    caught: CaughtError<'js>,
+    locator: &Locator,
+) -> (Option<Location>, String) {
+    let (place, message) = match caught {
         CaughtError::Exception(e) => describe_exception(ctx, &e.into_value()),
         CaughtError::Value(v) => describe_exception(ctx, &v),
-        CaughtError::Error(e) => (None, e.to_string()),
-    }
+        CaughtError::Error(e) => (Place::Nowhere, e.to_string()),
+    };
+    let location = match place {
+        Place::Stack(l) => Some(locator.map(l)),
+        Place::Api(l) => Some(l),
+        Place::Nowhere => None,
+    };
+    (location, message)
 }
 
 /// What the prelude gets from Rust.
@@ -618,6 +638,8 @@ struct Hooks {
     log_tx: SyncSender<String>,
     logs_dropped: Arc<AtomicU64>,
     out_len: usize,
+    /// For each tagged function, `file:line:col` of the `flux(` it is the factory of.
+    sites: Vec<String>,
 }
 
 impl Hooks {
@@ -652,6 +674,7 @@ impl Hooks {
                 }
             })?,
         )?;
+        hooks.set("sites", self.sites)?;
         hooks.set(
             "out",
             TypedArray::<f64>::new(ctx.clone(), vec![0.0f64; self.out_len])?,
@@ -837,8 +860,8 @@ impl Cartridge {
                     limit_ms: self.update_limit.as_millis() as u64,
                 }),
                 Err(caught) => {
-                    let (location, message) = caught_to_message(&ctx, caught);
-                    Err(Fault::Error(match location.map(|l| self.locator.map(l)) {
+                    let (location, message) = caught_to_message(&ctx, caught, &self.locator);
+                    Err(Fault::Error(match location {
                         Some(l) => format!("{l}: {message}").into(),
                         None => message.into(),
                     }))

@@ -25,22 +25,29 @@
     return typeof v === 'object' ? 'an object' : 'a ' + typeof v;
   }
 
+  // An error that names the flux() call it is about, when the parser found it.
+  function apiError(error, site) {
+    if (site) error.fluxLocation = site;
+    return error;
+  }
+
   function flux(id, factory) {
-    if (!loading) throw new Error('flux() can only be called while the file loads');
+    const tag = typeof factory === 'function' ? tags.get(factory) : undefined;
+    const site = tag === undefined ? '' : hooks.sites[tag[0]] || '';
+    if (!loading) throw apiError(new Error('flux() can only be called while the file loads'), site);
     if (typeof id !== 'string' || id === '') {
-      throw new TypeError('flux(id, factory): id must be a non-empty string, not ' + describe(id));
+      throw apiError(new TypeError('flux(id, factory): id must be a non-empty string, not ' + describe(id)), site);
     }
     if (typeof factory !== 'function') {
       throw new TypeError("flux('" + id + "', factory): factory must be a function, not " + describe(factory));
     }
-    const where = caller();
+    const where = site || caller();
     const signal = factory(state, hooks.block(id));
     if (signal === null || typeof signal !== 'object' || typeof signal.update !== 'function') {
-      throw new TypeError("flux('" + id + "', factory): the factory must return an object with an update(sr) function, not " + describe(signal));
+      throw apiError(new TypeError("flux('" + id + "', factory): the factory must return an object with an update(sr) function, not " + describe(signal)), site);
     }
-    const tag = tags.get(factory);
     registry.delete(id);
-    registry.set(id, { signal, where, factory: tag === undefined ? '' : String(tag[0]) });
+    registry.set(id, { signal, where });
     return signal;
   }
 
@@ -135,7 +142,7 @@
     for (const [id, entry] of registry) {
       active.push(entry.signal);
       ids.push(id);
-      out.push([id, entry.where, entry.factory]);
+      out.push([id, entry.where]);
     }
     return out;
   }

@@ -329,7 +329,16 @@ fn a_nan_from_javascript_is_caught() {
 
 #[test]
 fn an_endless_update_is_disabled() {
-    let mut l = loader(1);
+    let state = Arc::new(StateMemory::new(4096));
+    let mut l = Loader::new(
+        state,
+        StateAllocator::new(4096, 64),
+        LoadOptions {
+            update_time_limit: Duration::from_millis(200),
+            tier: flux_js::TierChoice::Js,
+            ..LoadOptions::default()
+        },
+    );
     let loaded = l
         .load_source(
             "e.js",
