@@ -414,23 +414,26 @@ impl Jit {
 
         let config = self.module.target_config();
         let mut refs = HashMap::new();
-        {
+        let failed = {
             let mut b = FunctionBuilder::new(&mut self.ctx.func, &mut self.fctx);
             for (name, id) in &self.imports {
                 let r = self.module.declare_func_in_func(*id, b.func);
                 refs.insert(*name, r);
             }
             let mut lower = Lower::start(&mut b, shared, refs, tables, ptr);
-            let result = lower.kernel_body(node, request);
-            if let Err(e) = result {
-                drop(lower);
-                drop(b);
-                // The half-built function is abandoned; start the next one clean.
-                self.fctx = FunctionBuilderContext::new();
-                return Err(e);
+            match lower.kernel_body(node, request) {
+                Ok(()) => {
+                    b.seal_all_blocks();
+                    b.finalize(config);
+                    None
+                }
+                Err(e) => Some(e),
             }
-            b.seal_all_blocks();
-            b.finalize(config);
+        };
+        if let Some(e) = failed {
+            // The half-built function is abandoned; start the next one clean.
+            self.fctx = FunctionBuilderContext::new();
+            return Err(e);
         }
         let id = self
             .module
@@ -1033,7 +1036,7 @@ impl<'x, 'f, 'a, 'b> Lower<'x, 'f, 'a, 'b> {
             }
             Return::Inline { exit, skeleton } => (*exit, skeleton.clone()),
         };
-        let (sk, parts) = self.flatten(&v, span)?;
+        let (sk, parts) = self.flatten(&v);
         match &skeleton {
             Some(expected) if *expected != sk => {
                 return self.err(span, "returns of different types");
@@ -1072,8 +1075,8 @@ impl<'x, 'f, 'a, 'b> Lower<'x, 'f, 'a, 'b> {
             Val::Tuple(items) => items,
             Val::Data(Captured::Array(items)) => {
                 let mut out = Vec::new();
-                for i in 0..items.len() {
-                    out.push(self.materialize(&items[i], span)?);
+                for item in &items {
+                    out.push(self.materialize(item, span)?);
                 }
                 if out.len() == 1 {
                     vec![out[0].clone(); channels]
@@ -1144,7 +1147,7 @@ impl<'x, 'f, 'a, 'b> Lower<'x, 'f, 'a, 'b> {
     }
 
     /// ToNumber for the types the kernel has.
-    fn to_num(&mut self, v: Val, span: Span) -> R<Value> {
+    fn number(&mut self, v: Val, span: Span) -> R<Value> {
         Ok(match v {
             Val::Num(x) | Val::Maybe(x, _) | Val::Mixed(x, _) => x,
             Val::Bool(b) => {
@@ -1186,14 +1189,14 @@ impl<'x, 'f, 'a, 'b> Lower<'x, 'f, 'a, 'b> {
         Val::Bool(self.b.ins().iconst(types::I8, i64::from(b)))
     }
 
-    fn flatten(&mut self, v: &Val, span: Span) -> R<(Skeleton, Vec<Value>)> {
+    fn flatten(&mut self, v: &Val) -> (Skeleton, Vec<Value>) {
         let mut parts = Vec::new();
-        let sk = self.flatten_into(v, &mut parts, span)?;
-        Ok((sk, parts))
+        let sk = self.flatten_into(v, &mut parts);
+        (sk, parts)
     }
 
-    fn flatten_into(&mut self, v: &Val, parts: &mut Vec<Value>, span: Span) -> R<Skeleton> {
-        Ok(match v {
+    fn flatten_into(&mut self, v: &Val, parts: &mut Vec<Value>) -> Skeleton {
+        match v {
             Val::Num(x) | Val::Maybe(x, _) => {
                 parts.push(*x);
                 Skeleton::Num
@@ -1210,17 +1213,17 @@ impl<'x, 'f, 'a, 'b> Lower<'x, 'f, 'a, 'b> {
             Val::Tuple(items) => Skeleton::Tuple(
                 items
                     .iter()
-                    .map(|i| self.flatten_into(i, parts, span))
-                    .collect::<R<_>>()?,
+                    .map(|i| self.flatten_into(i, parts))
+                    .collect(),
             ),
             Val::Obj(fields) => Skeleton::Obj(
                 fields
                     .iter()
-                    .map(|(k, i)| Ok((k.clone(), self.flatten_into(i, parts, span)?)))
-                    .collect::<R<_>>()?,
+                    .map(|(k, i)| (k.clone(), self.flatten_into(i, parts)))
+                    .collect(),
             ),
             other => Skeleton::Fixed(other.clone()),
-        })
+        }
     }
 
     fn rebuild(sk: &Skeleton, parts: &mut impl Iterator<Item = Value>) -> Val {
@@ -1257,17 +1260,17 @@ impl<'x, 'f, 'a, 'b> Lower<'x, 'f, 'a, 'b> {
         self.b.ins().brif(cond, then, &[], other, &[]);
         self.b.switch_to_block(then);
         let va = self.expr(a)?;
-        let arm_a = self.park(va, span)?;
+        let arm_a = self.park(va);
         self.b.switch_to_block(other);
         let vb = self.expr(b)?;
-        let arm_b = self.park(vb, span)?;
+        let arm_b = self.park(vb);
         self.merge(vec![arm_a, arm_b], span)
     }
 
     /// Ends the current block by passing `v` to a fresh block; returns that block and `v`
     /// as seen there.
-    fn park(&mut self, v: Val, span: Span) -> R<(ir::Block, Val)> {
-        let (sk, parts) = self.flatten(&v, span)?;
+    fn park(&mut self, v: Val) -> (ir::Block, Val) {
+        let (sk, parts) = self.flatten(&v);
         let block = self.b.create_block();
         for p in &parts {
             let ty = self.b.func.dfg.value_type(*p);
@@ -1276,7 +1279,7 @@ impl<'x, 'f, 'a, 'b> Lower<'x, 'f, 'a, 'b> {
         let args: Vec<BlockArg> = parts.iter().map(|p| BlockArg::Value(*p)).collect();
         self.b.ins().jump(block, &args);
         let params = self.b.func.dfg.block_params(block).to_vec();
-        Ok((block, Self::rebuild(&sk, &mut params.into_iter())))
+        (block, Self::rebuild(&sk, &mut params.into_iter()))
     }
 
     /// Joins values, each usable in its own fresh (not yet entered) block, into one.
@@ -1292,7 +1295,7 @@ impl<'x, 'f, 'a, 'b> Lower<'x, 'f, 'a, 'b> {
         let mut skeletons = Vec::new();
         for (_, v) in &arms {
             let mut parts = Vec::new();
-            skeletons.push(self.flatten_into(v, &mut parts, span)?);
+            skeletons.push(self.flatten_into(v, &mut parts));
         }
         let mixed = skeletons.windows(2).any(|w| w[0] != w[1]);
         if mixed && !arms.iter().all(|(_, v)| scalar(v)) {
@@ -1303,7 +1306,7 @@ impl<'x, 'f, 'a, 'b> Lower<'x, 'f, 'a, 'b> {
         for (end, v) in arms {
             self.b.switch_to_block(end);
             let v = if mixed { self.mixed(v, span)? } else { v };
-            let (sk, parts) = self.flatten(&v, span)?;
+            let (sk, parts) = self.flatten(&v);
             if target.is_none() {
                 for p in &parts {
                     let ty = self.b.func.dfg.value_type(*p);
@@ -1519,13 +1522,13 @@ impl<'x, 'f, 'a, 'b> Lower<'x, 'f, 'a, 'b> {
                     let base = self.b.ins().iconst(self.ptr, table.as_ptr() as i64);
                     let len = table.len();
                     self.tables.push(table);
-                    let x = self.to_num(i, span)?;
+                    let x = self.number(i, span)?;
                     let (v, ok) = self.checked_load(base, len, x);
                     Ok(Val::Maybe(v, ok))
                 }
             },
             Val::State => {
-                let x = self.to_num(i, span)?;
+                let x = self.number(i, span)?;
                 if let Some(k) = k {
                     if k >= 0.0 && k.fract() == 0.0 && (k as usize) < self.shared.state_len {
                         let v = self.b.ins().load(
@@ -1615,16 +1618,16 @@ impl<'x, 'f, 'a, 'b> Lower<'x, 'f, 'a, 'b> {
                 if let Some(k) = self.const_of(&v) {
                     return Ok(Val::Num(self.num_const(-k)));
                 }
-                let x = self.to_num(v, span)?;
+                let x = self.number(v, span)?;
                 Ok(Val::Num(self.b.ins().fneg(x)))
             }
-            UnaryOperator::UnaryPlus => Ok(Val::Num(self.to_num(v, span)?)),
+            UnaryOperator::UnaryPlus => Ok(Val::Num(self.number(v, span)?)),
             UnaryOperator::LogicalNot => {
                 let t = self.truthy(v, span)?;
                 Ok(Val::Bool(self.b.ins().bxor_imm_u(t, 1)))
             }
             UnaryOperator::BitwiseNot => {
-                let x = self.to_num(v, span)?;
+                let x = self.number(v, span)?;
                 let i = self.int32(x);
                 let n = self.b.ins().bnot(i);
                 Ok(Val::Num(self.b.ins().fcvt_from_sint(types::F64, n)))
@@ -1666,8 +1669,8 @@ impl<'x, 'f, 'a, 'b> Lower<'x, 'f, 'a, 'b> {
                 }))
             }
             B::LessThan | B::LessEqualThan | B::GreaterThan | B::GreaterEqualThan => {
-                let a = self.to_num(l, span)?;
-                let b = self.to_num(r, span)?;
+                let a = self.number(l, span)?;
+                let b = self.number(r, span)?;
                 let cc = match op {
                     B::LessThan => FloatCC::LessThan,
                     B::LessEqualThan => FloatCC::LessThanOrEqual,
@@ -1683,8 +1686,8 @@ impl<'x, 'f, 'a, 'b> Lower<'x, 'f, 'a, 'b> {
             | B::Remainder
             | B::Exponential => {
                 let (ka, kb) = (self.const_of(&l), self.const_of(&r));
-                let a = self.to_num(l, span)?;
-                let b = self.to_num(r, span)?;
+                let a = self.number(l, span)?;
+                let b = self.number(r, span)?;
                 if let (Some(x), Some(y)) = (ka, kb) {
                     let z = match op {
                         B::Addition => x + y,
@@ -1708,8 +1711,8 @@ impl<'x, 'f, 'a, 'b> Lower<'x, 'f, 'a, 'b> {
                 }))
             }
             B::BitwiseAnd | B::BitwiseOR | B::BitwiseXOR => {
-                let a = self.to_num(l, span)?;
-                let b = self.to_num(r, span)?;
+                let a = self.number(l, span)?;
+                let b = self.number(r, span)?;
                 let (a, b) = (self.int32(a), self.int32(b));
                 let ins = self.b.ins();
                 let i = match op {
@@ -1720,8 +1723,8 @@ impl<'x, 'f, 'a, 'b> Lower<'x, 'f, 'a, 'b> {
                 Ok(Val::Num(self.b.ins().fcvt_from_sint(types::F64, i)))
             }
             B::ShiftLeft | B::ShiftRight | B::ShiftRightZeroFill => {
-                let a = self.to_num(l, span)?;
-                let b = self.to_num(r, span)?;
+                let a = self.number(l, span)?;
+                let b = self.number(r, span)?;
                 let (a, b) = (self.int32(a), self.int32(b));
                 let b = self.b.ins().band_imm_u(b, 31);
                 let ins = self.b.ins();
@@ -1767,7 +1770,7 @@ impl<'x, 'f, 'a, 'b> Lower<'x, 'f, 'a, 'b> {
             let (x, is_bool) = (*x, *is_bool);
             let (other_num, other_bool) = match other {
                 Val::Num(y) | Val::Maybe(y, _) => (*y, false),
-                Val::Bool(_) => (self.to_num(other.clone(), span)?, true),
+                Val::Bool(_) => (self.number(other.clone(), span)?, true),
                 Val::Mixed(..) => return self.err(span, "comparing two values of either type"),
                 _ => return Ok(self.b.ins().iconst(types::I8, 0)),
             };
@@ -1793,13 +1796,13 @@ impl<'x, 'f, 'a, 'b> Lower<'x, 'f, 'a, 'b> {
             (Val::Num(a), Val::Num(b)) => self.b.ins().fcmp(FloatCC::Equal, *a, *b),
             (Val::Bool(a), Val::Bool(b)) => self.b.ins().icmp(IntCC::Equal, *a, *b),
             (Val::Undef | Val::Null, Val::Undef | Val::Null) => {
-                let same = strict.then(|| l == r).unwrap_or(true);
+                let same = if strict { l == r } else { true };
                 self.b.ins().iconst(types::I8, i64::from(same))
             }
             (Val::Num(_) | Val::Bool(_), Val::Num(_) | Val::Bool(_)) if !strict => {
                 let (l, r) = (l.clone(), r.clone());
-                let a = self.to_num(l, span)?;
-                let b = self.to_num(r, span)?;
+                let a = self.number(l, span)?;
+                let b = self.number(r, span)?;
                 self.b.ins().fcmp(FloatCC::Equal, a, b)
             }
             (Val::Num(_) | Val::Bool(_), Val::Undef | Val::Null)
@@ -1829,7 +1832,7 @@ impl<'x, 'f, 'a, 'b> Lower<'x, 'f, 'a, 'b> {
                         .brif(ok, join, &[BlockArg::Value(v)], missing, &[]);
                     self.b.switch_to_block(missing);
                     let r = self.expr(&l.right)?;
-                    let r = self.to_num(r, l.right.span())?;
+                    let r = self.number(r, l.right.span())?;
                     self.b.ins().jump(join, &[BlockArg::Value(r)]);
                     self.b.switch_to_block(join);
                     Ok(Val::Num(self.b.block_params(join)[0]))
@@ -1848,7 +1851,7 @@ impl<'x, 'f, 'a, 'b> Lower<'x, 'f, 'a, 'b> {
                 }
                 self.b.switch_to_block(take_right);
                 let right = self.expr(&l.right)?;
-                let arm_right = self.park(right, l.span)?;
+                let arm_right = self.park(right);
                 self.merge(vec![(keep_left, left), arm_right], l.span)
             }
         }
@@ -1859,7 +1862,7 @@ impl<'x, 'f, 'a, 'b> Lower<'x, 'f, 'a, 'b> {
         Ok(match v {
             Val::Mixed(..) => v,
             Val::Bool(b) => {
-                let x = self.to_num(Val::Bool(b), span)?;
+                let x = self.number(Val::Bool(b), span)?;
                 Val::Mixed(x, self.b.ins().iconst(types::I8, 1))
             }
             Val::Num(x) | Val::Maybe(x, _) => Val::Mixed(x, self.b.ins().iconst(types::I8, 0)),
@@ -1935,7 +1938,7 @@ impl<'x, 'f, 'a, 'b> Lower<'x, 'f, 'a, 'b> {
                     return self.err(m.span, "assignment into an array other than mem");
                 }
                 let i = self.expr(&m.expression)?;
-                let x = self.to_num(i, m.span)?;
+                let x = self.number(i, m.span)?;
                 let v = match op {
                     None => self.expr(&a.right)?,
                     Some(op) => {
@@ -1944,7 +1947,7 @@ impl<'x, 'f, 'a, 'b> Lower<'x, 'f, 'a, 'b> {
                         self.binary(op, old, r, a.span)?
                     }
                 };
-                let n = self.to_num(v.clone(), a.span)?;
+                let n = self.number(v.clone(), a.span)?;
                 self.state_store(x, n);
                 Ok(v)
             }
@@ -1978,7 +1981,7 @@ impl<'x, 'f, 'a, 'b> Lower<'x, 'f, 'a, 'b> {
             SimpleAssignmentTarget::AssignmentTargetIdentifier(id) => {
                 let shape = self.local_var(id)?;
                 let old = self.load_shape(&shape);
-                let old = self.to_num(old, u.span)?;
+                let old = self.number(old, u.span)?;
                 let d = self.b.ins().f64const(delta);
                 let new = self.b.ins().fadd(old, d);
                 self.store_shape(&shape, Val::Num(new), u.span)?;
@@ -1990,9 +1993,9 @@ impl<'x, 'f, 'a, 'b> Lower<'x, 'f, 'a, 'b> {
                     return self.err(m.span, "`++`/`--` on an array other than mem");
                 }
                 let i = self.expr(&m.expression)?;
-                let x = self.to_num(i, m.span)?;
+                let x = self.number(i, m.span)?;
                 let old = self.index(&Val::State, Val::Num(x), m.span)?;
-                let old = self.to_num(old, m.span)?;
+                let old = self.number(old, m.span)?;
                 let d = self.b.ins().f64const(delta);
                 let new = self.b.ins().fadd(old, d);
                 self.state_store(x, new);
@@ -2100,7 +2103,7 @@ impl<'x, 'f, 'a, 'b> Lower<'x, 'f, 'a, 'b> {
     fn math(&mut self, name: &str, args: Vec<Val>, span: Span) -> R<Val> {
         let mut nums = Vec::with_capacity(args.len());
         for a in args {
-            nums.push(self.to_num(a, span)?);
+            nums.push(self.number(a, span)?);
         }
         let arg = |i: usize, this: &mut Self| -> Value {
             nums.get(i)
