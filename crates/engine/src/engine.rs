@@ -1,14 +1,14 @@
 //! The DSP core and its main-thread handle.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Instant;
 
 use rtrb::{Consumer, Producer, RingBuffer};
 
 use crate::counters::Counters;
-use crate::signal::{Block, Fault, Patch};
-use crate::state::StateMemory;
+use crate::signal::{Block, Fault, Patch, PatchSignal, Ramp};
+use crate::state::{StateBlock, StateMemory};
 
 /// Largest block the engine renders at once, in frames.
 pub const MAX_BLOCK: usize = 256;
@@ -18,8 +18,6 @@ pub const DEFAULT_BLOCK: usize = 128;
 const COMMAND_CAPACITY: usize = 64;
 const RETIRED_CAPACITY: usize = 16;
 const EVENT_CAPACITY: usize = 256;
-/// Generations of patch ids the controller remembers to name faults.
-const REMEMBERED_GENERATIONS: usize = 8;
 
 /// How the engine is set up. Fixed for its life.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -49,8 +47,30 @@ impl EngineConfig {
 /// A request from the main thread to the DSP thread.
 #[derive(Debug)]
 pub enum Command {
-    /// Play this patch from the next block on; the old one goes back to be dropped.
-    Swap(Box<Patch>),
+    /// Play this patch from the next block on, crossfading from the old one over `fade`
+    /// frames (0: switch at once); the old one then goes back to be dropped.
+    Swap {
+        /// The new patch.
+        patch: Box<Patch>,
+        /// Crossfade length in frames.
+        fade: u32,
+    },
+    /// Ramp the gain of the signal on the state block at `block` to `gain`.
+    Gain {
+        /// Offset of the signal's state block.
+        block: usize,
+        /// The new gain (0 mutes).
+        gain: f64,
+        /// Ramp length in frames.
+        fade: u32,
+    },
+    /// Ramp the master gain to `gain`.
+    Master {
+        /// The new gain.
+        gain: f64,
+        /// Ramp length in frames.
+        fade: u32,
+    },
     /// Render signals (the default).
     Start,
     /// Output silence and hold every signal where it is.
@@ -60,11 +80,8 @@ pub enum Command {
 /// A message from the DSP thread to the main thread.
 #[derive(Debug)]
 enum Event {
-    Fault {
-        generation: u64,
-        index: usize,
-        fault: Fault,
-    },
+    /// The signal on the state block starting at `block` faulted.
+    Fault { block: usize, fault: Fault },
 }
 
 /// A fault as the main thread reports it: which signal, and what happened.
@@ -100,8 +117,15 @@ pub fn engine(config: EngineConfig, state: Arc<StateMemory>) -> (Controller, Eng
         state,
         counters: counters.clone(),
         signal_buf: vec![0.0; MAX_BLOCK * config.channels],
+        old_buf: vec![0.0; MAX_BLOCK * config.channels],
+        gains: vec![0.0; MAX_BLOCK],
         mix: vec![0.0; MAX_BLOCK * config.channels],
         snapshot: vec![0.0; config.state_block],
+        swap_space: vec![0.0; config.state_block],
+        fading: None,
+        fade_pos: 0,
+        fade_len: 0,
+        master: Ramp::default(),
         playing: true,
         frame: 0,
     };
@@ -111,8 +135,9 @@ pub fn engine(config: EngineConfig, state: Arc<StateMemory>) -> (Controller, Eng
         events: event_rx,
         counters,
         generation: 0,
-        names: VecDeque::new(),
+        ids: HashMap::new(),
         pending: VecDeque::new(),
+        fade: 0,
     };
     (controller, engine)
 }
@@ -131,8 +156,17 @@ pub struct Engine {
     state: Arc<StateMemory>,
     counters: Arc<Counters>,
     signal_buf: Vec<f64>,
+    old_buf: Vec<f64>,
+    gains: Vec<f64>,
     mix: Vec<f64>,
     snapshot: Vec<f64>,
+    swap_space: Vec<f64>,
+    /// The patch being faded out, and where the fade is.
+    fading: Option<Box<Patch>>,
+    fade_pos: u32,
+    fade_len: u32,
+    /// The master gain, ramped like a signal's.
+    master: Ramp,
     playing: bool,
     frame: u64,
 }
@@ -166,6 +200,7 @@ impl Engine {
             let started = Instant::now();
             let frames = chunk.len() / ch;
             self.render_block(frames);
+            self.master.apply(&mut self.mix[..frames * ch], ch);
             for (o, m) in chunk.iter_mut().zip(&self.mix) {
                 *o = m.tanh() as f32;
             }
@@ -178,78 +213,127 @@ impl Engine {
 
     fn apply_commands(&mut self) {
         while let Ok(command) = self.commands.peek() {
-            // A swap needs room to send the old patch back: never drop it here.
-            if matches!(command, Command::Swap(_)) && self.retired.is_full() {
+            // A swap may send two patches back (one still fading, one replaced): never
+            // drop one here for want of room.
+            if matches!(command, Command::Swap { .. }) && self.retired.slots() < 2 {
                 return;
             }
             let Ok(command) = self.commands.pop() else {
                 return;
             };
             match command {
-                Command::Swap(patch) => {
-                    let old = std::mem::replace(&mut self.patch, patch);
-                    if let Err(rtrb::PushError::Full(old)) = self.retired.push(old) {
-                        // Checked above; keep it alive rather than free it here.
-                        std::mem::forget(old);
+                Command::Swap { patch, fade } => self.swap(patch, fade),
+                Command::Gain { block, gain, fade } => {
+                    let found = self
+                        .patch
+                        .signals
+                        .iter_mut()
+                        .find(|s| s.block.offset == block);
+                    if let Some(s) = found {
+                        s.gain.set(gain, fade);
                     }
                 }
+                Command::Master { gain, fade } => self.master.set(gain, fade),
                 Command::Start => self.playing = true,
                 Command::Stop => self.playing = false,
             }
         }
     }
 
+    /// Sends a patch back to the main thread to be dropped there.
+    fn retire(&mut self, patch: Box<Patch>) {
+        if let Err(rtrb::PushError::Full(patch)) = self.retired.push(patch) {
+            // Room was checked before; keep it alive rather than free it here.
+            std::mem::forget(patch);
+        }
+    }
+
+    fn swap(&mut self, patch: Box<Patch>, fade: u32) {
+        // A swap during a fade ends the older fade at once.
+        if let Some(older) = self.fading.take() {
+            self.retire(older);
+        }
+        let mut old = std::mem::replace(&mut self.patch, patch);
+        if let Some(keep) = &self.patch.keep {
+            // A merge: running signals listed in `keep` move over as they are (code, state,
+            // gain), within the capacity the main thread reserved.
+            let mut i = 0;
+            while i < old.signals.len() {
+                let room = self.patch.signals.len() < self.patch.signals.capacity();
+                if room && keep.contains(&old.signals[i].block) {
+                    let moved = old.signals.swap_remove(i);
+                    self.patch.signals.push(moved);
+                } else {
+                    i += 1;
+                }
+            }
+        }
+        if fade == 0 || old.signals.is_empty() && self.patch.signals.is_empty() {
+            self.retire(old);
+            return;
+        }
+        // Pair each new signal with the old one on the same state block. The old code will
+        // run on a shadow copy of that block, so the new code keeps the true phase.
+        for o in &mut old.signals {
+            o.kept = false;
+        }
+        for s in &mut self.patch.signals {
+            s.partner = None;
+            if let Some(j) = old.signals.iter().position(|o| o.block == s.block) {
+                let o = &mut old.signals[j];
+                o.kept = true;
+                // A replaced signal keeps its mute state.
+                s.gain = o.gain;
+                let shadow = &mut o.shadow[..o.block.len.min(self.config.state_block)];
+                let block = StateBlock {
+                    offset: o.block.offset,
+                    len: shadow.len(),
+                };
+                self.state.save(block, shadow);
+                s.partner = Some(j);
+            }
+        }
+        self.fading = Some(old);
+        self.fade_pos = 0;
+        self.fade_len = fade;
+    }
+
     fn render_block(&mut self, frames: usize) {
         let ch = self.config.channels;
         let n = frames * ch;
-        let mix = &mut self.mix[..n];
-        mix.fill(0.0);
+        self.mix[..n].fill(0.0);
         if !self.playing {
             return;
         }
-        let generation = self.patch.generation;
-        for (index, signal) in self.patch.signals.iter_mut().enumerate() {
+        let sample_rate = f64::from(self.config.sample_rate);
+        let fading = self.fading.is_some();
+        if fading {
+            // Raised-cosine gains of the new patch for each frame of this block.
+            let len = f64::from(self.fade_len);
+            for (f, g) in self.gains[..frames].iter_mut().enumerate() {
+                let x = ((f64::from(self.fade_pos) + f as f64 + 1.0) / len).min(1.0);
+                *g = 0.5 - 0.5 * (std::f64::consts::PI * x).cos();
+            }
+        }
+        for index in 0..self.patch.signals.len() {
+            let signal = &mut self.patch.signals[index];
             if !signal.enabled {
                 continue;
             }
             let buf = &mut self.signal_buf[..n];
-            buf.fill(0.0);
-            let saved = &mut self.snapshot[..signal.block.len.min(self.config.state_block)];
-            let saved_block = crate::state::StateBlock {
-                offset: signal.block.offset,
-                len: saved.len(),
-            };
-            self.state.save(saved_block, saved);
-            let mut block = Block {
+            let fault = render_checked(
+                &self.state,
+                signal,
+                buf,
+                &mut self.snapshot,
                 frames,
-                channels: ch,
-                sample_rate: f64::from(self.config.sample_rate),
-                out: buf,
-            };
-            let result = signal.code.render(&mut block);
-            let (good, fault) = match result {
-                Ok(()) => match buf.iter().position(|x| !x.is_finite()) {
-                    None => (n, None),
-                    Some(pos) => (
-                        pos - pos % ch,
-                        Some(Fault::NonFinite {
-                            value: buf[pos],
-                            channel: pos % ch,
-                            frame: self.frame + (pos / ch) as u64,
-                        }),
-                    ),
-                },
-                Err(fault) => (0, Some(fault)),
-            };
-            for (m, s) in mix.iter_mut().zip(&buf[..good]) {
-                *m += s;
-            }
+                ch,
+                sample_rate,
+                self.frame,
+            );
             if let Some(fault) = fault {
-                signal.enabled = false;
-                self.state.restore(saved_block, saved);
                 let event = Event::Fault {
-                    generation,
-                    index,
+                    block: signal.block.offset,
                     fault,
                 };
                 if let Err(rtrb::PushError::Full(event)) = self.events.push(event) {
@@ -257,8 +341,174 @@ impl Engine {
                     std::mem::forget(event);
                 }
             }
+            signal.gain.apply(&mut self.signal_buf[..n], ch);
+            let partner = signal.partner;
+            let mix = &mut self.mix[..n];
+            match (&mut self.fading, partner) {
+                (None, _) => {
+                    for (m, s) in mix.iter_mut().zip(&self.signal_buf[..n]) {
+                        *m += s;
+                    }
+                }
+                (Some(old), Some(j)) => {
+                    // The old code on its shadow state, faded out as the new one fades in.
+                    let old_buf = &mut self.old_buf[..n];
+                    render_on_shadow(
+                        &self.state,
+                        &mut old.signals[j],
+                        old_buf,
+                        &mut self.swap_space,
+                        frames,
+                        ch,
+                        sample_rate,
+                        self.config.state_block,
+                    );
+                    old.signals[j].gain.apply(old_buf, ch);
+                    for (f, g) in self.gains[..frames].iter().enumerate() {
+                        for c in 0..ch {
+                            let i = f * ch + c;
+                            mix[i] += self.signal_buf[i] * g + old_buf[i] * (1.0 - g);
+                        }
+                    }
+                }
+                (Some(_), None) => {
+                    // A new signal fades in.
+                    for (f, g) in self.gains[..frames].iter().enumerate() {
+                        for c in 0..ch {
+                            mix[f * ch + c] += self.signal_buf[f * ch + c] * g;
+                        }
+                    }
+                }
+            }
+        }
+        if let Some(old) = &mut self.fading {
+            // Removed signals fade out on their own (real) state.
+            for signal in old.signals.iter_mut().filter(|s| !s.kept && s.enabled) {
+                let buf = &mut self.old_buf[..n];
+                if render_checked(
+                    &self.state,
+                    signal,
+                    buf,
+                    &mut self.snapshot,
+                    frames,
+                    ch,
+                    sample_rate,
+                    self.frame,
+                )
+                .is_some()
+                {
+                    continue;
+                }
+                signal.gain.apply(buf, ch);
+                for (f, g) in self.gains[..frames].iter().enumerate() {
+                    for c in 0..ch {
+                        self.mix[f * ch + c] += buf[f * ch + c] * (1.0 - g);
+                    }
+                }
+            }
+            self.fade_pos = self.fade_pos.saturating_add(frames as u32);
+            if self.fade_pos >= self.fade_len {
+                if let Some(old) = self.fading.take() {
+                    self.retire(old);
+                }
+            }
         }
     }
+}
+
+/// Renders one signal into `buf` (zeroed first) and checks it. On a fault the signal is
+/// disabled, its state block is put back as it was, and only the frames before the bad one
+/// are kept in `buf`.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the parts of the engine a render touches"
+)]
+fn render_checked(
+    state: &StateMemory,
+    signal: &mut PatchSignal,
+    buf: &mut [f64],
+    snapshot: &mut [f64],
+    frames: usize,
+    ch: usize,
+    sample_rate: f64,
+    frame: u64,
+) -> Option<Fault> {
+    buf.fill(0.0);
+    let keep = signal.block.len.min(snapshot.len());
+    let saved = &mut snapshot[..keep];
+    let saved_block = StateBlock {
+        offset: signal.block.offset,
+        len: saved.len(),
+    };
+    state.save(saved_block, saved);
+    let mut block = Block {
+        frames,
+        channels: ch,
+        sample_rate,
+        out: buf,
+    };
+    let fault = match signal.code.render(&mut block) {
+        Ok(()) => buf.iter().position(|x| !x.is_finite()).map(|pos| {
+            let fault = Fault::NonFinite {
+                value: buf[pos],
+                channel: pos % ch,
+                frame: frame + (pos / ch) as u64,
+            };
+            buf[pos - pos % ch..].fill(0.0);
+            fault
+        }),
+        Err(fault) => {
+            buf.fill(0.0);
+            Some(fault)
+        }
+    }?;
+    signal.enabled = false;
+    state.restore(saved_block, saved);
+    Some(fault)
+}
+
+/// Renders an old signal during a crossfade on its shadow copy of the state block: the
+/// shadow is swapped into the real block for the call and back out after it.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the parts of the engine a render touches"
+)]
+fn render_on_shadow(
+    state: &StateMemory,
+    signal: &mut PatchSignal,
+    buf: &mut [f64],
+    swap_space: &mut [f64],
+    frames: usize,
+    ch: usize,
+    sample_rate: f64,
+    max_block: usize,
+) {
+    let len = signal.block.len.min(max_block);
+    let block = StateBlock {
+        offset: signal.block.offset,
+        len,
+    };
+    let real = &mut swap_space[..len];
+    state.save(block, real);
+    state.restore(block, &signal.shadow[..len]);
+    buf.fill(0.0);
+    let ok = signal.enabled
+        && signal
+            .code
+            .render(&mut Block {
+                frames,
+                channels: ch,
+                sample_rate,
+                out: buf,
+            })
+            .is_ok();
+    if !ok || buf.iter().any(|x| !x.is_finite()) {
+        // The old code is on its way out: a failure only silences it.
+        buf.fill(0.0);
+        signal.enabled = false;
+    }
+    state.save(block, &mut signal.shadow[..len]);
+    state.restore(block, real);
 }
 
 /// The main thread's handle on an [`Engine`]: sends commands, collects what comes back.
@@ -268,24 +518,61 @@ pub struct Controller {
     events: Consumer<Event>,
     counters: Arc<Counters>,
     generation: u64,
-    names: VecDeque<(u64, Vec<String>)>,
+    /// Signal ids by the offset of their state block, for naming faults.
+    ids: HashMap<usize, String>,
     pending: VecDeque<Command>,
+    fade: u32,
 }
 
 impl Controller {
-    /// Sends `patch` to be played from the next block on.
+    /// Sets the crossfade of later swaps, in frames (0, the default: switch at once).
+    pub fn set_fade(&mut self, frames: u32) {
+        self.fade = frames;
+    }
+
+    /// Sends `patch` to be played from the next block on, crossfading from the running one.
     ///
     /// Returns the generation number given to the patch.
     pub fn swap(&mut self, mut patch: Patch) -> u64 {
         self.generation += 1;
         patch.generation = self.generation;
-        let ids = patch.signals.iter().map(|s| s.id.clone()).collect();
-        self.names.push_back((self.generation, ids));
-        while self.names.len() > REMEMBERED_GENERATIONS {
-            self.names.pop_front();
+        // Blocks are never reused, so an id learned once stays right.
+        for s in &patch.signals {
+            self.ids
+                .entry(s.block.offset)
+                .or_insert_with(|| s.id.clone());
         }
-        self.send(Command::Swap(Box::new(patch)));
+        let fade = self.fade;
+        self.send(Command::Swap {
+            patch: Box::new(patch),
+            fade,
+        });
         self.generation
+    }
+
+    /// Sends `patch` to be merged into the running one: the running signals on the state
+    /// blocks in `keep` stay as they are; the others are replaced by (or crossfade into) the
+    /// patch's signals on the same blocks, or fade out.
+    ///
+    /// Returns the generation number given to the merged patch.
+    pub fn merge(&mut self, mut patch: Patch, keep: Vec<StateBlock>) -> u64 {
+        patch.signals.reserve(keep.len());
+        patch.keep = Some(keep);
+        self.swap(patch)
+    }
+
+    /// Ramps the gain of the signal on `block` to `gain` over `fade` frames (0 mutes).
+    pub fn set_gain(&mut self, block: StateBlock, gain: f64, fade: u32) {
+        self.send(Command::Gain {
+            block: block.offset,
+            gain,
+            fade,
+        });
+    }
+
+    /// Ramps the master gain to `gain` over `fade` frames.
+    pub fn set_master(&mut self, gain: f64, fade: u32) {
+        self.send(Command::Master { gain, fade });
     }
 
     /// Resumes rendering signals.
@@ -327,18 +614,12 @@ impl Controller {
             drop(patch);
         }
         let mut faults = Vec::new();
-        while let Ok(Event::Fault {
-            generation,
-            index,
-            fault,
-        }) = self.events.pop()
-        {
+        while let Ok(Event::Fault { block, fault }) = self.events.pop() {
             let id = self
-                .names
-                .iter()
-                .find(|(g, _)| *g == generation)
-                .and_then(|(_, ids)| ids.get(index).cloned())
-                .unwrap_or_else(|| format!("#{index}"));
+                .ids
+                .get(&block)
+                .cloned()
+                .unwrap_or_else(|| format!("@{block}"));
             faults.push(SignalFault { id, fault });
         }
         faults

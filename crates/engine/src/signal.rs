@@ -121,6 +121,69 @@ pub struct PatchSignal {
     /// Its code.
     pub code: Box<dyn Signal>,
     pub(crate) enabled: bool,
+    /// During a crossfade: the old signal this one takes over from.
+    pub(crate) partner: Option<usize>,
+    /// During a crossfade, in the old patch: whether a new signal took over this block.
+    pub(crate) kept: bool,
+    /// During a crossfade, in the old patch: the state block the old code runs on.
+    pub(crate) shadow: Box<[f64]>,
+    /// Gain (mute, solo) and its ramp.
+    pub(crate) gain: Ramp,
+}
+
+/// A gain that ramps linearly to a target over a number of frames.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Ramp {
+    gain: f64,
+    target: f64,
+    step: f64,
+    left: u32,
+}
+
+impl Default for Ramp {
+    fn default() -> Self {
+        Self {
+            gain: 1.0,
+            target: 1.0,
+            step: 0.0,
+            left: 0,
+        }
+    }
+}
+
+impl Ramp {
+    /// Ramps to `target` over `frames` (0: at once).
+    pub(crate) fn set(&mut self, target: f64, frames: u32) {
+        self.target = target;
+        if frames == 0 {
+            self.gain = target;
+            self.left = 0;
+        } else {
+            self.step = (target - self.gain) / f64::from(frames);
+            self.left = frames;
+        }
+    }
+
+    /// Scales `buf` (frames of `ch` channels), advancing the ramp frame by frame.
+    pub(crate) fn apply(&mut self, buf: &mut [f64], ch: usize) {
+        if self.left == 0 {
+            if self.gain != 1.0 {
+                buf.iter_mut().for_each(|x| *x *= self.gain);
+            }
+            return;
+        }
+        for frame in buf.chunks_mut(ch) {
+            if self.left > 0 {
+                self.left -= 1;
+                self.gain = if self.left == 0 {
+                    self.target
+                } else {
+                    self.gain + self.step
+                };
+            }
+            frame.iter_mut().for_each(|x| *x *= self.gain);
+        }
+    }
 }
 
 impl PatchSignal {
@@ -131,6 +194,10 @@ impl PatchSignal {
             block,
             code,
             enabled: true,
+            partner: None,
+            kept: false,
+            shadow: vec![0.0; block.len].into_boxed_slice(),
+            gain: Ramp::default(),
         }
     }
 }
@@ -151,6 +218,8 @@ impl fmt::Debug for PatchSignal {
 pub struct Patch {
     pub(crate) signals: Vec<PatchSignal>,
     pub(crate) generation: u64,
+    /// For a merge: the running signals (by state block) that stay, next to the new ones.
+    pub(crate) keep: Option<Vec<StateBlock>>,
 }
 
 impl Patch {
@@ -159,6 +228,7 @@ impl Patch {
         Self {
             signals,
             generation: 0,
+            keep: None,
         }
     }
 

@@ -4,7 +4,7 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{GoesBad, Sine, Throws};
+use common::{Cosine, GoesBad, Sine, Throws};
 use flux_engine::{engine, EngineConfig, Fault, Patch, PatchSignal, StateAllocator, StateMemory};
 
 const SR: u32 = 48_000;
@@ -179,4 +179,141 @@ fn retired_patches_come_back_to_the_controller() {
         ctl.collect();
     }
     assert!(ctl.is_flushed());
+}
+
+/// The largest step between neighbouring samples.
+fn max_step(s: &[f32]) -> f32 {
+    s.windows(2)
+        .map(|w| (w[1] - w[0]).abs())
+        .fold(0.0, f32::max)
+}
+
+fn cosine(
+    state: &Arc<StateMemory>,
+    alloc: &mut StateAllocator,
+    id: &str,
+    freq: f64,
+) -> PatchSignal {
+    let block = alloc.block_of(id).unwrap();
+    PatchSignal::new(
+        id,
+        block,
+        Box::new(Cosine(Sine {
+            state: state.clone(),
+            block,
+            freq,
+            gain: 0.5,
+        })),
+    )
+}
+
+#[test]
+fn a_crossfaded_change_of_shape_has_no_click_and_keeps_the_true_phase() {
+    let fade = 960; // 20 ms
+    let run = |fade: u32| {
+        let (state, mut alloc) = setup();
+        let (mut ctl, mut eng) = engine(EngineConfig::new(SR, 1), state.clone());
+        ctl.set_fade(fade);
+        ctl.swap(Patch::new(vec![sine(&state, &mut alloc, "a", 330.0)]));
+        let mut out = vec![0.0f32; 4800];
+        eng.process(&mut out[..1000]);
+        let before = state.get(alloc.get("a").unwrap().offset).unwrap();
+        ctl.swap(Patch::new(vec![cosine(&state, &mut alloc, "a", 330.0)]));
+        eng.process(&mut out[1000..]);
+        ctl.collect();
+        (out, before)
+    };
+    // A hard switch from sin to cos on the same phase jumps.
+    let (hard, _) = run(0);
+    let own = max_step(&hard[..1000]);
+    assert!(
+        (hard[1000] - hard[999]).abs() > 5.0 * own,
+        "the hard switch should click"
+    );
+    // The crossfade never steps further than the tones do on their own (plus a little for
+    // the fade's own slope).
+    let (soft, before) = run(fade);
+    let worst = max_step(&soft[990..1000 + fade as usize + 10]);
+    assert!(
+        worst <= own * 1.1,
+        "step {worst} across the fade, {own} in the tone"
+    );
+    // After the fade, the new code plays on the true phase: exactly what the cut plays.
+    assert_eq!(&soft[1000 + fade as usize..], &hard[1000 + fade as usize..]);
+    assert!(before > 0.0);
+}
+
+#[test]
+fn added_signals_fade_in_and_removed_ones_fade_out() {
+    let (state, mut alloc) = setup();
+    let (mut ctl, mut eng) = engine(EngineConfig::new(SR, 1), state.clone());
+    ctl.set_fade(480);
+    ctl.swap(Patch::new(vec![sine(&state, &mut alloc, "a", 200.0)]));
+    let mut a = vec![0.0f32; 2000];
+    eng.process(&mut a);
+    let own = max_step(&a);
+    // Replace "a" by "b": a fades out while b fades in.
+    ctl.swap(Patch::new(vec![sine(&state, &mut alloc, "b", 200.0)]));
+    let mut out = vec![0.0f32; 2000];
+    eng.process(&mut out);
+    assert!((out[0] - a[1999]).abs() <= own * 1.1);
+    assert!(max_step(&out) <= own * 1.1, "{} > {own}", max_step(&out));
+    // Remove everything: it fades to silence.
+    ctl.swap(Patch::new(vec![]));
+    let mut gone = vec![0.0f32; 1000];
+    eng.process(&mut gone);
+    assert!((gone[0] - out[1999]).abs() <= own * 1.1);
+    assert!(gone[480..].iter().all(|&s| s == 0.0));
+    assert!(max_step(&gone) <= own * 1.1);
+    ctl.collect();
+}
+
+#[test]
+fn a_merge_keeps_running_signals_and_mute_and_master_ramp_without_steps() {
+    let (state, mut alloc) = setup();
+    let (mut ctl, mut eng) = engine(EngineConfig::new(SR, 1), state.clone());
+    ctl.set_fade(480);
+    ctl.swap(Patch::new(vec![sine(&state, &mut alloc, "a", 220.0)]));
+    let mut out = vec![0.0f32; 1000];
+    eng.process(&mut out);
+    // Reference: "a" alone, never touched.
+    let (state2, mut alloc2) = setup();
+    let (mut ctl2, mut eng2) = engine(EngineConfig::new(SR, 1), state2.clone());
+    ctl2.swap(Patch::new(vec![sine(&state2, &mut alloc2, "a", 220.0)]));
+    let mut alone = vec![0.0f32; 4000];
+    eng2.process(&mut alone);
+
+    // Merge in "b" while keeping "a": "a" goes on untouched, "b" fades in.
+    let a_block = alloc.get("a").unwrap();
+    ctl.merge(
+        Patch::new(vec![sine(&state, &mut alloc, "b", 330.0)]),
+        vec![a_block],
+    );
+    let mut merged = vec![0.0f32; 1000];
+    eng.process(&mut merged);
+    ctl.collect();
+    assert!(
+        merged.iter().zip(&alone[1000..2000]).any(|(m, a)| m != a),
+        "b is heard"
+    );
+    // Mute "b" over 10 ms: afterwards the output is "a" alone again, sample for sample.
+    ctl.set_gain(alloc.get("b").unwrap(), 0.0, 480);
+    let mut muted = vec![0.0f32; 1000];
+    eng.process(&mut muted);
+    assert_eq!(&muted[480..], &alone[2480..3000]);
+    // No step larger than the two tones make together.
+    let both = max_step(&merged);
+    assert!(
+        max_step(&muted) <= both * 1.1,
+        "{} vs {both}",
+        max_step(&muted)
+    );
+    let own = max_step(&alone);
+    // Master gain to 0 over 10 ms: silence after the ramp, no step on the way.
+    ctl.set_master(0.0, 480);
+    let mut quiet = vec![0.0f32; 1000];
+    eng.process(&mut quiet);
+    assert!(quiet[480..].iter().all(|&s| s == 0.0));
+    assert!(max_step(&quiet) <= own * 1.1);
+    ctl.collect();
 }

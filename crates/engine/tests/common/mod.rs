@@ -17,6 +17,26 @@ pub struct Sine {
     pub gain: f64,
 }
 
+/// A cosine on the same phase slot as [`Sine`]: a different shape, the same phase.
+pub struct Cosine(pub Sine);
+
+impl Signal for Cosine {
+    fn render(&mut self, b: &mut Block<'_>) -> Result<(), Fault> {
+        let s = &self.0;
+        let slot = s.block.offset;
+        for frame in b.out.chunks_mut(b.channels) {
+            let phase = (s.state.get(slot).unwrap() + s.freq / b.sample_rate) % 1.0;
+            s.state.set(slot, phase);
+            frame.fill((phase * std::f64::consts::TAU).cos() * s.gain);
+        }
+        Ok(())
+    }
+
+    fn tier(&self) -> Tier {
+        Tier::Native
+    }
+}
+
 impl Signal for Sine {
     fn render(&mut self, b: &mut Block<'_>) -> Result<(), Fault> {
         let slot = self.block.offset;
