@@ -1210,12 +1210,9 @@ impl<'x, 'f, 'a, 'b> Lower<'x, 'f, 'a, 'b> {
                 parts.push(*is_bool);
                 Skeleton::Mixed
             }
-            Val::Tuple(items) => Skeleton::Tuple(
-                items
-                    .iter()
-                    .map(|i| self.flatten_into(i, parts))
-                    .collect(),
-            ),
+            Val::Tuple(items) => {
+                Skeleton::Tuple(items.iter().map(|i| self.flatten_into(i, parts)).collect())
+            }
             Val::Obj(fields) => Skeleton::Obj(
                 fields
                     .iter()

@@ -19,4 +19,4 @@ mod diag;
 mod loader;
 
 pub use diag::{Diagnostic, Location};
-pub use loader::{LoadOptions, Loaded, Loader, SignalInfo, TierChoice};
+pub use loader::{Action, LoadOptions, Loaded, Loader, SignalInfo, TierChoice};

@@ -27,6 +27,8 @@ const PRELUDE: &str = include_str!("prelude.js");
 const API_MODULE: &str = "flux:api";
 const API_SOURCE: &str = "const a = globalThis.__flux.api;\n\
 export const flux = a.flux, clear = a.clear, remove = a.remove, list = a.list;\n\
+export const play = a.play, stop = a.stop, mute = a.mute, unmute = a.unmute;\n\
+export const solo = a.solo, gain = a.gain;\n\
 export default a;\n";
 const LOG_CAPACITY: usize = 1024;
 
@@ -79,11 +81,13 @@ impl Default for LoadOptions {
 pub struct Loaded {
     /// The patch, ready to swap in.
     pub patch: Patch,
+    /// Live-control calls the code made (`mute`, `solo`, `stop`, `gain`, ...), in order.
+    pub actions: Vec<Action>,
     /// Its signals, in patch order.
     pub signals: Vec<SignalInfo>,
     /// Time from reading the file to a finished patch.
     pub elapsed: Duration,
-    cartridge: Arc<Cartridge>,
+    cartridge: Option<Arc<Cartridge>>,
 }
 
 impl std::fmt::Debug for Loaded {
@@ -96,25 +100,58 @@ impl std::fmt::Debug for Loaded {
 }
 
 impl Loaded {
+    /// A load with nothing in it: no signals, no calls.
+    pub fn empty() -> Self {
+        Self {
+            patch: Patch::new(Vec::new()),
+            actions: Vec::new(),
+            signals: Vec::new(),
+            elapsed: Duration::ZERO,
+            cartridge: None,
+        }
+    }
+
     /// Calls every signal's `update` once and returns the channels it gave, or its fault.
     ///
     /// This advances the signals' state by one frame: use it only on a loader whose state
     /// memory plays nothing (as `flux check` does).
     pub fn probe_channels(&self) -> Vec<Result<usize, Fault>> {
-        let channels = self.cartridge.channels;
+        let Some(cartridge) = &self.cartridge else {
+            return Vec::new();
+        };
+        let channels = cartridge.channels;
         let mut out = vec![0.0; channels];
         (0..self.signals.len())
             .map(|index| {
                 let mut block = Block {
                     frames: 1,
                     channels,
-                    sample_rate: f64::from(self.cartridge.sample_rate),
+                    sample_rate: f64::from(cartridge.sample_rate),
                     out: &mut out,
                 };
-                self.cartridge.render(index, &mut block)
+                cartridge.render(index, &mut block)
             })
             .collect()
     }
+}
+
+/// A live-control call made by loaded code, to be carried out on the running patch.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// `stop(id, fade?)`: fade the signal out and remove it.
+    Stop(String, Option<f64>),
+    /// `mute(id, fade?)`.
+    Mute(String, Option<f64>),
+    /// `unmute(id, fade?)`.
+    Unmute(String, Option<f64>),
+    /// `solo(id, fade?)`: mute every other signal.
+    Solo(String, Option<f64>),
+    /// `clear(fade?)`: remove every signal defined before.
+    Clear(Option<f64>),
+    /// `gain(x)`: the master gain.
+    Gain(f64),
+    /// `play(id, fn, fade)`: the fade the new signal comes in with.
+    Fade(String, f64),
 }
 
 /// A signal of a loaded file.
@@ -200,7 +237,7 @@ impl Loader {
             },
             message: format!("cannot read the file: {e}"),
         })?;
-        self.load_inner(&name, &source, started)
+        self.load_inner(&name, &source, started, &[])
     }
 
     /// Loads `source` as if it were the file `name` (imports resolve next to `name`).
@@ -209,7 +246,21 @@ impl Loader {
     ///
     /// As [`load_file`](Self::load_file).
     pub fn load_source(&mut self, name: &str, source: &str) -> Result<Loaded, Diagnostic> {
-        self.load_inner(name, source, Instant::now())
+        self.load_inner(name, source, Instant::now(), &[])
+    }
+
+    /// Loads code sent to a running patch whose signals are `running` (what `list()` shows).
+    ///
+    /// # Errors
+    ///
+    /// As [`load_file`](Self::load_file).
+    pub fn load_snippet(
+        &mut self,
+        name: &str,
+        source: &str,
+        running: &[String],
+    ) -> Result<Loaded, Diagnostic> {
+        self.load_inner(name, source, Instant::now(), running)
     }
 
     fn load_inner(
@@ -217,6 +268,7 @@ impl Loader {
         name: &str,
         source: &str,
         started: Instant,
+        running: &[String],
     ) -> Result<Loaded, Diagnostic> {
         let fail = |message: String| Diagnostic {
             location: Location {
@@ -263,8 +315,9 @@ impl Loader {
             logs_dropped: self.logs_dropped.clone(),
             out_len: MAX_BLOCK * self.options.channels,
             sites,
+            running: running.to_vec(),
         };
-        let (entries, requests) = context.with(|ctx| -> Result<_, Diagnostic> {
+        let (entries, requests, actions) = context.with(|ctx| -> Result<_, Diagnostic> {
             hooks
                 .install(&ctx)
                 .map_err(|e| fail(format!("cannot set up the Flux API: {e}")))?;
@@ -307,13 +360,15 @@ impl Loader {
                     (e.pop().unwrap_or_default(), place)
                 })
                 .collect();
+            let actions = read_actions(&flux)
+                .map_err(|e| fail(format!("cannot read the control calls: {e}")))?;
             let requests: Vec<Result<Request, String>> = match &tagged {
                 Some(_) => (0..entries.len())
                     .map(|i| native_request(&flux, i, &entries[i].0, self.options.seed))
                     .collect(),
                 None => Vec::new(),
             };
-            Ok((entries, requests))
+            Ok((entries, requests, actions))
         })?;
 
         // Compile what can be compiled; the rest stays on the JavaScript tier.
@@ -401,9 +456,10 @@ impl Loader {
         }
         Ok(Loaded {
             patch: Patch::new(signals),
+            actions,
             signals: infos,
             elapsed: started.elapsed(),
-            cartridge,
+            cartridge: Some(cartridge),
         })
     }
 }
@@ -427,6 +483,47 @@ fn native_request(flux: &Object<'_>, index: usize, id: &str, seed: u64) -> Resul
         }))
     };
     describe().map_err(|e| format!("cannot read its update: {e}"))?
+}
+
+/// The live-control calls the code made, from the prelude's list.
+fn read_actions(flux: &Object<'_>) -> rquickjs::Result<Vec<Action>> {
+    let list: Function = flux.get("actions")?;
+    let raw: Vec<(String, String, f64)> = list
+        .call::<_, Vec<Vec<Value>>>(())?
+        .into_iter()
+        .map(|a| {
+            let kind = a
+                .first()
+                .and_then(|v| v.as_string())
+                .and_then(|s| s.to_string().ok());
+            let id = a
+                .get(1)
+                .and_then(|v| v.as_string())
+                .and_then(|s| s.to_string().ok());
+            let x = a.get(2).and_then(Value::as_number);
+            (
+                kind.unwrap_or_default(),
+                id.unwrap_or_default(),
+                x.unwrap_or(-1.0),
+            )
+        })
+        .collect();
+    Ok(raw
+        .into_iter()
+        .filter_map(|(kind, id, x)| {
+            let fade = (x >= 0.0).then_some(x);
+            Some(match kind.as_str() {
+                "stop" => Action::Stop(id, fade),
+                "mute" => Action::Mute(id, fade),
+                "unmute" => Action::Unmute(id, fade),
+                "solo" => Action::Solo(id, fade),
+                "clear" => Action::Clear(fade),
+                "gain" => Action::Gain(x),
+                "fade" => Action::Fade(id, x),
+                _ => return None,
+            })
+        })
+        .collect())
 }
 
 /// The tag of a function: its id and its captured values, when the instrumentation saw it.
@@ -640,6 +737,8 @@ struct Hooks {
     out_len: usize,
     /// For each tagged function, `file:line:col` of the `flux(` it is the factory of.
     sites: Vec<String>,
+    /// Ids of the signals already playing.
+    running: Vec<String>,
 }
 
 impl Hooks {
@@ -675,6 +774,7 @@ impl Hooks {
             })?,
         )?;
         hooks.set("sites", self.sites)?;
+        hooks.set("running", self.running)?;
         hooks.set(
             "out",
             TypedArray::<f64>::new(ctx.clone(), vec![0.0f64; self.out_len])?,

@@ -51,9 +51,56 @@
     return signal;
   }
 
-  function clear() {
+  // Live-control calls, carried out on the running patch once the code has loaded.
+  const actions = [];
+  function seconds(fade, name) {
+    if (fade === undefined) return -1;
+    if (typeof fade !== 'number' || !(fade >= 0)) {
+      throw new TypeError(name + ': the fade must be a number of seconds, not ' + describe(fade));
+    }
+    return fade;
+  }
+  function act(kind, id, fade) {
+    if (!loading) throw new Error(kind + '() can only be called while the code loads');
+    if (typeof id !== 'string' || id === '') {
+      throw new TypeError(kind + '(id, fade?): id must be a non-empty string, not ' + describe(id));
+    }
+    actions.push([kind, id, seconds(fade, kind)]);
+  }
+  const stop = (id, fade) => { registry.delete(id); act('stop', id, fade); };
+  const mute = (id, fade) => act('mute', id, fade);
+  const unmute = (id, fade) => act('unmute', id, fade);
+  const solo = (id, fade) => act('solo', id, fade);
+  function gain(x) {
+    if (typeof x !== 'number' || !(x >= 0)) throw new TypeError('gain(x): x must be a number >= 0, not ' + describe(x));
+    actions.push(['gain', '', x]);
+  }
+
+  function clear(fade) {
     if (!loading) throw new Error('clear() can only be called while the file loads');
     registry.clear();
+    actions.push(['clear', '', seconds(fade, 'clear')]);
+  }
+
+  // play(id, fn, fade?): a signal in one line. fn(s) gets s.t (seconds since it started,
+  // kept across reloads), s.dt, s.sr, s.state (its own slots) and s.name.
+  function play(id, fn, fade) {
+    if (typeof fn !== 'function') {
+      throw new TypeError("play('" + id + "', fn): fn must be a function, not " + describe(fn));
+    }
+    flux(id, (mem, idx) => {
+      const s = { t: 0, dt: 0, sr: 0, state: mem.subarray(idx, idx + 63), name: id };
+      return {
+        update: (sr) => {
+          s.sr = sr;
+          s.dt = 1 / sr;
+          s.t = mem[idx + 63];
+          mem[idx + 63] = s.t + s.dt;
+          return fn(s);
+        }
+      };
+    });
+    if (fade !== undefined) actions.push(['fade', id, seconds(fade, 'play')]);
   }
 
   function remove(id) {
@@ -61,8 +108,11 @@
     return registry.delete(id);
   }
 
+  // Ids of the signals: those already playing (for code sent to a running patch), then
+  // those this code defines.
   function list() {
-    return Array.from(registry.keys());
+    const ids = (hooks.running || []).filter((id) => !registry.has(id));
+    return ids.concat(Array.from(registry.keys()));
   }
 
   function show(v) {
@@ -128,7 +178,7 @@
     return active[i].update;
   }
 
-  const api = { flux, clear, remove, list };
+  const api = { flux, clear, remove, list, play, stop, mute, unmute, solo, gain };
   for (const [name, value] of Object.entries({ ...api, console })) {
     Object.defineProperty(globalThis, name, { value, writable: true, configurable: true });
   }
@@ -188,5 +238,5 @@
     return first;
   }
 
-  return { api, finish, render, tagOf, classify, update };
+  return { api, finish, render, tagOf, classify, update, actions: () => actions };
 })

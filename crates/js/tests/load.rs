@@ -367,3 +367,71 @@ fn the_api_is_closed_once_the_file_has_loaded() {
         faults[0].fault
     );
 }
+
+#[test]
+fn live_control_calls_are_collected_in_order() {
+    let mut l = loader(1);
+    let src = "play('p', (s) => Math.sin(s.t * 440 * 2 * Math.PI) * 0.2, 0.5);\n\
+               mute('a');\nunmute('b', 0.1);\nsolo('p', 2);\nstop('c');\ngain(0.5);\nclear(1);\n\
+               play('q', (s) => 0.1);";
+    let loaded = l
+        .load_snippet("live.js", src, &["a".into(), "b".into()])
+        .unwrap();
+    use flux_js::Action::*;
+    assert_eq!(
+        loaded.actions,
+        vec![
+            Fade("p".into(), 0.5),
+            Mute("a".into(), None),
+            Unmute("b".into(), Some(0.1)),
+            Solo("p".into(), Some(2.0)),
+            Stop("c".into(), None),
+            Gain(0.5),
+            Clear(Some(1.0)),
+        ]
+    );
+    // clear() emptied the registry, so only the signal defined after it remains.
+    let ids: Vec<&str> = loaded.signals.iter().map(|s| s.id.as_str()).collect();
+    assert_eq!(ids, ["q"]);
+}
+
+#[test]
+fn list_shows_the_running_signals_to_sent_code() {
+    let mut l = loader(1);
+    let loaded = l
+        .load_snippet(
+            "s.js",
+            "flux('new', () => ({ update: () => 0 }));\nconsole.log(list().join(','));",
+            &["old".into(), "new".into()],
+        )
+        .unwrap();
+    assert_eq!(loaded.signals.len(), 1);
+    assert_eq!(l.drain_logs().0, vec!["old,new".to_string()]);
+}
+
+#[test]
+fn play_gives_time_that_survives_a_reload() {
+    let mut l = loader(1);
+    let src = "play('t', (s) => s.t < 0.005 ? 0.25 : -0.25);";
+    let first = l.load_snippet("p.js", src, &[]).unwrap();
+    let (out, faults) = render(&l, first, 480);
+    assert!(faults.is_empty(), "{faults:?}");
+    assert!(out[..230].iter().all(|&s| s == 0.25f32.tanh()));
+    assert!(out[250..].iter().all(|&s| s == (-0.25f32).tanh()));
+    // Loaded again, the signal goes on from t = 0.01 s instead of starting over.
+    let again = l.load_snippet("p.js", src, &["t".into()]).unwrap();
+    let (out, _) = render(&l, again, 10);
+    assert!(out.iter().all(|&s| s == (-0.25f32).tanh()), "{out:?}");
+}
+
+#[test]
+fn bad_fades_and_ids_are_reported_where_they_are() {
+    assert_eq!(
+        load_error("\nmute('a', 'slow');"),
+        "bad.js:2:1: TypeError: mute: the fade must be a number of seconds, not a string"
+    );
+    assert_eq!(
+        load_error("solo(3);"),
+        "bad.js:1:1: TypeError: solo(id, fade?): id must be a non-empty string, not a number"
+    );
+}
