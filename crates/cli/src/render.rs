@@ -77,6 +77,7 @@ pub fn run(args: RenderArgs) -> anyhow::Result<ExitCode> {
     let options = args.engine.load_options(sample_rate, channels);
     let alloc = StateAllocator::new(DEFAULT_SLOTS, DEFAULT_BLOCK_SLOTS);
     let mut session = Session::new(state, alloc, options, controller);
+    session.set_fade(args.engine.fade_frames(sample_rate));
 
     let file_name = args.file.display().to_string();
     let source =

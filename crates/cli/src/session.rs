@@ -7,8 +7,10 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use std::collections::HashMap;
+
 use flux_engine::{Controller, Fault, SignalFault, StateAllocator, StateMemory};
-use flux_js::{Diagnostic, LoadOptions, Loader, SignalInfo};
+use flux_js::{Action, Diagnostic, LoadOptions, Loaded, Loader, SignalInfo};
 
 /// How a reload went.
 #[derive(Debug)]
@@ -80,6 +82,10 @@ pub struct Session {
     /// Load time of every reload, in ms.
     pub reload_ms: Vec<f64>,
     loads: u64,
+    /// The gain each signal was last set to (1 when absent), for listings.
+    gains: HashMap<String, f64>,
+    /// The default crossfade, in frames.
+    fade: u32,
 }
 
 impl Session {
@@ -99,6 +105,21 @@ impl Session {
             reload_errors: 0,
             reload_ms: Vec::new(),
             loads: 0,
+            gains: HashMap::new(),
+            fade: 0,
+        }
+    }
+
+    /// Sets the default crossfade of reloads and sent code, in frames.
+    pub fn set_fade(&mut self, frames: u32) {
+        self.fade = frames;
+        self.controller.set_fade(frames);
+    }
+
+    fn frames(&self, seconds: Option<f64>) -> u32 {
+        match seconds {
+            Some(s) => (s.clamp(0.0, 600.0) * f64::from(self.loader.options().sample_rate)) as u32,
+            None => self.fade,
         }
     }
 
@@ -114,8 +135,10 @@ impl Session {
             Ok(loaded) => {
                 let elapsed = took;
                 let signals = loaded.signals.len();
+                let actions = loaded.actions;
                 self.previous = std::mem::replace(&mut self.current, loaded.signals);
                 self.controller.swap(loaded.patch);
+                self.apply_gains(&actions);
                 Reload::Ok { signals, elapsed }
             }
             Err(diagnostic) => Reload::Failed {
@@ -132,6 +155,149 @@ impl Session {
             self.reload_ms.push(ms(took));
         }
         reload
+    }
+
+    /// Evaluates code sent to the running patch: its signals are added or replace the
+    /// running ones of the same id (crossfading), the rest play on; its `stop`, `mute`,
+    /// `solo`, `gain`... calls act on the running patch.
+    pub fn eval(&mut self, name: &str, source: &str) -> Reload {
+        let started = Instant::now();
+        let running: Vec<String> = self.current.iter().map(|s| s.id.clone()).collect();
+        let loaded = match self.loader.load_snippet(name, source, &running) {
+            Ok(loaded) => loaded,
+            Err(diagnostic) => {
+                return Reload::Failed {
+                    diagnostic,
+                    playing: self.current.len(),
+                    elapsed: started.elapsed(),
+                }
+            }
+        };
+        let signals = loaded.signals.len();
+        self.merge(loaded);
+        Reload::Ok {
+            signals,
+            elapsed: started.elapsed(),
+        }
+    }
+
+    /// Merges loaded code into the running patch (see [`eval`](Self::eval)).
+    fn merge(&mut self, loaded: Loaded) {
+        let Loaded {
+            patch,
+            actions,
+            signals,
+            ..
+        } = loaded;
+        let mut fade = None;
+        let mut gone: Vec<&str> = Vec::new();
+        let mut clear = false;
+        for a in &actions {
+            match a {
+                Action::Stop(id, f) => {
+                    gone.push(id);
+                    fade = fade.or(*f);
+                }
+                Action::Clear(f) => {
+                    clear = true;
+                    fade = fade.or(*f);
+                }
+                Action::Fade(_, f) => fade = fade.or(Some(*f)),
+                _ => {}
+            }
+        }
+        let kept: Vec<SignalInfo> = self
+            .current
+            .iter()
+            .filter(|s| !clear && !gone.contains(&s.id.as_str()))
+            .filter(|s| !signals.iter().any(|n| n.id == s.id))
+            .cloned()
+            .collect();
+        let keep = kept.iter().map(|s| s.block).collect();
+        let frames = self.frames(fade);
+        self.controller.set_fade(frames);
+        self.controller.merge(patch, keep);
+        self.controller.set_fade(self.fade);
+        self.previous = std::mem::take(&mut self.current);
+        self.current = kept.into_iter().chain(signals).collect();
+        self.apply_gains(&actions);
+    }
+
+    /// Carries out one live-control call on the running patch.
+    ///
+    /// # Errors
+    ///
+    /// When the call names a signal that is not playing; the message lists those that are.
+    pub fn act(&mut self, action: Action) -> Result<(), String> {
+        let id = match &action {
+            Action::Stop(id, _)
+            | Action::Mute(id, _)
+            | Action::Unmute(id, _)
+            | Action::Solo(id, _) => Some(id.clone()),
+            _ => None,
+        };
+        if let Some(id) = id {
+            if !self.current.iter().any(|s| s.id == id) {
+                let playing: Vec<&str> = self.current.iter().map(|s| s.id.as_str()).collect();
+                return Err(format!(
+                    "no signal '{id}' is playing; playing: {}",
+                    if playing.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        playing.join(", ")
+                    }
+                ));
+            }
+        }
+        match action {
+            Action::Stop(..) | Action::Clear(_) => {
+                let mut empty = Loaded::empty();
+                empty.actions.push(action);
+                self.merge(empty);
+            }
+            other => self.apply_gains(&[other]),
+        }
+        Ok(())
+    }
+
+    /// Sends the gain changes among `actions` to the engine.
+    fn apply_gains(&mut self, actions: &[Action]) {
+        for a in actions {
+            let (targets, fade): (Vec<(String, f64)>, Option<f64>) = match a {
+                Action::Mute(id, f) => (vec![(id.clone(), 0.0)], *f),
+                Action::Unmute(id, f) => (vec![(id.clone(), 1.0)], *f),
+                Action::Solo(id, f) => (
+                    self.current
+                        .iter()
+                        .map(|s| (s.id.clone(), if &s.id == id { 1.0 } else { 0.0 }))
+                        .collect(),
+                    *f,
+                ),
+                Action::Gain(x) => {
+                    let frames = self.frames(None);
+                    self.controller.set_master(*x, frames);
+                    continue;
+                }
+                _ => continue,
+            };
+            let frames = self.frames(fade);
+            for (id, gain) in targets {
+                if let Some(s) = self.current.iter().find(|s| s.id == id) {
+                    self.controller.set_gain(s.block, gain, frames);
+                    self.gains.insert(id, gain);
+                }
+            }
+        }
+    }
+
+    /// The gain a signal was last set to.
+    pub fn gain_of(&self, id: &str) -> f64 {
+        self.gains.get(id).copied().unwrap_or(1.0)
+    }
+
+    /// The loader: state blocks by id ([`Loader::block_of`]) and the state memory.
+    pub fn loader(&self) -> &Loader {
+        &self.loader
     }
 
     /// Signals of the patch last sent.

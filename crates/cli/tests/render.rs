@@ -98,7 +98,7 @@ fn a_swap_that_changes_the_frequency_keeps_the_phase() {
         .arg(&low)
         .arg("-o")
         .arg(&out)
-        .args(["--seconds", "0.5", "--swap"])
+        .args(["--seconds", "0.5", "--fade", "0", "--swap"])
         .arg(format!("0.1234:{}", high.display())));
     assert!(o.status.success(), "{}", stderr(&o));
     let (_, _, s) = read_wav(&out);
@@ -249,4 +249,44 @@ fn a_file_that_fails_to_load_renders_nothing_and_exits_1() {
         "{}",
         stderr(&o)
     );
+}
+
+#[test]
+fn a_swap_crossfades_without_a_click_and_then_plays_the_true_phase() {
+    let dir = tempfile::tempdir().unwrap();
+    let sin = dir.path().join("sin.js");
+    let cos = dir.path().join("cos.js");
+    std::fs::write(&sin, sine_file(330.0, "sin")).unwrap();
+    std::fs::write(&cos, sine_file(330.0, "cos")).unwrap();
+    let render = |fade: &str| {
+        let out = dir.path().join(format!("fade-{fade}.wav"));
+        let o = run(flux()
+            .arg("render")
+            .arg(&sin)
+            .arg("-o")
+            .arg(&out)
+            .args(["--seconds", "0.3", "--fade", fade, "--swap"])
+            .arg(format!("0.1:{}", cos.display())));
+        assert!(o.status.success(), "{}", stderr(&o));
+        read_wav(&out).2
+    };
+    let step = |s: &[f32]| {
+        s.windows(2)
+            .map(|w| (w[1] - w[0]).abs())
+            .fold(0.0, f32::max)
+    };
+    let at = 4800;
+    let cut = render("0");
+    let own = step(&cut[..at]);
+    // Cutting from sin to cos on the same phase jumps by about the amplitude.
+    assert!((cut[at] - cut[at - 1]).abs() > 10.0 * own);
+    // The default 20 ms crossfade steps no further than the tone itself.
+    let faded = render("20");
+    let worst = step(&faded[at - 10..at + 970]);
+    assert!(
+        worst <= own * 1.1,
+        "{worst} across the fade, {own} in the tone"
+    );
+    // Once faded, it is sample for sample what the new code plays on the true phase.
+    assert_eq!(&faded[at + 960..], &cut[at + 960..]);
 }
