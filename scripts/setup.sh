@@ -2,11 +2,13 @@
 # Installs the system packages Flux builds and tests with (Debian/Ubuntu), then builds it.
 #   scripts/setup.sh [--deps-only]
 #   ALSA headers and pkg-config for cpal; JACK headers for cpal's JACK host;
-#   jackd2 for the headless device test (a JACK server with the dummy driver).
+#   jackd2 for the headless device test (a JACK server with the dummy driver);
+#   chromium and chromium-driver for the scope's browser test (headless);
+#   neovim for the editor plugin's test (nvim --headless).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(pkg-config libasound2-dev libjack-jackd2-dev jackd2)
+packages=(pkg-config libasound2-dev libjack-jackd2-dev jackd2 chromium chromium-driver neovim)
 missing=()
 if command -v dpkg-query >/dev/null 2>&1; then
   for p in "${packages[@]}"; do

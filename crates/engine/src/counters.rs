@@ -12,7 +12,6 @@ pub struct Counters {
     load_sum: AtomicU64,
     load_max: AtomicU64,
     load_last: AtomicU64,
-    tap_dropped: AtomicU64,
 }
 
 impl Counters {
@@ -40,12 +39,6 @@ impl Counters {
         }
     }
 
-    /// Counts samples the tap had no room for.
-    pub(crate) fn add_tap_dropped(&self, samples: usize) {
-        self.tap_dropped
-            .fetch_add(samples as u64, Ordering::Relaxed);
-    }
-
     /// A consistent-enough copy of every figure.
     pub fn snapshot(&self) -> Stats {
         let blocks = self.blocks.load(Ordering::Relaxed);
@@ -62,7 +55,6 @@ impl Counters {
                 sum / blocks as f64
             },
             dsp_load_last: f64::from_bits(self.load_last.load(Ordering::Relaxed)),
-            tap_dropped: self.tap_dropped.load(Ordering::Relaxed),
         }
     }
 }
@@ -84,6 +76,4 @@ pub struct Stats {
     pub dsp_load_mean: f64,
     /// DSP load of the latest block.
     pub dsp_load_last: f64,
-    /// Samples the tap dropped because its reader was slow or absent.
-    pub tap_dropped: u64,
 }

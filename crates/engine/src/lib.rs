@@ -13,6 +13,8 @@
 //! 4. [`DspThread::spawn`] runs the engine on its own thread, rendering into a lock-free
 //!    ring that an output drains through an [`OutputReader`]. An offline render calls
 //!    [`Engine::process`] directly instead: same engine, no ring, no clock.
+//! 5. A [`tap()`] gives readers off the DSP thread (a recorder, a scope) a copy of what
+//!    plays; the DSP thread drops blocks there rather than wait for a slow reader.
 //!
 //! Which thread may call what: [`Engine`] methods run on the thread that renders; the
 //! [`Controller`], the allocator and patch building run on the main thread; [`Counters`]
@@ -22,6 +24,7 @@ mod counters;
 mod engine;
 mod signal;
 mod state;
+mod tap;
 mod thread;
 
 pub use counters::{Counters, Stats};
@@ -33,4 +36,5 @@ pub use signal::{Block, Fault, Patch, PatchSignal, Signal, Tier};
 pub use state::{
     StateAllocator, StateBlock, StateFull, StateMemory, DEFAULT_BLOCK_SLOTS, DEFAULT_SLOTS,
 };
+pub use tap::{tap, Tap, TapReader};
 pub use thread::{DspThread, OutputReader};

@@ -9,6 +9,7 @@ use rtrb::{Consumer, Producer, RingBuffer};
 
 use crate::counters::Counters;
 use crate::engine::{Engine, MAX_BLOCK};
+use crate::tap::Tap;
 
 /// Shortest sleep of the DSP thread while the ring is full.
 const MIN_SLEEP: Duration = Duration::from_micros(250);
@@ -25,20 +26,32 @@ impl DspThread {
     ///
     /// The thread keeps the ring full: it renders a block whenever there is room for one and
     /// otherwise sleeps for about the time the output needs to make room. An empty patch costs
-    /// a few hundred short wake-ups a second, not a core. When `tap` is given, every rendered
-    /// sample is copied there too; when the tap has no room, samples are dropped (and
-    /// counted), never waited for.
+    /// a few hundred short wake-ups a second, not a core. Every rendered block is also
+    /// copied into each of `taps` (after the clip); a tap with no room drops the block and
+    /// counts it, never waited for (see [`Tap::write`]).
     ///
     /// # Errors
     ///
     /// When the operating system cannot start a thread.
+    ///
+    /// # Panics
+    ///
+    /// When a tap's channel count is not the engine's.
     pub fn spawn(
         mut engine: Engine,
         ring_frames: usize,
-        mut tap: Option<Producer<f32>>,
+        mut taps: Vec<Tap>,
     ) -> std::io::Result<(DspThread, OutputReader)> {
         let config = engine.config();
         let ch = config.channels;
+        for tap in &taps {
+            assert_eq!(
+                tap.channels(),
+                ch,
+                "a tap of {} channels on an engine of {ch}",
+                tap.channels()
+            );
+        }
         let block = config.block.min(ring_frames.max(1));
         let (mut ring, reader) = RingBuffer::<f32>::new(ring_frames.max(block) * ch);
         let counters = engine.counters().clone();
@@ -62,12 +75,8 @@ impl DspThread {
                     let out = &mut scratch[..block * ch];
                     engine.process(out);
                     write_all(&mut ring, out);
-                    if let Some(tap) = tap.as_mut() {
-                        if tap.slots() >= out.len() {
-                            write_all(tap, out);
-                        } else {
-                            engine.counters().add_tap_dropped(out.len());
-                        }
+                    for tap in &mut taps {
+                        tap.write(out);
                     }
                 }
                 engine

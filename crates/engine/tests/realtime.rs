@@ -1,4 +1,5 @@
-//! The render path allocates nothing, and the DSP thread sleeps instead of spinning.
+//! The render path allocates nothing, the DSP thread sleeps instead of spinning, and a tap
+//! nobody reads never holds the output up.
 
 mod common;
 
@@ -8,7 +9,7 @@ use std::time::Duration;
 use assert_no_alloc::{assert_no_alloc, AllocDisabler};
 use common::Sine;
 use flux_engine::{
-    engine, DspThread, EngineConfig, Patch, PatchSignal, StateAllocator, StateMemory,
+    engine, tap, DspThread, EngineConfig, Patch, PatchSignal, StateAllocator, StateMemory,
 };
 
 #[global_allocator]
@@ -19,10 +20,13 @@ fn process_and_swap_allocate_nothing() {
     let state = Arc::new(StateMemory::new(4096));
     let mut alloc = StateAllocator::new(4096, 64);
     let (mut ctl, mut eng) = engine(EngineConfig::new(48_000, 2), state.clone());
+    // Crossfades (old code on shadow state, fade-ins and fade-outs) allocate nothing either.
+    ctl.set_fade(700);
     let mut out = vec![0.0f32; 512 * 2];
     for round in 0..20 {
         let mut signals = Vec::new();
-        for n in 0..4 {
+        // A different set each round: some signals stay, some come, some go.
+        for n in (round % 3)..(round % 3 + 4) {
             let id = format!("s{n}");
             let block = alloc.block_of(&id).unwrap();
             signals.push(PatchSignal::new(
@@ -36,7 +40,15 @@ fn process_and_swap_allocate_nothing() {
                 }),
             ));
         }
-        ctl.swap(Patch::new(signals));
+        if round % 2 == 0 {
+            ctl.swap(Patch::new(signals));
+        } else {
+            // Keep s0 running, upsert the others.
+            let keep = vec![alloc.block_of("s0").unwrap()];
+            ctl.merge(Patch::new(signals), keep);
+        }
+        ctl.set_gain(alloc.block_of("s1").unwrap(), 0.5, 300);
+        ctl.set_master(0.9, 200);
         ctl.stop();
         ctl.start();
         // The swap, stop and start are applied inside `process`.
@@ -44,6 +56,83 @@ fn process_and_swap_allocate_nothing() {
         ctl.collect();
     }
     assert!(out.iter().any(|&s| s != 0.0));
+}
+
+/// A patch of one 440 Hz sine on every channel.
+fn sine_patch(state: &Arc<StateMemory>) -> Patch {
+    let mut alloc = StateAllocator::new(state.len(), 64);
+    let block = alloc.block_of("sine").unwrap();
+    let sine = Sine {
+        state: state.clone(),
+        block,
+        freq: 440.0,
+        gain: 0.5,
+    };
+    Patch::new(vec![PatchSignal::new("sine", block, Box::new(sine))])
+}
+
+#[test]
+fn a_tap_copies_or_drops_a_block_without_allocating() {
+    let state = Arc::new(StateMemory::new(64));
+    let (mut ctl, mut eng) = engine(EngineConfig::new(48_000, 2), state.clone());
+    ctl.swap(sine_patch(&state));
+    // Room for one 128-frame block and a half.
+    let (mut tap, mut reader) = tap(2, 192);
+    let mut out = vec![0.0f32; 128 * 2];
+    let copied = assert_no_alloc(|| {
+        eng.process(&mut out);
+        let first = tap.write(&out);
+        eng.process(&mut out);
+        // No room for a whole second block: it is dropped, not cut.
+        let second = tap.write(&out);
+        (first, second)
+    });
+    assert_eq!(copied, (true, false));
+    assert_eq!(reader.dropped_frames(), 128);
+    assert_eq!(reader.available_frames(), 128);
+    let mut got = Vec::new();
+    assert_eq!(reader.read_into(&mut got, usize::MAX), 128);
+    assert!(got.iter().any(|&s| s != 0.0));
+    assert!(assert_no_alloc(|| tap.write(&out)));
+    assert_eq!(reader.skip(1000), 128);
+    assert_eq!(reader.available_frames(), 0);
+}
+
+#[test]
+fn a_tap_nobody_reads_never_holds_up_the_output() {
+    let state = Arc::new(StateMemory::new(64));
+    let (mut ctl, eng) = engine(EngineConfig::new(48_000, 2), state.clone());
+    ctl.swap(sine_patch(&state));
+    let (full, reader) = tap(2, 256);
+    let (slow, mut slow_reader) = tap(2, 48_000);
+    let (dsp, mut output) = DspThread::spawn(eng, 512, vec![full, slow]).unwrap();
+    assert!(output.wait_primed(Duration::from_secs(2)));
+    // Drain at half the speed of a 48 kHz output for a second, so a late wake-up of this
+    // thread cannot empty the ring: the output runs short only if the DSP thread stalls.
+    // Nobody reads the first tap; the second is read only at the end.
+    let mut buf = vec![0.0f32; 256 * 2];
+    let start = std::time::Instant::now();
+    for period in 1..=94u32 {
+        output.fill(&mut buf);
+        let due = Duration::from_secs_f64(f64::from(period) * 2.0 * 256.0 / 48_000.0);
+        std::thread::sleep(due.saturating_sub(start.elapsed()));
+    }
+    drop(dsp);
+    let stats = output.counters().snapshot();
+    assert_eq!(stats.underruns, 0, "{stats:?}");
+    // The unread tap kept its first (whole) blocks and dropped the rest.
+    assert_eq!(reader.available_frames(), 256);
+    assert_eq!(
+        reader.dropped_frames() + 256,
+        stats.frames_rendered,
+        "{stats:?}"
+    );
+    // The roomy tap has every frame that was rendered, in order, and dropped none.
+    assert_eq!(slow_reader.dropped_frames(), 0);
+    let mut got = Vec::new();
+    let frames = slow_reader.read_into(&mut got, usize::MAX);
+    assert_eq!(frames as u64, stats.frames_rendered);
+    assert!(got.iter().any(|&s| s != 0.0));
 }
 
 /// CPU time of this process in seconds (user + system), from /proc.
@@ -62,7 +151,7 @@ fn cpu_seconds() -> f64 {
 fn an_empty_patch_does_not_spin_a_core() {
     let state = Arc::new(StateMemory::new(64));
     let (_ctl, eng) = engine(EngineConfig::new(48_000, 2), state);
-    let (dsp, mut reader) = DspThread::spawn(eng, 512, None).unwrap();
+    let (dsp, mut reader) = DspThread::spawn(eng, 512, Vec::new()).unwrap();
     assert!(reader.wait_primed(Duration::from_secs(2)));
     let before = cpu_seconds();
     // Drain like a 48 kHz output would, in 256-frame periods, for one second.
