@@ -3,11 +3,16 @@
 //! Glue only: the DSP lives in `flux-engine`, JavaScript in `flux-js`, outputs in
 //! `flux-audio`.
 
+mod bench;
 mod check;
+mod control;
 mod play;
 mod render;
+mod repl;
 mod scope;
+mod send;
 mod session;
+mod status;
 mod watch;
 
 use std::path::PathBuf;
@@ -36,6 +41,13 @@ enum Command {
     Render(render::RenderArgs),
     /// Load a signals file, list its signals and print its diagnostics.
     Check(check::CheckArgs),
+    /// Measure how fast a signals file renders (no output, no clock).
+    Bench(bench::BenchArgs),
+    /// Send a file (or `-`, standard input) to a playing `flux play`, which evaluates it in
+    /// the running patch; prints the diagnostics, exits 1 when the code fails.
+    Send(send::SendArgs),
+    /// Type code into a playing `flux play`, with line editing and history.
+    Repl(repl::ReplArgs),
     /// List the audio output devices.
     Devices,
 }
@@ -56,6 +68,9 @@ struct EngineArgs {
     /// Seed of `Math.random` in native signals, for repeatable renders.
     #[arg(long, value_name = "N", default_value_t = 0x5EED)]
     seed: u64,
+    /// Crossfade of a reload or swap in milliseconds: old code out, new code in (0: cut).
+    #[arg(long, value_name = "MS", default_value_t = 20.0)]
+    fade: f64,
 }
 
 /// `--tier`.
@@ -67,6 +82,11 @@ enum TierArg {
 }
 
 impl EngineArgs {
+    /// The crossfade in frames at `sample_rate`.
+    fn fade_frames(&self, sample_rate: u32) -> u32 {
+        (self.fade.clamp(0.0, 60_000.0) * f64::from(sample_rate) / 1000.0).round() as u32
+    }
+
     /// Load options for these arguments at `sample_rate` and `channels`.
     fn load_options(&self, sample_rate: u32, channels: usize) -> flux_js::LoadOptions {
         flux_js::LoadOptions {
@@ -101,6 +121,9 @@ fn main() -> ExitCode {
         }
         Command::Render(args) => render::run(args),
         Command::Check(args) => check::run(args),
+        Command::Bench(args) => bench::run(args),
+        Command::Send(args) => send::run(args),
+        Command::Repl(args) => repl::run(args),
         Command::Devices => devices(),
     };
     match result {

@@ -1,5 +1,6 @@
 //! `flux play`: play a file on a device or the null output, reload it on every save.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -10,14 +11,13 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context as _};
 use clap::Args;
 use flux_audio::{open_device, ErrorKind, NullOutput, OutputConfig, Running, WavWriter};
-use flux_engine::rtrb::{Consumer, RingBuffer};
 use flux_engine::{
-    engine, DspThread, EngineConfig, StateAllocator, StateMemory, DEFAULT_BLOCK_SLOTS,
-    DEFAULT_SLOTS,
+    engine, tap, DspThread, EngineConfig, StateAllocator, StateMemory, TapReader,
+    DEFAULT_BLOCK_SLOTS, DEFAULT_SLOTS,
 };
-use flux_js::LoadOptions;
 use serde::Serialize;
 
+use crate::scope::{self, Scope};
 use crate::session::Session;
 use crate::watch::Watcher;
 use crate::EngineArgs;
@@ -52,6 +52,15 @@ pub struct PlayArgs {
     /// Write counters as JSON on exit.
     #[arg(long, value_name = "OUT.json")]
     stats: Option<PathBuf>,
+    /// Serve the scope page on this loopback address [default: 127.0.0.1:7780].
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, require_equals = true,
+          default_missing_value = scope::DEFAULT_ADDR, value_parser = scope::parse_addr)]
+    pub scope: Option<SocketAddr>,
+    /// Channels of the null output when `--channels` is not given.
+    #[arg(skip = 2u16)]
+    pub null_channels: u16,
+    #[command(flatten)]
+    control: crate::control::ControlArgs,
 }
 
 #[derive(Serialize)]
@@ -71,7 +80,8 @@ struct StatsFile {
     output: String,
     realtime: bool,
     recorded_frames: u64,
-    recording_dropped_samples: u64,
+    recording_dropped_frames: u64,
+    scope_dropped_frames: u64,
 }
 
 /// What plays the frames.
@@ -91,6 +101,9 @@ pub fn run(args: PlayArgs) -> anyhow::Result<ExitCode> {
     let mut watcher = Watcher::new(&args.file)?;
     let source = std::fs::read_to_string(&args.file)
         .with_context(|| format!("cannot read {}", args.file.display()))?;
+    // Listen first, so a busy scope port is reported before the sound starts.
+    let scope_listener = args.scope.map(scope::Listener::bind).transpose()?;
+    let mut control = crate::control::Control::start(&args.control)?;
     let output = choose_output(&args)?;
     let (sample_rate, channels, period) = match &output {
         Output::Device(d) => (
@@ -114,33 +127,36 @@ pub fn run(args: PlayArgs) -> anyhow::Result<ExitCode> {
 
     let state = Arc::new(StateMemory::new(DEFAULT_SLOTS));
     let (controller, eng) = engine(EngineConfig::new(sample_rate, channels), state.clone());
-    let options = LoadOptions {
-        sample_rate,
-        channels,
-        ..LoadOptions::default()
-    };
+    let options = args.engine.load_options(sample_rate, channels);
     let mut session = Session::new(
         state,
         StateAllocator::new(DEFAULT_SLOTS, DEFAULT_BLOCK_SLOTS),
         options,
         controller,
     );
+    session.set_fade(args.engine.fade_frames(sample_rate));
     let file_name = args.file.display().to_string();
-    eprintln!("{}", session.load(&args.file, &source).line(&file_name));
+    let first_line = session.load(&args.file, &source).line(&file_name);
+    eprintln!("{first_line}");
     let mut last_source = source;
 
-    let (tap, recorder) = match &args.record {
+    // Copies of what plays: two seconds for the recorder, half a second for the scope.
+    let mut taps = Vec::new();
+    let recorder = match &args.record {
         Some(path) => {
-            let (tx, rx) = RingBuffer::new(sample_rate as usize * channels * 2);
-            (
-                Some(tx),
-                Some(Recorder::start(path, rx, sample_rate, channels)?),
-            )
+            let (tx, rx) = tap(channels, sample_rate as usize * 2);
+            taps.push(tx);
+            Some(Recorder::start(path, rx, sample_rate)?)
         }
-        None => (None, None),
+        None => None,
     };
+    let scope_parts = scope_listener.map(|listener| {
+        let (tx, rx) = tap(channels, sample_rate as usize / 2);
+        taps.push(tx);
+        (listener, rx)
+    });
     let (dsp, mut reader) =
-        DspThread::spawn(eng, ring_frames, tap).context("cannot start the DSP thread")?;
+        DspThread::spawn(eng, ring_frames, taps).context("cannot start the DSP thread")?;
     reader.wait_primed(Duration::from_secs(2));
     let counters = reader.counters().clone();
     let source_fn = move |out: &mut [f32]| reader.fill(out);
@@ -156,6 +172,21 @@ pub fn run(args: PlayArgs) -> anyhow::Result<ExitCode> {
         ring_frames as f64 * 1e3 / f64::from(sample_rate),
         if dsp.is_realtime() { ", real-time DSP thread" } else { "" }
     );
+    let scope = match scope_parts {
+        Some((listener, tap)) => {
+            let status = scope::Status {
+                file: file_name.clone(),
+                output: running.name().to_owned(),
+                realtime: dsp.is_realtime(),
+                ..scope::Status::default()
+            };
+            let scope = listener.start(tap, counters.clone(), sample_rate, status)?;
+            scope.set_signals(session.signals(), &first_line);
+            eprintln!("scope: {}", scope.url());
+            Some(scope)
+        }
+        None => None,
+    };
 
     let stop = Arc::new(AtomicBool::new(false));
     {
@@ -169,6 +200,7 @@ pub fn run(args: PlayArgs) -> anyhow::Result<ExitCode> {
     }
     let started = Instant::now();
     let until = args.seconds.map(Duration::from_secs_f64);
+    let mut status = crate::status::StatusLine::new();
     loop {
         if stop.load(Ordering::Relaxed) || until.is_some_and(|u| started.elapsed() >= u) {
             break;
@@ -177,13 +209,24 @@ pub fn run(args: PlayArgs) -> anyhow::Result<ExitCode> {
             u.saturating_sub(started.elapsed())
                 .min(Duration::from_millis(20))
         });
-        if watcher.changed(tick) {
+        let changed = watcher.changed(tick);
+        status.clear();
+        if changed {
             if let Some(line) = reload(&mut session, &args.file, &mut last_source) {
                 eprintln!("{line}");
+                if let Some(scope) = &scope {
+                    scope.set_signals(session.signals(), &line);
+                }
             }
         }
         for line in session.poll() {
             eprintln!("{line}");
+        }
+        for line in control.poll(&mut session, &counters) {
+            eprintln!("{line}");
+            if let Some(scope) = &scope {
+                scope.set_signals(session.signals(), &line);
+            }
         }
         if let Some(err) = running.take_error() {
             eprintln!("output error: {err}");
@@ -191,18 +234,21 @@ pub fn run(args: PlayArgs) -> anyhow::Result<ExitCode> {
                 break;
             }
         }
+        status.draw(&session, &counters);
     }
+    status.clear();
     let seconds = started.elapsed().as_secs_f64();
     let output_name = running.name().to_owned();
     drop(running);
     let realtime = dsp.is_realtime();
     drop(dsp.stop());
+    let scope_dropped_frames = scope.map_or(0, Scope::stop);
     for line in session.poll() {
         eprintln!("{line}");
     }
-    let recorded_frames = match recorder {
+    let (recorded_frames, recording_dropped_frames) = match recorder {
         Some(r) => r.finish()?,
-        None => 0,
+        None => (0, 0),
     };
     let stats = counters.snapshot();
     eprintln!(
@@ -232,7 +278,8 @@ pub fn run(args: PlayArgs) -> anyhow::Result<ExitCode> {
             output: output_name,
             realtime,
             recorded_frames,
-            recording_dropped_samples: stats.tap_dropped,
+            recording_dropped_frames,
+            scope_dropped_frames,
         };
         std::fs::write(path, serde_json::to_string_pretty(&file)? + "\n")
             .with_context(|| format!("cannot write {}", path.display()))?;
@@ -245,7 +292,7 @@ pub fn run(args: PlayArgs) -> anyhow::Result<ExitCode> {
 fn choose_output(args: &PlayArgs) -> anyhow::Result<Output> {
     let null = || {
         let rate = args.engine.sample_rate.unwrap_or(48_000);
-        let channels = args.engine.channels.unwrap_or(2);
+        let channels = args.engine.channels.unwrap_or(args.null_channels);
         // Periods of at most half the buffer, so the ring always has a period ready.
         let period = (args.buffer / 2).clamp(16, 256);
         NullOutput::new(rate, channels, period)
@@ -297,16 +344,12 @@ fn reload(session: &mut Session, path: &Path, last: &mut String) -> Option<Strin
 /// Writes what the DSP thread taps to a WAV file, on its own thread.
 struct Recorder {
     stop: Arc<AtomicBool>,
-    handle: JoinHandle<anyhow::Result<u64>>,
+    handle: JoinHandle<anyhow::Result<(u64, u64)>>,
 }
 
 impl Recorder {
-    fn start(
-        path: &Path,
-        mut tap: Consumer<f32>,
-        sample_rate: u32,
-        channels: usize,
-    ) -> anyhow::Result<Self> {
+    fn start(path: &Path, mut tap: TapReader, sample_rate: u32) -> anyhow::Result<Self> {
+        let channels = tap.channels();
         let mut wav = WavWriter::create(path, sample_rate, channels as u16)
             .with_context(|| format!("cannot write {}", path.display()))?;
         let stop = Arc::new(AtomicBool::new(false));
@@ -314,15 +357,12 @@ impl Recorder {
         let display = path.display().to_string();
         let handle = std::thread::Builder::new()
             .name("flux-record".into())
-            .spawn(move || -> anyhow::Result<u64> {
-                let mut drain = |tap: &mut Consumer<f32>| -> anyhow::Result<()> {
-                    let n = tap.slots() - tap.slots() % channels;
-                    if let Ok(chunk) = tap.read_chunk(n) {
-                        let (a, b) = chunk.as_slices();
-                        wav.write(a)?;
-                        wav.write(b)?;
-                        chunk.commit_all();
-                    }
+            .spawn(move || -> anyhow::Result<(u64, u64)> {
+                let mut buf = Vec::new();
+                let mut drain = |tap: &mut TapReader| -> anyhow::Result<()> {
+                    buf.clear();
+                    tap.read_into(&mut buf, usize::MAX);
+                    wav.write(&buf)?;
                     Ok(())
                 };
                 while !flag.load(Ordering::Relaxed) {
@@ -333,13 +373,13 @@ impl Recorder {
                 let frames = wav.frames_written();
                 wav.finish()
                     .with_context(|| format!("cannot write {display}"))?;
-                Ok(frames)
+                Ok((frames, tap.dropped_frames()))
             })?;
         Ok(Self { stop, handle })
     }
 
-    /// Stops, finishes the file, returns the frames written.
-    fn finish(self) -> anyhow::Result<u64> {
+    /// Stops, finishes the file; returns the frames written and the frames dropped.
+    fn finish(self) -> anyhow::Result<(u64, u64)> {
         self.stop.store(true, Ordering::Relaxed);
         self.handle
             .join()

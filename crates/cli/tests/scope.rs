@@ -57,7 +57,15 @@ impl Player {
         let mut child = flux()
             .arg("play")
             .arg(&file)
-            .args(["--null", "--scope=127.0.0.1:0", "--seconds", seconds])
+            // No fade-in: the counter signal must reach the scope exactly as written.
+            .args([
+                "--null",
+                "--scope=127.0.0.1:0",
+                "--fade",
+                "0",
+                "--seconds",
+                seconds,
+            ])
             .arg("--stats")
             .arg(dir.join("st.json"))
             .args(extra)

@@ -305,7 +305,11 @@ impl Engine {
         if !self.playing {
             return;
         }
-        let sample_rate = f64::from(self.config.sample_rate);
+        let shape = Shape {
+            frames,
+            channels: ch,
+            sample_rate: f64::from(self.config.sample_rate),
+        };
         let fading = self.fading.is_some();
         if fading {
             // Raised-cosine gains of the new patch for each frame of this block.
@@ -326,9 +330,7 @@ impl Engine {
                 signal,
                 buf,
                 &mut self.snapshot,
-                frames,
-                ch,
-                sample_rate,
+                shape,
                 self.frame,
             );
             if let Some(fault) = fault {
@@ -358,10 +360,7 @@ impl Engine {
                         &mut old.signals[j],
                         old_buf,
                         &mut self.swap_space,
-                        frames,
-                        ch,
-                        sample_rate,
-                        self.config.state_block,
+                        shape,
                     );
                     old.signals[j].gain.apply(old_buf, ch);
                     for (f, g) in self.gains[..frames].iter().enumerate() {
@@ -390,9 +389,7 @@ impl Engine {
                     signal,
                     buf,
                     &mut self.snapshot,
-                    frames,
-                    ch,
-                    sample_rate,
+                    shape,
                     self.frame,
                 )
                 .is_some()
@@ -416,38 +413,50 @@ impl Engine {
     }
 }
 
-/// Renders one signal into `buf` (zeroed first) and checks it. On a fault the signal is
-/// disabled, its state block is put back as it was, and only the frames before the bad one
-/// are kept in `buf`.
-#[allow(
-    clippy::too_many_arguments,
-    reason = "the parts of the engine a render touches"
-)]
+/// What one block asks of a signal: how many frames, how wide, at what rate.
+#[derive(Clone, Copy)]
+struct Shape {
+    frames: usize,
+    channels: usize,
+    sample_rate: f64,
+}
+
+impl Shape {
+    /// Zeroes `buf` and lets `signal` render into it.
+    fn render(self, signal: &mut PatchSignal, buf: &mut [f64]) -> Result<(), Fault> {
+        buf.fill(0.0);
+        signal.code.render(&mut Block {
+            frames: self.frames,
+            channels: self.channels,
+            sample_rate: self.sample_rate,
+            out: buf,
+        })
+    }
+}
+
+/// A signal's state block, cut to the `max` slots the engine keeps copies of.
+fn clamped(block: StateBlock, max: usize) -> StateBlock {
+    StateBlock {
+        offset: block.offset,
+        len: block.len.min(max),
+    }
+}
+
+/// Renders one signal into `buf` and checks it. On a fault the signal is disabled, its
+/// state block is put back as it was, and only the frames before the bad one are kept.
 fn render_checked(
     state: &StateMemory,
     signal: &mut PatchSignal,
     buf: &mut [f64],
     snapshot: &mut [f64],
-    frames: usize,
-    ch: usize,
-    sample_rate: f64,
+    shape: Shape,
     frame: u64,
 ) -> Option<Fault> {
-    buf.fill(0.0);
-    let keep = signal.block.len.min(snapshot.len());
-    let saved = &mut snapshot[..keep];
-    let saved_block = StateBlock {
-        offset: signal.block.offset,
-        len: saved.len(),
-    };
+    let saved_block = clamped(signal.block, snapshot.len());
+    let saved = &mut snapshot[..saved_block.len];
     state.save(saved_block, saved);
-    let mut block = Block {
-        frames,
-        channels: ch,
-        sample_rate,
-        out: buf,
-    };
-    let fault = match signal.code.render(&mut block) {
+    let ch = shape.channels;
+    let fault = match shape.render(signal, buf) {
         Ok(()) => buf.iter().position(|x| !x.is_finite()).map(|pos| {
             let fault = Fault::NonFinite {
                 value: buf[pos],
@@ -469,39 +478,19 @@ fn render_checked(
 
 /// Renders an old signal during a crossfade on its shadow copy of the state block: the
 /// shadow is swapped into the real block for the call and back out after it.
-#[allow(
-    clippy::too_many_arguments,
-    reason = "the parts of the engine a render touches"
-)]
 fn render_on_shadow(
     state: &StateMemory,
     signal: &mut PatchSignal,
     buf: &mut [f64],
     swap_space: &mut [f64],
-    frames: usize,
-    ch: usize,
-    sample_rate: f64,
-    max_block: usize,
+    shape: Shape,
 ) {
-    let len = signal.block.len.min(max_block);
-    let block = StateBlock {
-        offset: signal.block.offset,
-        len,
-    };
+    let block = clamped(signal.block, swap_space.len());
+    let len = block.len;
     let real = &mut swap_space[..len];
     state.save(block, real);
     state.restore(block, &signal.shadow[..len]);
-    buf.fill(0.0);
-    let ok = signal.enabled
-        && signal
-            .code
-            .render(&mut Block {
-                frames,
-                channels: ch,
-                sample_rate,
-                out: buf,
-            })
-            .is_ok();
+    let ok = signal.enabled && shape.render(signal, buf).is_ok();
     if !ok || buf.iter().any(|x| !x.is_finite()) {
         // The old code is on its way out: a failure only silences it.
         buf.fill(0.0);

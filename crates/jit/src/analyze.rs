@@ -53,16 +53,8 @@ pub struct Instrumented {
 /// runs the original and reports the error in its own words).
 pub fn instrument(source: &str, module: bool) -> Option<Instrumented> {
     let allocator = Allocator::default();
-    let source_type = if module {
-        SourceType::mjs()
-    } else {
-        SourceType::cjs()
-    };
-    let parsed = Parser::new(&allocator, source, source_type).parse();
-    if parsed.panicked || !parsed.diagnostics.is_empty() {
-        return None;
-    }
-    let semantic = SemanticBuilder::new().build(&parsed.program).semantic;
+    let program = parse(&allocator, source, module)?;
+    let semantic = SemanticBuilder::new().build(&program).semantic;
     let scoping = semantic.scoping();
 
     let mut finder = Finder {
@@ -73,7 +65,7 @@ pub fn instrument(source: &str, module: bool) -> Option<Instrumented> {
         flux_calls: Vec::new(),
         argument_of: Vec::new(),
     };
-    finder.visit_program(&parsed.program);
+    finder.visit_program(&program);
 
     let mut functions = Vec::with_capacity(finder.functions.len());
     let mut insertions: Vec<Insertion> = Vec::new();
@@ -176,6 +168,21 @@ pub fn instrument(source: &str, module: bool) -> Option<Instrumented> {
         positions: map,
         functions,
     })
+}
+
+/// Parses `source` as a module or a script; `None` when it has errors.
+pub(crate) fn parse<'a>(
+    allocator: &'a Allocator,
+    source: &'a str,
+    module: bool,
+) -> Option<oxc_ast::ast::Program<'a>> {
+    let source_type = if module {
+        SourceType::mjs()
+    } else {
+        SourceType::cjs()
+    };
+    let parsed = Parser::new(allocator, source, source_type).parse();
+    (!parsed.panicked && parsed.diagnostics.is_empty()).then_some(parsed.program)
 }
 
 #[derive(Debug)]

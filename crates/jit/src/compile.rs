@@ -20,9 +20,8 @@ use flux_engine::StateMemory;
 use oxc_allocator::Allocator;
 use oxc_ast::ast::*;
 use oxc_ast_visit::{walk, Visit};
-use oxc_parser::Parser;
 use oxc_semantic::{Scoping, SemanticBuilder, SymbolId};
-use oxc_span::{GetSpan, SourceType, Span};
+use oxc_span::{GetSpan, Span};
 use oxc_syntax::operator::{
     AssignmentOperator, BinaryOperator, LogicalOperator, UnaryOperator, UpdateOperator,
 };
@@ -116,19 +115,13 @@ pub fn compile(
         message,
     };
     let allocator = Allocator::default();
-    let source_type = if module {
-        SourceType::mjs()
-    } else {
-        SourceType::cjs()
-    };
-    let parsed = Parser::new(&allocator, source, source_type).parse();
-    if parsed.panicked || !parsed.diagnostics.is_empty() {
+    let Some(program) = crate::analyze::parse(&allocator, source, module) else {
         let e = nowhere("the file does not parse".into());
         return requests.iter().map(|_| Err(e.clone())).collect();
-    }
-    let semantic = SemanticBuilder::new().build(&parsed.program).semantic;
+    };
+    let semantic = SemanticBuilder::new().build(&program).semantic;
     let mut finder = FnFinder::default();
-    finder.visit_program(&parsed.program);
+    finder.visit_program(&program);
 
     let mut jit = match Jit::new() {
         Ok(jit) => jit,

@@ -1,0 +1,250 @@
+//! OSC over UDP on loopback: `/flux/eval`, `/flux/mute`, `/flux/state`... as requests.
+//!
+//! One thread receives datagrams (at most 64 KiB, the largest UDP payload), decodes them
+//! with `rosc` and queues one job per message (bundles are flattened, in order). It never
+//! waits for the play loop: a full queue drops the message, as UDP may.
+
+use std::io;
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::SyncSender;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use rosc::{OscMessage, OscPacket, OscType};
+
+use super::protocol::Request;
+use super::{Job, Replier};
+
+/// The addresses Flux answers, for error messages.
+const KNOWN: &str = "/flux/eval s, /flux/mute s [f], /flux/unmute s [f], /flux/solo s [f], \
+                     /flux/stop s [f], /flux/gain f, /flux/state s i f";
+
+/// A running OSC receiver.
+pub struct Osc {
+    addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    handle: Option<JoinHandle<()>>,
+}
+
+impl Osc {
+    /// Receives on `socket`, queueing requests on `jobs`.
+    ///
+    /// # Errors
+    ///
+    /// When the socket cannot be configured or the thread cannot start.
+    pub fn start(socket: UdpSocket, jobs: SyncSender<Job>) -> io::Result<Self> {
+        let addr = socket.local_addr()?;
+        socket.set_read_timeout(Some(Duration::from_millis(100)))?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let handle = std::thread::Builder::new()
+            .name("flux-osc".into())
+            .spawn(move || receive(&socket, &jobs, &flag))?;
+        Ok(Self {
+            addr,
+            stop,
+            handle: Some(handle),
+        })
+    }
+
+    /// The address it receives on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+}
+
+impl Drop for Osc {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+fn receive(socket: &UdpSocket, jobs: &SyncSender<Job>, stop: &AtomicBool) {
+    let mut buf = vec![0u8; 65_536];
+    while !stop.load(Ordering::Relaxed) {
+        let Ok((n, from)) = socket.recv_from(&mut buf) else {
+            continue;
+        };
+        let mut requests = Vec::new();
+        match rosc::decoder::decode_udp(&buf[..n]) {
+            Ok((_, packet)) => flatten(packet, &mut requests),
+            Err(e) => requests.push(Err(format!("malformed OSC packet of {n} bytes: {e}"))),
+        }
+        for request in requests {
+            let job = Job {
+                request,
+                reply: Replier::Osc(from),
+            };
+            // A full queue drops the message, as a busy network would.
+            let _ = jobs.try_send(job);
+        }
+    }
+}
+
+fn flatten(packet: OscPacket, out: &mut Vec<Result<Request, String>>) {
+    match packet {
+        OscPacket::Message(m) => out.push(request(&m)),
+        OscPacket::Bundle(b) => {
+            for p in b.content {
+                flatten(p, out);
+            }
+        }
+    }
+}
+
+fn number(arg: &OscType) -> Option<f64> {
+    match *arg {
+        OscType::Float(x) => Some(f64::from(x)),
+        OscType::Double(x) => Some(x),
+        OscType::Int(x) => Some(f64::from(x)),
+        OscType::Long(x) => Some(x as f64),
+        _ => None,
+    }
+}
+
+fn text(arg: &OscType) -> Option<String> {
+    match arg {
+        OscType::String(s) => Some(s.clone()),
+        _ => None,
+    }
+}
+
+/// The type tags of `args`, e.g. `sif`.
+fn tags(args: &[OscType]) -> String {
+    args.iter()
+        .map(|a| match a {
+            OscType::Int(_) => 'i',
+            OscType::Float(_) => 'f',
+            OscType::String(_) => 's',
+            OscType::Blob(_) => 'b',
+            OscType::Long(_) => 'h',
+            OscType::Double(_) => 'd',
+            OscType::Bool(true) => 'T',
+            OscType::Bool(false) => 'F',
+            _ => '?',
+        })
+        .collect()
+}
+
+/// The request an OSC message stands for.
+///
+/// # Errors
+///
+/// An unknown address or arguments of the wrong types, with what was expected.
+pub fn request(m: &OscMessage) -> Result<Request, String> {
+    let args = &m.args;
+    let bad = |expected: &str| format!("{} takes ({expected}), not ({})", m.addr, tags(args));
+    let id_fade = || -> Result<(String, Option<f64>), String> {
+        match args.as_slice() {
+            [s] => Ok((text(s).ok_or_else(|| bad("s [f]"))?, None)),
+            [s, f] => Ok((
+                text(s).ok_or_else(|| bad("s [f]"))?,
+                Some(number(f).ok_or_else(|| bad("s [f]"))?),
+            )),
+            _ => Err(bad("s [f]")),
+        }
+    };
+    Ok(match m.addr.as_str() {
+        "/flux/eval" => match args.as_slice() {
+            [s] => Request::Eval {
+                code: text(s).ok_or_else(|| bad("s"))?,
+                name: Some("osc".into()),
+                line: None,
+            },
+            _ => return Err(bad("s")),
+        },
+        "/flux/mute" => {
+            let (signal, fade) = id_fade()?;
+            Request::Mute { signal, fade }
+        }
+        "/flux/unmute" => {
+            let (signal, fade) = id_fade()?;
+            Request::Unmute { signal, fade }
+        }
+        "/flux/solo" => {
+            let (signal, fade) = id_fade()?;
+            Request::Solo { signal, fade }
+        }
+        "/flux/stop" => {
+            let (signal, fade) = id_fade()?;
+            Request::Stop { signal, fade }
+        }
+        "/flux/gain" => match args.as_slice() {
+            [x] => Request::Gain {
+                value: number(x).ok_or_else(|| bad("f"))?,
+            },
+            _ => return Err(bad("f")),
+        },
+        "/flux/state" => match args.as_slice() {
+            [s, i, x] => {
+                let index = number(i).ok_or_else(|| bad("s i f"))?;
+                if index.fract() != 0.0 {
+                    return Err(format!(
+                        "{}: the slot must be a whole number, not {index}",
+                        m.addr
+                    ));
+                }
+                Request::State {
+                    signal: text(s).ok_or_else(|| bad("s i f"))?,
+                    index: index as i64,
+                    value: number(x).ok_or_else(|| bad("s i f"))?,
+                }
+            }
+            _ => return Err(bad("s i f")),
+        },
+        other => return Err(format!("unknown OSC address {other}; flux answers {KNOWN}")),
+    })
+}
+
+/// An OSC message `/flux/error s` carrying `message`, encoded.
+pub fn error_packet(message: &str) -> Option<Vec<u8>> {
+    rosc::encoder::encode(&OscPacket::Message(OscMessage {
+        addr: "/flux/error".into(),
+        args: vec![OscType::String(message.to_owned())],
+    }))
+    .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(addr: &str, args: Vec<OscType>) -> OscMessage {
+        OscMessage {
+            addr: addr.into(),
+            args,
+        }
+    }
+
+    #[test]
+    fn messages_become_requests() {
+        let s = |x: &str| OscType::String(x.into());
+        assert_eq!(
+            request(&msg(
+                "/flux/state",
+                vec![s("a"), OscType::Int(2), OscType::Float(0.5)]
+            )),
+            Ok(Request::State {
+                signal: "a".into(),
+                index: 2,
+                value: 0.5
+            })
+        );
+        assert_eq!(
+            request(&msg("/flux/mute", vec![s("a")])),
+            Ok(Request::Mute {
+                signal: "a".into(),
+                fade: None
+            })
+        );
+        let e = request(&msg("/flux/gain", vec![s("loud")])).unwrap_err();
+        assert_eq!(e, "/flux/gain takes (f), not (s)");
+        let e = request(&msg("/flux/dance", vec![])).unwrap_err();
+        assert!(e.starts_with("unknown OSC address /flux/dance"), "{e}");
+    }
+}

@@ -1,0 +1,271 @@
+//! `flux repl`: type code into a playing `flux play`, with line editing and history.
+//!
+//! An entry is sent when its brackets balance at the end of a line (so `play('a', s =>
+//! Math.sin(...))` goes at once and a `flux('a', (mem, idx) => {` waits for its `});`), or
+//! on an empty line, whatever its state. Lines that start with `:` are commands: `:list`,
+//! `:status`, `:mute ID [FADE]`, `:unmute`, `:solo`, `:stop`, `:clear [FADE]`, `:gain X`,
+//! `:help`, `:quit`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Args;
+use rustyline::error::ReadlineError;
+use rustyline::DefaultEditor;
+
+use crate::control::client::Client;
+use crate::control::protocol::{Reply, Request};
+use crate::control::DEFAULT_ADDR;
+use crate::send::print_reply;
+
+/// Arguments of `flux repl`.
+#[derive(Debug, Args)]
+pub struct ReplArgs {
+    /// The address `flux play` listens on (HOST:PORT or PORT).
+    #[arg(long, value_name = "ADDR", default_value = DEFAULT_ADDR)]
+    to: String,
+    /// The secret, when `flux play` was started with `--token`.
+    #[arg(long, value_name = "SECRET")]
+    token: Option<String>,
+}
+
+const HELP: &str = "\
+type JavaScript: an entry is sent when its brackets balance, or on an empty line
+  play('hum', s => Math.sin(2 * Math.PI * 110 * s.t) * 0.3)
+commands:
+  :list                 signals, tier, gain
+  :status               DSP load, underruns, reloads
+  :mute ID [FADE]       also :unmute, :solo, :stop (FADE in seconds)
+  :clear [FADE]         stop every signal
+  :gain X               master gain
+  :quit                 or Ctrl-D";
+
+/// Runs `flux repl` until `:quit` or end of input.
+pub fn run(args: ReplArgs) -> anyhow::Result<ExitCode> {
+    let client = Client::new(&args.to, args.token.clone())?;
+    let mut editor = DefaultEditor::new()?;
+    let history = history_file();
+    if let Some(path) = &history {
+        let _ = editor.load_history(path);
+    }
+    eprintln!(
+        "flux repl: sending to {} (:help for help, Ctrl-D to quit)",
+        args.to
+    );
+    let mut entry = String::new();
+    let mut entries = 0u32;
+    loop {
+        let prompt = if entry.is_empty() { "flux> " } else { "  ... " };
+        let line = match editor.readline(prompt) {
+            Ok(line) => line,
+            Err(ReadlineError::Interrupted) => {
+                entry.clear();
+                continue;
+            }
+            Err(ReadlineError::Eof) => break,
+            Err(e) => return Err(e.into()),
+        };
+        if entry.is_empty() && line.trim_start().starts_with(':') {
+            let _ = editor.add_history_entry(line.as_str());
+            if matches!(line.trim(), ":help" | ":h") {
+                println!("{HELP}");
+                continue;
+            }
+            match command(line.trim()) {
+                Ok(None) => break,
+                Ok(Some(request)) => show(&client, &request),
+                Err(e) => eprintln!("error: {e}"),
+            }
+            continue;
+        }
+        if line.trim().is_empty() && entry.trim().is_empty() {
+            entry.clear();
+            continue;
+        }
+        if !line.trim().is_empty() {
+            entry.push_str(&line);
+            entry.push('\n');
+            if !balanced(&entry) {
+                continue;
+            }
+        }
+        let _ = editor.add_history_entry(entry.trim_end());
+        entries += 1;
+        let request = Request::Eval {
+            code: std::mem::take(&mut entry),
+            name: Some(format!("repl-{entries}")),
+            line: None,
+        };
+        show(&client, &request);
+    }
+    if let Some(path) = &history {
+        let _ = editor.save_history(path);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Sends `request` and prints what came back.
+fn show(client: &Client, request: &Request) {
+    match client.request(request) {
+        Ok(reply) => {
+            print_reply(&reply);
+            if reply.ok {
+                print_details(&reply);
+            }
+        }
+        Err(e) => eprintln!("error: {e:#}"),
+    }
+}
+
+/// The signal table of `:list` and the counters of `:status`.
+fn print_details(reply: &Reply) {
+    if let Some(status) = &reply.status {
+        println!(
+            "{} signals, playing for {:.1} s, {} underruns, DSP load {:.1}% (mean {:.1}%, max {:.1}%), {} reloads ({} failed)",
+            status.signals,
+            status.seconds,
+            status.underruns,
+            status.dsp_load_last * 100.0,
+            status.dsp_load_mean * 100.0,
+            status.dsp_load_max * 100.0,
+            status.reloads,
+            status.reload_errors
+        );
+    } else if reply.message.is_none() {
+        for s in reply.signals.iter().flatten() {
+            println!(
+                "  {:<16} {:<7} gain {:.2}{}",
+                s.id,
+                s.tier,
+                s.gain,
+                if s.muted { " (muted)" } else { "" }
+            );
+        }
+    }
+}
+
+/// The request a `:command` line stands for; `None` for `:quit`.
+fn command(line: &str) -> Result<Option<Request>, String> {
+    let mut words = line.split_whitespace();
+    let name = words.next().unwrap_or(":");
+    let args: Vec<&str> = words.collect();
+    let fade = |i: usize| -> Result<Option<f64>, String> {
+        args.get(i)
+            .map(|f| {
+                f.parse::<f64>()
+                    .map_err(|_| format!("the fade must be a number of seconds, not {f:?}"))
+            })
+            .transpose()
+    };
+    let id = || -> Result<String, String> {
+        args.first()
+            .map(|s| (*s).to_owned())
+            .ok_or_else(|| format!("{name} needs a signal id"))
+    };
+    Ok(Some(match name {
+        ":quit" | ":q" | ":exit" => return Ok(None),
+        ":list" | ":ls" => Request::List,
+        ":status" => Request::Status,
+        ":mute" => Request::Mute {
+            signal: id()?,
+            fade: fade(1)?,
+        },
+        ":unmute" => Request::Unmute {
+            signal: id()?,
+            fade: fade(1)?,
+        },
+        ":solo" => Request::Solo {
+            signal: id()?,
+            fade: fade(1)?,
+        },
+        ":stop" => Request::Stop {
+            signal: id()?,
+            fade: fade(1)?,
+        },
+        ":clear" => Request::Clear { fade: fade(0)? },
+        ":gain" => Request::Gain {
+            value: args.first().and_then(|x| x.parse().ok()).ok_or_else(|| {
+                format!(
+                    ":gain needs a number, not {:?}",
+                    args.first().unwrap_or(&"")
+                )
+            })?,
+        },
+        other => return Err(format!("unknown command {other}; :help lists them")),
+    }))
+}
+
+/// Whether every bracket opened in `code` is closed, skipping strings and comments.
+pub fn balanced(code: &str) -> bool {
+    let mut depth = 0i64;
+    let mut chars = code.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '(' | '[' | '{' => depth += 1,
+            ')' | ']' | '}' => depth -= 1,
+            '\'' | '"' | '`' => {
+                while let Some(d) = chars.next() {
+                    if d == '\\' {
+                        chars.next();
+                    } else if d == c {
+                        break;
+                    }
+                }
+            }
+            '/' if chars.peek() == Some(&'/') => {
+                for d in chars.by_ref() {
+                    if d == '\n' {
+                        break;
+                    }
+                }
+            }
+            '/' if chars.peek() == Some(&'*') => {
+                chars.next();
+                let mut last = ' ';
+                for d in chars.by_ref() {
+                    if last == '*' && d == '/' {
+                        break;
+                    }
+                    last = d;
+                }
+            }
+            _ => {}
+        }
+    }
+    depth <= 0
+}
+
+/// `$HOME/.flux_history`, when there is a home.
+fn history_file() -> Option<PathBuf> {
+    std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".flux_history"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_are_sent_when_their_brackets_balance() {
+        assert!(balanced("play('a', s => Math.sin(s.t))\n"));
+        assert!(!balanced("flux('a', (mem, idx) => {\n"));
+        assert!(balanced(
+            "flux('a', (mem, idx) => {\n  return { update: () => 0 };\n});\n"
+        ));
+        assert!(balanced("log('(' + \"{\" + `[`) // (\n"));
+        assert!(!balanced("f(/* ) */\n"));
+    }
+
+    #[test]
+    fn commands_parse() {
+        assert_eq!(
+            command(":mute bass 0.5"),
+            Ok(Some(Request::Mute {
+                signal: "bass".into(),
+                fade: Some(0.5)
+            }))
+        );
+        assert_eq!(command(":quit"), Ok(None));
+        assert!(command(":mute").unwrap_err().contains("signal id"));
+        assert!(command(":dance").unwrap_err().contains(":dance"));
+    }
+}

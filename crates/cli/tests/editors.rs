@@ -1,0 +1,129 @@
+//! The editor plugins against a playing engine: Neovim (headless) sends a paragraph, its
+//! diagnostics land on the right line; the Vim mapping does the same through `flux send`.
+
+mod common;
+mod live;
+
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use common::{sine_file, stderr};
+use live::{serial, Player};
+
+/// The repository's `editors/`.
+fn editors() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../editors")
+}
+
+/// A live-coding buffer: a good paragraph (lines 1-3), a blank line, a bad one (5-6).
+const BUFFER: &str = "play('from-editor', s =>\n  Math.sin(2 * Math.PI * 220 * s.t) * 0.2\n);\n\
+                      \n\
+                      play('broken', s =>\n  s.t * );\n";
+
+/// Drives the plugin: sends the paragraph at line 2, then the one at line 6, and writes
+/// what happened to `$FLUX_OUT` as JSON.
+const NVIM_SCRIPT: &str = r#"
+local flux = require('flux')
+flux.setup({ addr = os.getenv('FLUX_ADDR') })
+vim.cmd('edit ' .. vim.fn.fnameescape(os.getenv('FLUX_BUFFER')))
+vim.api.nvim_win_set_cursor(0, { 2, 0 })
+local good = flux.send_paragraph()
+vim.api.nvim_win_set_cursor(0, { 6, 0 })
+local bad = flux.send_paragraph()
+local d = vim.diagnostic.get(0, { namespace = flux.ns })
+local qf = vim.fn.getqflist()
+local out = {
+  good = good and good.ok,
+  good_message = good and good.message,
+  bad = bad and bad.ok,
+  diagnostic_line = d[1] and d[1].lnum + 1,
+  diagnostic = d[1] and d[1].message,
+  quickfix_line = qf[1] and qf[1].lnum,
+}
+vim.fn.writefile({ vim.json.encode(out) }, os.getenv('FLUX_OUT'))
+vim.cmd('qall!')
+"#;
+
+fn nvim_missing() -> bool {
+    Command::new("nvim").arg("--version").output().is_err()
+}
+
+#[test]
+fn the_neovim_plugin_sends_a_paragraph_and_shows_diagnostics_on_its_line() {
+    assert!(
+        !nvim_missing(),
+        "nvim is not installed: this test needs Neovim 0.7 or later (scripts/setup.sh \
+         --deps-only installs the Debian package neovim)"
+    );
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("signals.js");
+    std::fs::write(&file, sine_file(300.0, "sin")).unwrap();
+    let mut player = Player::start(&[
+        file.as_os_str(),
+        OsStr::new("--null"),
+        OsStr::new("--seconds"),
+        OsStr::new("15"),
+        OsStr::new("--listen"),
+        OsStr::new("127.0.0.1:0"),
+    ]);
+    let buffer = dir.path().join("live.js");
+    std::fs::write(&buffer, BUFFER).unwrap();
+    let script = dir.path().join("drive.lua");
+    std::fs::write(&script, NVIM_SCRIPT).unwrap();
+    let out_file = dir.path().join("out.json");
+    let rtp = editors().join("nvim");
+    let out = Command::new("nvim")
+        .args(["--headless", "-u", "NONE", "-i", "NONE", "-n"])
+        .arg("--cmd")
+        .arg(format!("set runtimepath^={}", rtp.display()))
+        .arg("-c")
+        .arg(format!("luafile {}", script.display()))
+        .env("FLUX_ADDR", player.addr())
+        .env("FLUX_BUFFER", &buffer)
+        .env("FLUX_OUT", &out_file)
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let said = std::fs::read_to_string(&out_file).unwrap_or_else(|_| {
+        panic!(
+            "nvim wrote no result (exit {:?}):\n{}",
+            out.status.code(),
+            stderr(&out)
+        )
+    });
+    let result: serde_json::Value = serde_json::from_str(&said).unwrap();
+    assert_eq!(result["good"], true, "{result}\n{}", stderr(&out));
+    assert_eq!(result["bad"], false, "{result}");
+    assert_eq!(result["diagnostic_line"], 6, "{result}");
+    assert_eq!(result["quickfix_line"], 6, "{result}");
+    assert!(
+        result["diagnostic"]
+            .as_str()
+            .unwrap()
+            .contains("SyntaxError"),
+        "{result}"
+    );
+
+    // The engine heard it: the paragraph's signal plays next to the file's.
+    player.wait_for("live.js: ok, 1 signal", Duration::from_secs(5));
+    player.wait_for("live.js:6:", Duration::from_secs(5));
+    let list = live_list(player.addr());
+    assert!(
+        list.contains("\"from-editor\"") && list.contains("\"tone\""),
+        "{list}"
+    );
+    assert!(!list.contains("broken"), "{list}");
+}
+
+/// The `list` reply of the engine at `addr`, as text.
+fn live_list(addr: &str) -> String {
+    use std::io::{BufRead, BufReader, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream.write_all(b"{\"op\":\"list\"}\n").unwrap();
+    let mut line = String::new();
+    BufReader::new(stream).read_line(&mut line).unwrap();
+    line
+}

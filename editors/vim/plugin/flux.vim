@@ -1,0 +1,58 @@
+" Flux for Vim: send the paragraph, the selection or the file to a playing `flux play`
+" through `flux send`; diagnostics go to the quickfix list.
+"
+"   let g:flux_cmd = 'flux'             " the flux binary
+"   let g:flux_addr = '127.0.0.1:7770'  " where flux play listens
+"   let g:flux_token = 'SECRET'         " when flux play runs with --token
+"   let g:flux_no_mappings = 1          " keep the mappings out
+"
+" Mappings: <Leader>fs sends the paragraph (normal) or the selection (visual), <Leader>ff
+" the file. Commands: :[range]FluxSend (default: the paragraph), :FluxSendFile.
+
+if exists('g:loaded_flux')
+  finish
+endif
+let g:loaded_flux = 1
+
+function! s:send(first, last) abort
+  let cmd = get(g:, 'flux_cmd', 'flux') . ' send -'
+        \ . ' --to ' . shellescape(get(g:, 'flux_addr', '127.0.0.1:7770'))
+        \ . ' --name ' . shellescape(expand('%:.') ==# '' ? 'vim.js' : expand('%:.'))
+        \ . ' --line ' . a:first
+  if exists('g:flux_token')
+    let cmd .= ' --token ' . shellescape(g:flux_token)
+  endif
+  let out = system(cmd, getline(a:first, a:last))
+  if v:shell_error
+    call setqflist([], 'r', {'title': 'flux', 'lines': split(out, "\n"),
+          \ 'efm': '%f:%l:%c: %m,%-G%.%#'})
+    cwindow
+    echohl ErrorMsg | echo trim(out) | echohl None
+  else
+    call setqflist([], 'r', {'title': 'flux', 'items': []})
+    cclose
+    echo trim(out)
+  endif
+endfunction
+
+" The lines between blank lines around the cursor.
+function! s:paragraph() abort
+  let first = search('^\s*$', 'bnW') + 1
+  let last = search('^\s*$', 'nW')
+  let last = last == 0 ? line('$') : last - 1
+  return [first, max([first, last])]
+endfunction
+
+function! s:send_paragraph() abort
+  let [first, last] = s:paragraph()
+  call s:send(first, last)
+endfunction
+
+command! -range=0 FluxSend if <count> | call s:send(<line1>, <line2>) | else | call s:send_paragraph() | endif
+command! FluxSendFile call s:send(1, line('$'))
+
+if !get(g:, 'flux_no_mappings', 0)
+  nnoremap <silent> <Leader>fs :<C-u>FluxSend<CR>
+  xnoremap <silent> <Leader>fs :FluxSend<CR>
+  nnoremap <silent> <Leader>ff :<C-u>FluxSendFile<CR>
+endif
