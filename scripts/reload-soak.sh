@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Plays a file on the null output in real time and saves a changed version of it many
 # times, alternating the two ways editors save (rename a new file into place; truncate and
-# write in place). Prints the --stats JSON: underruns, reloads, reload times, DSP load.
+# write in place). Prints underruns, reloads, load times, reload-to-audible times (a new
+# patch ready to its first frame leaving the ring) and the DSP load.
 #   scripts/reload-soak.sh [SAVES] [INTERVAL_S] [FILE]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,8 +34,11 @@ python3 - "$work/stats.json" <<'PY'
 import json, statistics, sys
 s = json.load(open(sys.argv[1]))
 ms = sorted(s["reload_ms"])
+heard = sorted(s["reload_to_audible_ms"])
 print(f"underruns {s['underruns']}, reloads {s['reloads']} ({s['reload_errors']} failed), "
       f"reload ms median {statistics.median(ms):.2f} max {max(ms):.2f}, "
+      f"reload-to-audible ms median {statistics.median(heard):.2f} max {max(heard):.2f} "
+      f"({len(heard)} measured), "
       f"DSP load mean {s['dsp_load_mean']*100:.1f}% max {s['dsp_load_max']*100:.1f}%, "
       f"buffer {s['buffer_frames']} frames, real-time thread {s['realtime']}")
 PY

@@ -86,6 +86,11 @@ pub struct Session {
     gains: HashMap<String, f64>,
     /// The default crossfade, in frames.
     fade: u32,
+    /// The patch last sent and when it was ready, until its first frame is heard.
+    sent: Option<(u64, Instant)>,
+    /// Reload-to-audible times, in ms: from a new patch being ready to its first frame
+    /// leaving the ring.
+    pub audible_ms: Vec<f64>,
 }
 
 impl Session {
@@ -107,6 +112,8 @@ impl Session {
             loads: 0,
             gains: HashMap::new(),
             fade: 0,
+            sent: None,
+            audible_ms: Vec::new(),
         }
     }
 
@@ -137,7 +144,8 @@ impl Session {
                 let signals = loaded.signals.len();
                 let actions = loaded.actions;
                 self.previous = std::mem::replace(&mut self.current, loaded.signals);
-                self.controller.swap(loaded.patch);
+                let generation = self.controller.swap(loaded.patch);
+                self.sent = Some((generation, Instant::now()));
                 self.apply_gains(&actions);
                 Reload::Ok { signals, elapsed }
             }
@@ -216,7 +224,8 @@ impl Session {
         let keep = kept.iter().map(|s| s.block).collect();
         let frames = self.frames(fade);
         self.controller.set_fade(frames);
-        self.controller.merge(patch, keep);
+        let generation = self.controller.merge(patch, keep);
+        self.sent = Some((generation, Instant::now()));
         self.controller.set_fade(self.fade);
         self.previous = std::mem::take(&mut self.current);
         self.current = kept.into_iter().chain(signals).collect();
@@ -307,6 +316,14 @@ impl Session {
 
     /// Drops retired patches; returns the lines to print for faults and `console.log`.
     pub fn poll(&mut self) -> Vec<String> {
+        if let Some((generation, ready)) = self.sent {
+            let (heard, at) = self.controller.counters().audible();
+            if heard >= generation {
+                self.audible_ms
+                    .push(ms(at.saturating_duration_since(ready)));
+                self.sent = None;
+            }
+        }
         let mut lines: Vec<String> = self
             .controller
             .collect()

@@ -152,6 +152,15 @@ fn twenty_five_saves_while_playing_cause_no_underruns_and_never_silence() {
         s["reload_ms"].as_array().unwrap().len() as u64,
         s["reloads"].as_u64().unwrap()
     );
+    // Every good load was heard: its first frame left the ring within a ring's depth or so.
+    let heard = s["reload_to_audible_ms"].as_array().unwrap();
+    assert!(heard.len() >= 20, "{s}");
+    assert!(
+        heard
+            .iter()
+            .all(|ms| (0.0..250.0).contains(&ms.as_f64().unwrap())),
+        "{s}"
+    );
     let frames = s["frames"].as_f64().unwrap();
     assert!(
         (frames - 6.0 * 48_000.0).abs() < 0.2 * 6.0 * 48_000.0,

@@ -5,6 +5,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// Live figures of a running engine. Each field has one writer; every thread may read.
 #[derive(Debug, Default)]
 pub struct Counters {
+    /// When the counters were made: the epoch of the `*_ns` fields.
+    epoch: Epoch,
+    /// Generation of the patch the engine swapped in last, and its first frame.
+    swapped_generation: AtomicU64,
+    swapped_frame: AtomicU64,
+    /// Generation whose first frame the output has taken from the ring, and when.
+    audible_generation: AtomicU64,
+    audible_ns: AtomicU64,
     frames_rendered: AtomicU64,
     frames_played: AtomicU64,
     underruns: AtomicU64,
@@ -14,7 +22,48 @@ pub struct Counters {
     load_last: AtomicU64,
 }
 
+/// A fixed moment to measure nanoseconds from.
+#[derive(Debug)]
+struct Epoch(std::time::Instant);
+
+impl Default for Epoch {
+    fn default() -> Self {
+        Self(std::time::Instant::now())
+    }
+}
+
 impl Counters {
+    /// Notes that the patch of `generation` plays from rendered frame `frame` on.
+    pub(crate) fn swapped(&self, generation: u64, frame: u64) {
+        self.swapped_frame.store(frame, Ordering::Relaxed);
+        self.swapped_generation.store(generation, Ordering::Release);
+    }
+
+    /// Called by the output with the range of ring frames it just took: notes when the
+    /// first frame of the newest swapped patch left the ring.
+    pub(crate) fn taken(&self, from: u64, to: u64) {
+        let generation = self.swapped_generation.load(Ordering::Acquire);
+        if generation == self.audible_generation.load(Ordering::Relaxed) {
+            return;
+        }
+        let frame = self.swapped_frame.load(Ordering::Relaxed);
+        if (from..to).contains(&frame) || from > frame {
+            let ns = self.epoch.0.elapsed().as_nanos() as u64;
+            self.audible_ns.store(ns, Ordering::Relaxed);
+            self.audible_generation.store(generation, Ordering::Release);
+        }
+    }
+
+    /// The generation whose first frame the output took last, and when (as an `Instant`).
+    pub fn audible(&self) -> (u64, std::time::Instant) {
+        let generation = self.audible_generation.load(Ordering::Acquire);
+        let ns = self.audible_ns.load(Ordering::Relaxed);
+        (
+            generation,
+            self.epoch.0 + std::time::Duration::from_nanos(ns),
+        )
+    }
+
     /// Counts a rendered block and its DSP load (render time / block duration).
     ///
     /// Called by the engine only (one writer), so plain load-then-store is enough.

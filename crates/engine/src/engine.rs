@@ -222,7 +222,11 @@ impl Engine {
                 return;
             };
             match command {
-                Command::Swap { patch, fade } => self.swap(patch, fade),
+                Command::Swap { patch, fade } => {
+                    let generation = patch.generation;
+                    self.swap(patch, fade);
+                    self.counters.swapped(generation, self.frame);
+                }
                 Command::Gain { block, gain, fade } => {
                     let found = self
                         .patch

@@ -82,6 +82,7 @@ impl DspThread {
                 engine
             })?;
         let reader = OutputReader {
+            frames_taken: 0,
             ring: reader,
             counters,
             channels: ch,
@@ -167,6 +168,8 @@ pub struct OutputReader {
     channels: usize,
     capacity_frames: usize,
     block: usize,
+    /// Frames taken from the ring so far: the index of the next rendered frame to play.
+    frames_taken: u64,
 }
 
 impl OutputReader {
@@ -187,6 +190,10 @@ impl OutputReader {
         out[n..].fill(0.0);
         self.counters
             .add_played(out.len() / self.channels, n < want);
+        let taken = (n / self.channels) as u64;
+        self.counters
+            .taken(self.frames_taken, self.frames_taken + taken);
+        self.frames_taken += taken;
     }
 
     /// Frames waiting in the ring.
