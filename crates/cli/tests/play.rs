@@ -4,75 +4,13 @@
 mod common;
 #[path = "../../audio/tests/support/jack.rs"]
 mod jack;
+mod live;
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Stdio};
-use std::sync::mpsc::{channel, Receiver};
-use std::sync::{Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{flux, frequency, read_wav, run, sine_file, stderr};
-
-/// Real-time runs one at a time, so they do not compete for the two cores of a CI machine.
-static SERIAL: Mutex<()> = Mutex::new(());
-
-/// A `flux play` child whose standard error is read line by line.
-struct Player {
-    child: Child,
-    lines: Receiver<String>,
-    seen: Vec<String>,
-}
-
-impl Player {
-    fn start(args: &[&std::ffi::OsStr]) -> Player {
-        let mut child = flux()
-            .arg("play")
-            .args(args)
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("cannot start flux play");
-        let (tx, lines) = channel();
-        let err = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(err).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Player {
-            child,
-            lines,
-            seen: Vec::new(),
-        }
-    }
-
-    /// Waits for a line containing `text`; panics with everything seen after `timeout`.
-    fn wait_for(&mut self, text: &str, timeout: Duration) -> String {
-        let deadline = Instant::now() + timeout;
-        while let Ok(line) = self
-            .lines
-            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-        {
-            self.seen.push(line.clone());
-            if line.contains(text) {
-                return line;
-            }
-        }
-        panic!("no line with {text:?} in:\n{}", self.seen.join("\n"));
-    }
-
-    /// Waits for the process to end; returns its exit code and all its lines.
-    fn finish(mut self) -> (Option<i32>, String) {
-        let status = self.child.wait().unwrap();
-        self.seen.extend(self.lines.try_iter());
-        // The reader thread may still hold the last lines.
-        std::thread::sleep(Duration::from_millis(50));
-        self.seen.extend(self.lines.try_iter());
-        (status.code(), self.seen.join("\n"))
-    }
-}
+use live::Player;
 
 fn stats(path: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
@@ -106,7 +44,7 @@ fn quietest_window(samples: &[f32], window: usize) -> f32 {
 
 #[test]
 fn twenty_five_saves_while_playing_cause_no_underruns_and_never_silence() {
-    let _serial = SERIAL.lock().unwrap_or_else(PoisonError::into_inner);
+    let _serial = live::serial();
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("signals.js");
     let (st, rec) = (dir.path().join("st.json"), dir.path().join("rec.wav"));
@@ -123,7 +61,6 @@ fn twenty_five_saves_while_playing_cause_no_underruns_and_never_silence() {
         "--record".as_ref(),
         rec.as_os_str(),
     ]);
-    player.wait_for("playing", Duration::from_secs(10));
     let mut last = 0.0;
     for i in 0..25 {
         std::thread::sleep(Duration::from_millis(120));
@@ -184,7 +121,7 @@ fn twenty_five_saves_while_playing_cause_no_underruns_and_never_silence() {
 
 #[test]
 fn an_endless_loop_in_a_save_is_cut_off_and_the_sound_goes_on() {
-    let _serial = SERIAL.lock().unwrap_or_else(PoisonError::into_inner);
+    let _serial = live::serial();
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("signals.js");
     let (st, rec) = (dir.path().join("st.json"), dir.path().join("rec.wav"));
@@ -199,7 +136,6 @@ fn an_endless_loop_in_a_save_is_cut_off_and_the_sound_goes_on() {
         "--record".as_ref(),
         rec.as_os_str(),
     ]);
-    player.wait_for("playing", Duration::from_secs(10));
     save_by_rename(&file, "let n = 0;\nwhile (true) { n++; }\n");
     let line = player.wait_for("ran longer", Duration::from_secs(8));
     // QuickJS does not record the position of a loop it interrupts; the line names the file.
@@ -238,7 +174,7 @@ fn an_unknown_device_is_refused_with_the_list_of_devices() {
 
 #[test]
 fn without_a_usable_device_play_says_so_and_uses_the_null_output() {
-    let _serial = SERIAL.lock().unwrap_or_else(PoisonError::into_inner);
+    let _serial = live::serial();
     let o = run(flux()
         .arg("play")
         .arg(common::example("sine-440.js"))
@@ -255,7 +191,7 @@ fn without_a_usable_device_play_says_so_and_uses_the_null_output() {
 
 #[test]
 fn play_runs_on_a_real_device_through_jack() {
-    let _serial = SERIAL.lock().unwrap_or_else(PoisonError::into_inner);
+    let _serial = live::serial();
     let _server = jack::JackServer::start();
     let dir = tempfile::tempdir().unwrap();
     let st = dir.path().join("st.json");
