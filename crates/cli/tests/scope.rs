@@ -3,21 +3,18 @@
 //! a known X-Y figure where it belongs.
 
 mod common;
+mod live;
 
+use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{channel, Receiver};
-use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use common::{flux, stderr};
 use serde_json::{json, Value};
 use tungstenite::Message;
-
-/// Real-time runs one at a time, so they do not compete for the two cores of a CI machine.
-static SERIAL: Mutex<()> = Mutex::new(());
 
 /// A counter on channel 1 (a ramp through 1000 steps) and minus half of it on channel 2, so
 /// a client can tell every frame's place in the sequence and check the interleaving.
@@ -43,9 +40,7 @@ fn circle(t: f64) -> (f64, f64) {
 
 /// A `flux play --scope` child.
 struct Player {
-    child: Child,
-    lines: Receiver<String>,
-    seen: Vec<String>,
+    inner: live::Player,
     port: u16,
 }
 
@@ -54,59 +49,29 @@ impl Player {
     fn start(dir: &Path, source: &str, seconds: &str, extra: &[&str]) -> Player {
         let file = dir.join("signals.js");
         std::fs::write(&file, source).unwrap();
-        let mut child = flux()
-            .arg("play")
-            .arg(&file)
-            // No fade-in: the counter signal must reach the scope exactly as written.
-            .args([
-                "--null",
-                "--scope=127.0.0.1:0",
-                "--fade",
-                "0",
-                "--seconds",
-                seconds,
-            ])
-            .arg("--stats")
-            .arg(dir.join("st.json"))
-            .args(extra)
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("cannot start flux play");
-        let (tx, lines) = channel();
-        let err = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(err).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut player = Player {
-            child,
-            lines,
-            seen: Vec::new(),
-            port: 0,
-        };
-        let line = player.wait_for("scope: http://127.0.0.1:");
-        let port = line
-            .trim_start_matches("scope: http://127.0.0.1:")
-            .trim_end_matches('/');
-        player.port = port.parse().unwrap_or_else(|_| panic!("{line}"));
-        player
-    }
-
-    fn wait_for(&mut self, text: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while let Ok(line) = self
-            .lines
-            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-        {
-            self.seen.push(line.clone());
-            if line.contains(text) {
-                return line;
-            }
-        }
-        panic!("no line with {text:?} in:\n{}", self.seen.join("\n"));
+        let stats = dir.join("st.json");
+        let mut args: Vec<&OsStr> = vec![file.as_os_str()];
+        // No fade-in: the counter signal must reach the scope exactly as written.
+        let fixed = [
+            "--null",
+            "--no-listen",
+            "--scope=127.0.0.1:0",
+            "--fade",
+            "0",
+            "--seconds",
+            seconds,
+            "--stats",
+        ];
+        args.extend(fixed.iter().map(OsStr::new));
+        args.push(stats.as_os_str());
+        args.extend(extra.iter().map(OsStr::new));
+        let mut inner = live::Player::start(&args);
+        let prefix = "scope: http://127.0.0.1:";
+        let seen = inner.seen.iter().find(|l| l.starts_with(prefix)).cloned();
+        let line = seen.unwrap_or_else(|| inner.wait_for(prefix, Duration::from_secs(10)));
+        let port = line.trim_start_matches(prefix).trim_end_matches('/');
+        let port = port.parse().unwrap_or_else(|_| panic!("{line}"));
+        Player { inner, port }
     }
 
     fn url(&self, path: &str) -> String {
@@ -114,24 +79,11 @@ impl Player {
     }
 
     /// Waits for the end; returns the stats file and every line.
-    fn finish(mut self, dir: &Path) -> (Value, String) {
-        let status = self.child.wait().unwrap();
-        std::thread::sleep(Duration::from_millis(50));
-        self.seen.extend(self.lines.try_iter());
-        let log = self.seen.join("\n");
-        assert_eq!(status.code(), Some(0), "{log}");
+    fn finish(self, dir: &Path) -> (Value, String) {
+        let (code, log) = self.inner.finish();
+        assert_eq!(code, Some(0), "{log}");
         let stats = std::fs::read_to_string(dir.join("st.json")).unwrap();
         (serde_json::from_str(&stats).unwrap(), log)
-    }
-}
-
-impl Drop for Player {
-    fn drop(&mut self) {
-        // A failed test must not leave a player behind.
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
     }
 }
 
@@ -216,7 +168,7 @@ fn read_counter(ws: &mut Socket, time: Duration) -> (usize, usize, Vec<Value>) {
 
 #[test]
 fn the_stream_carries_every_frame_in_order_with_a_hello_and_status() {
-    let _serial = SERIAL.lock().unwrap_or_else(PoisonError::into_inner);
+    let _serial = live::serial();
     let dir = tempfile::tempdir().unwrap();
     let player = Player::start(dir.path(), COUNTER, "3", &["--channels", "2"]);
     let mut ws = connect(player.port);
@@ -263,7 +215,7 @@ fn the_stream_carries_every_frame_in_order_with_a_hello_and_status() {
 
 #[test]
 fn no_page_and_a_stuck_page_cost_the_sound_nothing() {
-    let _serial = SERIAL.lock().unwrap_or_else(PoisonError::into_inner);
+    let _serial = live::serial();
     let dir = tempfile::tempdir().unwrap();
     // Four seconds: the first half with no page at all, the second with one page that never
     // reads beside one that does.
@@ -284,7 +236,7 @@ fn no_page_and_a_stuck_page_cost_the_sound_nothing() {
 
 #[test]
 fn the_page_is_served_to_loopback_names_only() {
-    let _serial = SERIAL.lock().unwrap_or_else(PoisonError::into_inner);
+    let _serial = live::serial();
     let dir = tempfile::tempdir().unwrap();
     let player = Player::start(dir.path(), COUNTER, "1.5", &[]);
     let get = |path: &str, host: &str| -> String {
@@ -583,7 +535,7 @@ fn project(browser: &Browser, scale: f64, x: f64, y: f64) -> (f64, f64) {
 
 #[test]
 fn chromium_draws_the_x_y_figure_where_it_belongs() {
-    let _serial = SERIAL.lock().unwrap_or_else(PoisonError::into_inner);
+    let _serial = live::serial();
     let dir = tempfile::tempdir().unwrap();
     let player = Player::start(dir.path(), CIRCLE, "20", &["--channels", "2"]);
     let browser = Browser::start();
