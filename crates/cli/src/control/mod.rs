@@ -13,7 +13,10 @@ pub mod protocol;
 pub mod server;
 
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs, UdpSocket};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::Arc;
+use std::thread::JoinHandle;
 use std::time::Instant;
 
 use anyhow::{bail, Context as _};
@@ -374,4 +377,38 @@ fn signals(session: &Session) -> Vec<WireSignal> {
             }
         })
         .collect()
+}
+
+/// A thread that runs until its owner drops it: the loop it runs checks the stop flag it
+/// is given.
+pub(crate) struct Worker {
+    stop: Arc<AtomicBool>,
+    handle: Option<JoinHandle<()>>,
+}
+
+impl Worker {
+    /// Starts `run` on a thread called `name`.
+    pub(crate) fn spawn(
+        name: &str,
+        run: impl FnOnce(&AtomicBool) + Send + 'static,
+    ) -> std::io::Result<Self> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let handle = std::thread::Builder::new()
+            .name(name.into())
+            .spawn(move || run(&flag))?;
+        Ok(Self {
+            stop,
+            handle: Some(handle),
+        })
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
 }

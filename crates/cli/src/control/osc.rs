@@ -8,14 +8,12 @@ use std::io;
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::SyncSender;
-use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use rosc::{OscMessage, OscPacket, OscType};
 
 use super::protocol::Request;
-use super::{Job, Replier};
+use super::{Job, Replier, Worker};
 
 /// The addresses Flux answers, for error messages.
 const KNOWN: &str = "/flux/eval s, /flux/mute s [f], /flux/unmute s [f], /flux/solo s [f], \
@@ -24,8 +22,7 @@ const KNOWN: &str = "/flux/eval s, /flux/mute s [f], /flux/unmute s [f], /flux/s
 /// A running OSC receiver.
 pub struct Osc {
     addr: SocketAddr,
-    stop: Arc<AtomicBool>,
-    handle: Option<JoinHandle<()>>,
+    _worker: Worker,
 }
 
 impl Osc {
@@ -37,30 +34,16 @@ impl Osc {
     pub fn start(socket: UdpSocket, jobs: SyncSender<Job>) -> io::Result<Self> {
         let addr = socket.local_addr()?;
         socket.set_read_timeout(Some(Duration::from_millis(100)))?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
-        let handle = std::thread::Builder::new()
-            .name("flux-osc".into())
-            .spawn(move || receive(&socket, &jobs, &flag))?;
+        let worker = Worker::spawn("flux-osc", move |stop| receive(&socket, &jobs, stop))?;
         Ok(Self {
             addr,
-            stop,
-            handle: Some(handle),
+            _worker: worker,
         })
     }
 
     /// The address it receives on.
     pub fn addr(&self) -> SocketAddr {
         self.addr
-    }
-}
-
-impl Drop for Osc {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(h) = self.handle.take() {
-            let _ = h.join();
-        }
     }
 }
 

@@ -10,11 +10,10 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use super::protocol::{self, Reply, MAX_FRAME};
-use super::{Job, Replier};
+use super::{Job, Replier, Worker};
 
 /// Connections served at once; more are answered with an error and closed.
 pub const MAX_CONNECTIONS: usize = 8;
@@ -26,8 +25,7 @@ const REPLY_WITHIN: Duration = Duration::from_secs(15);
 /// A running control server.
 pub struct Server {
     addr: SocketAddr,
-    stop: Arc<AtomicBool>,
-    handle: Option<JoinHandle<()>>,
+    _worker: Worker,
 }
 
 impl Server {
@@ -44,31 +42,19 @@ impl Server {
     ) -> io::Result<Self> {
         let addr = listener.local_addr()?;
         listener.set_nonblocking(true)?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
         let token: Option<Arc<str>> = token.map(Into::into);
-        let handle = std::thread::Builder::new()
-            .name("flux-control".into())
-            .spawn(move || accept_loop(&listener, token, &jobs, &flag))?;
+        let worker = Worker::spawn("flux-control", move |stop| {
+            accept_loop(&listener, token, &jobs, stop)
+        })?;
         Ok(Self {
             addr,
-            stop,
-            handle: Some(handle),
+            _worker: worker,
         })
     }
 
     /// The address it listens on.
     pub fn addr(&self) -> SocketAddr {
         self.addr
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(h) = self.handle.take() {
-            let _ = h.join();
-        }
     }
 }
 
