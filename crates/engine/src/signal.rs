@@ -6,7 +6,8 @@ use crate::state::StateBlock;
 
 /// One block of output for one signal.
 ///
-/// `out` is interleaved, `channels` wide and `frames` long, and zeroed before the call. A
+/// `out` is interleaved, `channels` wide and `frames` long, and zeroed before the call
+/// (unless the signal says it [fills the block](Signal::fills_block)). A
 /// signal with fewer channels than the output maps itself onto them (a mono signal plays on
 /// every channel); channels beyond the output's are dropped by the signal.
 #[derive(Debug)]
@@ -37,6 +38,12 @@ pub trait Signal: Send {
 
     /// Which tier runs this signal's code.
     fn tier(&self) -> Tier;
+
+    /// True when a successful [`render`](Signal::render) writes every sample of the block,
+    /// so the engine need not zero it first.
+    fn fills_block(&self) -> bool {
+        false
+    }
 }
 
 /// Where a signal's code runs.

@@ -327,6 +327,15 @@ impl Jit {
     fn new() -> Result<Self, String> {
         let mut flags = settings::builder();
         flags.set("opt_level", "speed").map_err(|e| e.to_string())?;
+        // The verifier checks the compiler, not the user's code: on in debug builds only.
+        let verify = if cfg!(debug_assertions) {
+            "true"
+        } else {
+            "false"
+        };
+        flags
+            .set("enable_verifier", verify)
+            .map_err(|e| e.to_string())?;
         let isa = cranelift_native::builder()
             .map_err(|e| e.to_string())?
             .finish(settings::Flags::new(flags))
@@ -1090,21 +1099,22 @@ impl<'x, 'f, 'a, 'b> Lower<'x, 'f, 'a, 'b> {
             }
             other => return self.err(span, format!("update returns {}", describe(&other))),
         };
-        for (c, item) in items.into_iter().take(channels).enumerate() {
-            match item {
-                Val::Num(x) | Val::Maybe(x, _) => {
-                    self.b
-                        .ins()
-                        .store(MemFlagsData::trusted(), x, self.out, (c * 8) as i32);
-                }
-                Val::Undef => {}
+        // Every channel is written, missing ones as 0: the engine need not clear the block.
+        let mut items = items.into_iter();
+        for c in 0..channels {
+            let x = match items.next().unwrap_or(Val::Undef) {
+                Val::Num(x) | Val::Maybe(x, _) => x,
+                Val::Undef => self.b.ins().f64const(0.0),
                 other => {
                     return self.err(
                         span,
                         format!("update returns {} on channel {c}", describe(&other)),
                     )
                 }
-            }
+            };
+            self.b
+                .ins()
+                .store(MemFlagsData::trusted(), x, self.out, (c * 8) as i32);
         }
         Ok(())
     }

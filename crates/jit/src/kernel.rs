@@ -147,6 +147,11 @@ impl Signal for NativeSignal {
     fn tier(&self) -> Tier {
         Tier::Native
     }
+
+    fn fills_block(&self) -> bool {
+        // Every return writes every channel (missing ones as 0).
+        true
+    }
 }
 
 // Runtime functions the generated code calls. Each calls the C library's function, as
