@@ -7,7 +7,7 @@ use std::time::Instant;
 use rtrb::{Consumer, Producer, RingBuffer};
 
 use crate::counters::Counters;
-use crate::signal::{Block, Fault, Patch, PatchSignal, Ramp};
+use crate::signal::{Block, Entry, Fault, Patch, PatchSignal, Ramp};
 use crate::state::{StateBlock, StateMemory};
 
 /// Largest block the engine renders at once, in frames.
@@ -258,6 +258,8 @@ impl Engine {
             self.retire(older);
         }
         let mut old = std::mem::replace(&mut self.patch, patch);
+        // Signals from this index on were moved over by a merge and play on untouched.
+        let fresh = self.patch.signals.len();
         if let Some(keep) = &self.patch.keep {
             // A merge: running signals listed in `keep` move over as they are (code, state,
             // gain), within the capacity the main thread reserved.
@@ -281,8 +283,15 @@ impl Engine {
         for o in &mut old.signals {
             o.kept = false;
         }
-        for s in &mut self.patch.signals {
-            s.partner = None;
+        for (i, s) in self.patch.signals.iter_mut().enumerate() {
+            s.entry = if i < fresh {
+                Entry::FadeIn
+            } else {
+                Entry::Steady
+            };
+            if i >= fresh {
+                continue;
+            }
             if let Some(j) = old.signals.iter().position(|o| o.block == s.block) {
                 let o = &mut old.signals[j];
                 o.kept = true;
@@ -294,7 +303,7 @@ impl Engine {
                     len: shadow.len(),
                 };
                 self.state.save(block, shadow);
-                s.partner = Some(j);
+                s.entry = Entry::From(j);
             }
         }
         self.fading = Some(old);
@@ -348,15 +357,15 @@ impl Engine {
                 }
             }
             signal.gain.apply(&mut self.signal_buf[..n], ch);
-            let partner = signal.partner;
+            let entry = signal.entry;
             let mix = &mut self.mix[..n];
-            match (&mut self.fading, partner) {
-                (None, _) => {
+            match (&mut self.fading, entry) {
+                (None, _) | (Some(_), Entry::Steady) => {
                     for (m, s) in mix.iter_mut().zip(&self.signal_buf[..n]) {
                         *m += s;
                     }
                 }
-                (Some(old), Some(j)) => {
+                (Some(old), Entry::From(j)) => {
                     // The old code on its shadow state, faded out as the new one fades in.
                     let old_buf = &mut self.old_buf[..n];
                     render_on_shadow(
@@ -374,7 +383,7 @@ impl Engine {
                         }
                     }
                 }
-                (Some(_), None) => {
+                (Some(_), Entry::FadeIn) => {
                     // A new signal fades in.
                     for (f, g) in self.gains[..frames].iter().enumerate() {
                         for c in 0..ch {

@@ -128,14 +128,25 @@ pub struct PatchSignal {
     /// Its code.
     pub code: Box<dyn Signal>,
     pub(crate) enabled: bool,
-    /// During a crossfade: the old signal this one takes over from.
-    pub(crate) partner: Option<usize>,
+    /// During a crossfade: how this signal comes in.
+    pub(crate) entry: Entry,
     /// During a crossfade, in the old patch: whether a new signal took over this block.
     pub(crate) kept: bool,
     /// During a crossfade, in the old patch: the state block the old code runs on.
     pub(crate) shadow: Box<[f64]>,
     /// Gain (mute, solo) and its ramp.
     pub(crate) gain: Ramp,
+}
+
+/// How a signal of a new patch comes in while the old patch fades out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Entry {
+    /// It was playing already (moved over by a merge): it plays on as it was.
+    Steady,
+    /// It is new: it fades in.
+    FadeIn,
+    /// It replaces signal `usize` of the old patch: a crossfade.
+    From(usize),
 }
 
 /// A gain that ramps linearly to a target over a number of frames.
@@ -201,7 +212,7 @@ impl PatchSignal {
             block,
             code,
             enabled: true,
-            partner: None,
+            entry: Entry::Steady,
             kept: false,
             shadow: vec![0.0; block.len].into_boxed_slice(),
             gain: Ramp::default(),

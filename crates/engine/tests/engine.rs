@@ -317,3 +317,25 @@ fn a_merge_keeps_running_signals_and_mute_and_master_ramp_without_steps() {
     assert!(max_step(&quiet) <= own * 1.1);
     ctl.collect();
 }
+
+#[test]
+fn a_merge_leaves_the_signals_it_keeps_untouched_even_during_its_fade() {
+    let (state, mut alloc) = setup();
+    let (mut ctl, mut eng) = engine(EngineConfig::new(SR, 1), state.clone());
+    ctl.set_fade(960);
+    ctl.swap(Patch::new(vec![sine(&state, &mut alloc, "a", 220.0)]));
+    let mut out = vec![0.0f32; 3000];
+    eng.process(&mut out[..1000]);
+    // Code that defines nothing new (a sent `console.log`, say) keeps "a" as it is.
+    ctl.merge(Patch::new(vec![]), vec![alloc.get("a").unwrap()]);
+    eng.process(&mut out[1000..]);
+    ctl.collect();
+
+    let (state2, mut alloc2) = setup();
+    let (mut ctl2, mut eng2) = engine(EngineConfig::new(SR, 1), state2.clone());
+    ctl2.set_fade(960);
+    ctl2.swap(Patch::new(vec![sine(&state2, &mut alloc2, "a", 220.0)]));
+    let mut alone = vec![0.0f32; 3000];
+    eng2.process(&mut alone);
+    assert_eq!(out, alone);
+}
