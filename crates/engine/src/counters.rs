@@ -39,15 +39,16 @@ impl Counters {
         self.swapped_generation.store(generation, Ordering::Release);
     }
 
-    /// Called by the output with the range of ring frames it just took: notes when the
-    /// first frame of the newest swapped patch left the ring.
-    pub(crate) fn taken(&self, from: u64, to: u64) {
+    /// Called by the output with the number of ring frames it has taken in all: notes when
+    /// the first frame of the newest swapped patch left the ring.
+    pub(crate) fn taken(&self, to: u64) {
         let generation = self.swapped_generation.load(Ordering::Acquire);
         if generation == self.audible_generation.load(Ordering::Relaxed) {
             return;
         }
         let frame = self.swapped_frame.load(Ordering::Relaxed);
-        if (from..to).contains(&frame) || from > frame {
+        // The frame has left once the output's range reaches past it.
+        if to > frame {
             let ns = self.epoch.0.elapsed().as_nanos() as u64;
             self.audible_ns.store(ns, Ordering::Relaxed);
             self.audible_generation.store(generation, Ordering::Release);

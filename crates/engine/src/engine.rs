@@ -297,12 +297,8 @@ impl Engine {
                 o.kept = true;
                 // A replaced signal keeps its mute state.
                 s.gain = o.gain;
-                let shadow = &mut o.shadow[..o.block.len.min(self.config.state_block)];
-                let block = StateBlock {
-                    offset: o.block.offset,
-                    len: shadow.len(),
-                };
-                self.state.save(block, shadow);
+                let block = clamped(o.block, self.config.state_block);
+                self.state.save(block, &mut o.shadow[..block.len]);
                 s.entry = Entry::From(j);
             }
         }

@@ -190,10 +190,8 @@ impl OutputReader {
         out[n..].fill(0.0);
         self.counters
             .add_played(out.len() / self.channels, n < want);
-        let taken = (n / self.channels) as u64;
-        self.counters
-            .taken(self.frames_taken, self.frames_taken + taken);
-        self.frames_taken += taken;
+        self.frames_taken += (n / self.channels) as u64;
+        self.counters.taken(self.frames_taken);
     }
 
     /// Frames waiting in the ring.

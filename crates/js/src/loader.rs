@@ -585,7 +585,7 @@ fn capture<'js>(flux: &Object<'js>, v: Value<'js>, depth: usize) -> rquickjs::Re
         },
         "array" | "typed" => {
             let items: Vec<Value> = if kind == "typed" {
-                let from: Function = v.ctx().eval("(v) => Array.from(v)")?;
+                let from: Function = flux.get("toArray")?;
                 from.call((v,))?
             } else {
                 Vec::<Value>::from_js(&v.ctx().clone(), v)?

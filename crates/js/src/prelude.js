@@ -238,5 +238,9 @@
     return first;
   }
 
-  return { api, finish, render, tagOf, classify, update, actions: () => actions };
+  return {
+    api, finish, render, tagOf, classify, update,
+    actions: () => actions,
+    toArray: (v) => Array.from(v),
+  };
 })
