@@ -15,8 +15,12 @@
 //! The interpreter allocates as it runs; the JavaScript tier is not real-time safe and relies
 //! on the ring buffer to absorb its jitter.
 
+mod capture;
+mod cartridge;
 mod diag;
+mod hooks;
 mod loader;
+mod modules;
 
 pub use diag::{Diagnostic, Location};
 pub use loader::{Action, LoadOptions, Loaded, Loader, SignalInfo, TierChoice};

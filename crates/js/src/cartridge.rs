@@ -1,0 +1,157 @@
+//! One load's QuickJS runtime, its time limits, and the signals that run in it.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use flux_engine::{Block, Fault, Signal, Tier};
+use flux_jit::analyze::PositionMap;
+use rquickjs::{CaughtError, Context, Ctx, Function, Object, Runtime, TypedArray};
+
+use crate::diag::{describe_exception, Location, Place};
+
+/// Takes positions QuickJS reports in the tagged source back to the user's file.
+pub(crate) struct Locator {
+    pub(crate) file: String,
+    pub(crate) positions: Option<PositionMap>,
+}
+
+impl Locator {
+    pub(crate) fn map(&self, mut l: Location) -> Location {
+        if let (Some(map), true) = (&self.positions, l.file == self.file) {
+            (l.line, l.col) = map.original(l.line, l.col);
+        }
+        l
+    }
+}
+
+/// The message of a caught exception and its location in the user's file, when known.
+pub(crate) fn caught_to_message<'js>(
+    ctx: &Ctx<'js>,
+    caught: CaughtError<'js>,
+    locator: &Locator,
+) -> (Option<Location>, String) {
+    let (place, message) = match caught {
+        CaughtError::Exception(e) => describe_exception(ctx, &e.into_value()),
+        CaughtError::Value(v) => describe_exception(ctx, &v),
+        CaughtError::Error(e) => (Place::Nowhere, e.to_string()),
+    };
+    let location = match place {
+        Place::Stack(l) => Some(locator.map(l)),
+        Place::Api(l) => Some(l),
+        Place::Nowhere => None,
+    };
+    (location, message)
+}
+
+/// A deadline the interrupt handler checks while JavaScript runs.
+#[derive(Default)]
+pub(crate) struct Watchdog {
+    /// Nanoseconds since [`epoch`], or 0 when disarmed.
+    deadline: AtomicU64,
+    fired: AtomicBool,
+}
+
+fn epoch() -> Instant {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
+fn now_ns() -> u64 {
+    epoch().elapsed().as_nanos() as u64 + 1
+}
+
+impl Watchdog {
+    pub(crate) fn arm(&self, limit: Duration) {
+        self.fired.store(false, Ordering::Relaxed);
+        let limit = u64::try_from(limit.as_nanos()).unwrap_or(u64::MAX / 2);
+        self.deadline.store(now_ns() + limit, Ordering::Relaxed);
+    }
+
+    /// Disarms and tells whether the deadline passed while armed.
+    pub(crate) fn disarm(&self) -> bool {
+        self.deadline.store(0, Ordering::Relaxed);
+        self.fired.swap(false, Ordering::Relaxed)
+    }
+
+    pub(crate) fn expired(&self) -> bool {
+        let deadline = self.deadline.load(Ordering::Relaxed);
+        let expired = deadline != 0 && now_ns() > deadline;
+        if expired {
+            self.fired.store(true, Ordering::Relaxed);
+        }
+        expired
+    }
+}
+
+/// One load's runtime, shared by the signals it made.
+///
+/// Only the thread that holds the patch calls into it, through [`Context::with`], which
+/// takes the runtime's lock; nobody else ever contends for it. It is dropped with the last
+/// signal, on the main thread.
+pub(crate) struct Cartridge {
+    pub(crate) context: Context,
+    pub(crate) runtime: Runtime,
+    pub(crate) watchdog: Arc<Watchdog>,
+    pub(crate) update_limit: Duration,
+    pub(crate) sample_rate: u32,
+    pub(crate) channels: usize,
+    pub(crate) locator: Arc<Locator>,
+}
+
+impl Cartridge {
+    /// Renders signal `index` into `block`; returns the channels of its first frame.
+    pub(crate) fn render(&self, index: usize, block: &mut Block<'_>) -> Result<usize, Fault> {
+        use rquickjs::CatchResultExt;
+        let _keep = &self.runtime;
+        self.context.with(|ctx| {
+            let setup = || -> rquickjs::Result<(Function<'_>, TypedArray<'_, f64>)> {
+                let flux: Object = ctx.globals().get("__flux")?;
+                Ok((flux.get("render")?, flux.get("out")?))
+            };
+            let (render, out) = setup().map_err(|e| Fault::Error(e.to_string().into()))?;
+            self.watchdog.arm(self.update_limit);
+            let result = render
+                .call::<_, f64>((index, block.frames, block.sample_rate, block.channels))
+                .catch(&ctx);
+            let fired = self.watchdog.disarm();
+            match result {
+                Ok(first) => {
+                    let n = block.frames * block.channels;
+                    // SAFETY: no JavaScript runs while the bytes are borrowed.
+                    let bytes = unsafe { out.as_bytes() }.unwrap_or(&[]);
+                    for (o, b) in block.out[..n].iter_mut().zip(bytes.chunks_exact(8)) {
+                        *o = f64::from_ne_bytes(b.try_into().unwrap_or([0; 8]));
+                    }
+                    Ok(first as usize)
+                }
+                Err(_) if fired => Err(Fault::TimeLimit {
+                    limit_ms: self.update_limit.as_millis() as u64,
+                }),
+                Err(caught) => {
+                    let (location, message) = caught_to_message(&ctx, caught, &self.locator);
+                    Err(Fault::Error(match location {
+                        Some(l) => format!("{l}: {message}").into(),
+                        None => message.into(),
+                    }))
+                }
+            }
+        })
+    }
+}
+
+/// A signal on the JavaScript tier: its `update` is called once per frame.
+pub(crate) struct JsSignal {
+    pub(crate) cartridge: Arc<Cartridge>,
+    pub(crate) index: usize,
+}
+
+impl Signal for JsSignal {
+    fn render(&mut self, block: &mut Block<'_>) -> Result<(), Fault> {
+        self.cartridge.render(self.index, block).map(drop)
+    }
+
+    fn tier(&self) -> Tier {
+        Tier::Js
+    }
+}

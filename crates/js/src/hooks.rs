@@ -1,0 +1,96 @@
+//! What the prelude gets from Rust: the state memory, the allocator, the log.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
+
+use flux_engine::{StateAllocator, StateMemory};
+use rquickjs::context::EvalOptions;
+use rquickjs::{ArrayBuffer, Ctx, Function, Object, TypedArray, Value};
+
+use crate::diag::PRELUDE_NAME;
+
+const PRELUDE: &str = include_str!("prelude.js");
+
+/// What the prelude gets from Rust.
+pub(crate) struct Hooks {
+    pub(crate) state: Arc<StateMemory>,
+    pub(crate) alloc: Arc<Mutex<StateAllocator>>,
+    pub(crate) log_tx: SyncSender<String>,
+    pub(crate) logs_dropped: Arc<AtomicU64>,
+    pub(crate) out_len: usize,
+    /// For each tagged function, `file:line:col` of the `flux(` it is the factory of.
+    pub(crate) sites: Vec<String>,
+    /// Ids of the signals already playing.
+    pub(crate) running: Vec<String>,
+}
+
+impl Hooks {
+    pub(crate) fn install(self, ctx: &Ctx<'_>) -> rquickjs::Result<()> {
+        let globals = ctx.globals();
+        let memory = ArrayBuffer::from_source(ctx.clone(), StateView(self.state.clone()))?;
+        globals.set("FLUX_STATE", TypedArray::<f64>::from_arraybuffer(memory)?)?;
+
+        let hooks = Object::new(ctx.clone())?;
+        let alloc = self.alloc;
+        hooks.set(
+            "block",
+            Function::new(ctx.clone(), move |ctx: Ctx<'_>, id: String| {
+                let mut alloc = alloc.lock().map_err(|_| {
+                    rquickjs::Exception::throw_internal(&ctx, "the state allocator is poisoned")
+                })?;
+                match alloc.block_of(&id) {
+                    Ok(block) => Ok(block.offset as f64),
+                    Err(full) => Err(rquickjs::Exception::throw_range(
+                        &ctx,
+                        &format!("flux('{id}'): {full}"),
+                    )),
+                }
+            })?,
+        )?;
+        let (log_tx, dropped) = (self.log_tx, self.logs_dropped);
+        hooks.set(
+            "log",
+            Function::new(ctx.clone(), move |line: String| {
+                if let Err(TrySendError::Full(_)) = log_tx.try_send(line) {
+                    dropped.fetch_add(1, Ordering::Relaxed);
+                }
+            })?,
+        )?;
+        hooks.set("sites", self.sites)?;
+        hooks.set("running", self.running)?;
+        hooks.set(
+            "out",
+            TypedArray::<f64>::new(ctx.clone(), vec![0.0f64; self.out_len])?,
+        )?;
+
+        let mut options = EvalOptions::default();
+        options.global = true;
+        options.strict = true;
+        options.filename = Some(PRELUDE_NAME.to_owned());
+        let make: Function = ctx.eval_with_options(PRELUDE, options)?;
+        let flux: Object = make.call((hooks.clone(),))?;
+        flux.set("out", hooks.get::<_, Value>("out")?)?;
+        // Non-writable and non-configurable, so user code cannot replace the render hook.
+        let define: Function =
+            ctx.eval("(o) => Object.defineProperty(globalThis, '__flux', { value: o })")?;
+        define.call::<_, Value>((flux,))?;
+        Ok(())
+    }
+}
+
+/// The state memory as a JavaScript `ArrayBuffer`.
+struct StateView(Arc<StateMemory>);
+
+// SAFETY: the pointer is valid for `len` bytes for as long as the `Arc` (moved into the
+// buffer) lives. The memory is shared on purpose: Rust reads and writes it only through
+// atomics, and JavaScript's plain aligned 8-byte accesses never tear (see `StateMemory`).
+unsafe impl rquickjs::ArrayBufferSource for StateView {
+    fn as_ptr(&self) -> *mut u8 {
+        self.0.as_ptr().cast()
+    }
+
+    fn len(&self) -> usize {
+        self.0.len() * std::mem::size_of::<f64>()
+    }
+}
