@@ -7,7 +7,8 @@ use std::time::Instant;
 
 use clap::Args;
 use flux_engine::{
-    engine, EngineConfig, StateAllocator, StateMemory, Tier, DEFAULT_BLOCK_SLOTS, DEFAULT_SLOTS,
+    engine, EngineConfig, StateAllocator, StateMemory, Tier, DEFAULT_BLOCK_SLOTS,
+    DEFAULT_GUARD_SLOTS, DEFAULT_SLOTS,
 };
 use flux_js::Loader;
 
@@ -45,7 +46,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     let state = Arc::new(StateMemory::new(DEFAULT_SLOTS));
     let mut loader = Loader::new(
         state.clone(),
-        StateAllocator::new(DEFAULT_SLOTS, DEFAULT_BLOCK_SLOTS),
+        StateAllocator::new(DEFAULT_SLOTS, DEFAULT_BLOCK_SLOTS).with_guard(DEFAULT_GUARD_SLOTS),
         args.engine.load_options(sample_rate, channels),
     );
     let loaded = match loader.load_file(&args.file) {

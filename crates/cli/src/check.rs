@@ -5,7 +5,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Args;
-use flux_engine::{Fault, StateAllocator, StateMemory, DEFAULT_BLOCK_SLOTS, DEFAULT_SLOTS};
+use flux_engine::{
+    Fault, StateAllocator, StateMemory, DEFAULT_BLOCK_SLOTS, DEFAULT_GUARD_SLOTS, DEFAULT_SLOTS,
+};
 use flux_js::{Diagnostic, LoadOptions, Loader, Location};
 use serde::Serialize;
 
@@ -68,7 +70,7 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     let state = Arc::new(StateMemory::new(DEFAULT_SLOTS));
     let mut loader = Loader::new(
         state,
-        StateAllocator::new(DEFAULT_SLOTS, DEFAULT_BLOCK_SLOTS),
+        StateAllocator::new(DEFAULT_SLOTS, DEFAULT_BLOCK_SLOTS).with_guard(DEFAULT_GUARD_SLOTS),
         LoadOptions::default(),
     );
     let mut report = Report {

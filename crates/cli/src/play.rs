@@ -13,7 +13,7 @@ use clap::Args;
 use flux_audio::{open_device, ErrorKind, NullOutput, OutputConfig, Running, WavWriter};
 use flux_engine::{
     engine, tap, DspThread, EngineConfig, StateAllocator, StateMemory, TapReader,
-    DEFAULT_BLOCK_SLOTS, DEFAULT_SLOTS,
+    DEFAULT_BLOCK_SLOTS, DEFAULT_GUARD_SLOTS, DEFAULT_SLOTS,
 };
 use serde::Serialize;
 
@@ -131,7 +131,7 @@ pub fn run(args: PlayArgs) -> anyhow::Result<ExitCode> {
     let options = args.engine.load_options(sample_rate, channels);
     let mut session = Session::new(
         state,
-        StateAllocator::new(DEFAULT_SLOTS, DEFAULT_BLOCK_SLOTS),
+        StateAllocator::new(DEFAULT_SLOTS, DEFAULT_BLOCK_SLOTS).with_guard(DEFAULT_GUARD_SLOTS),
         options,
         controller,
     );

@@ -10,7 +10,8 @@ use anyhow::{bail, Context as _};
 use clap::Args;
 use flux_audio::WavWriter;
 use flux_engine::{
-    engine, EngineConfig, StateAllocator, StateMemory, DEFAULT_BLOCK_SLOTS, DEFAULT_SLOTS,
+    engine, EngineConfig, StateAllocator, StateMemory, DEFAULT_BLOCK_SLOTS, DEFAULT_GUARD_SLOTS,
+    DEFAULT_SLOTS,
 };
 
 use crate::session::{Reload, Session};
@@ -75,7 +76,8 @@ pub fn run(args: RenderArgs) -> anyhow::Result<ExitCode> {
     let state = Arc::new(StateMemory::new(DEFAULT_SLOTS));
     let (controller, mut engine) = engine(EngineConfig::new(sample_rate, channels), state.clone());
     let options = args.engine.load_options(sample_rate, channels);
-    let alloc = StateAllocator::new(DEFAULT_SLOTS, DEFAULT_BLOCK_SLOTS);
+    let alloc =
+        StateAllocator::new(DEFAULT_SLOTS, DEFAULT_BLOCK_SLOTS).with_guard(DEFAULT_GUARD_SLOTS);
     let mut session = Session::new(state, alloc, options, controller);
     session.set_fade(args.engine.fade_frames(sample_rate));
 

@@ -21,6 +21,8 @@ pub enum Reload {
         signals: usize,
         /// Load time.
         elapsed: Duration,
+        /// What the load did with the units' state, when the code makes units.
+        units: Option<String>,
     },
     /// The file failed; the old patch plays on.
     Failed {
@@ -37,10 +39,15 @@ impl Reload {
     /// The one line a reload prints.
     pub fn line(&self, file: &str) -> String {
         match self {
-            Reload::Ok { signals, elapsed } => format!(
-                "{file}: ok, {signals} signal{}, loaded in {:.1} ms",
+            Reload::Ok {
+                signals,
+                elapsed,
+                units,
+            } => format!(
+                "{file}: ok, {signals} signal{}, loaded in {:.1} ms{}",
                 plural(*signals),
-                ms(*elapsed)
+                ms(*elapsed),
+                units.as_ref().map_or(String::new(), |u| format!("; {u}"))
             ),
             Reload::Failed {
                 diagnostic,
@@ -142,12 +149,17 @@ impl Session {
             Ok(loaded) => {
                 let elapsed = took;
                 let signals = loaded.signals.len();
+                let units = loaded.units.summary();
                 let actions = loaded.actions;
                 self.previous = std::mem::replace(&mut self.current, loaded.signals);
                 let generation = self.controller.swap(loaded.patch);
                 self.sent = Some((generation, Instant::now()));
                 self.apply_gains(&actions);
-                Reload::Ok { signals, elapsed }
+                Reload::Ok {
+                    signals,
+                    elapsed,
+                    units,
+                }
             }
             Err(diagnostic) => Reload::Failed {
                 diagnostic,
@@ -182,10 +194,12 @@ impl Session {
             }
         };
         let signals = loaded.signals.len();
+        let units = loaded.units.summary();
         self.merge(loaded);
         Reload::Ok {
             signals,
             elapsed: started.elapsed(),
+            units,
         }
     }
 

@@ -28,8 +28,6 @@ pub struct EngineConfig {
     pub channels: usize,
     /// Frames per rendered block, at most [`MAX_BLOCK`].
     pub block: usize,
-    /// Slots per state block (the largest block a signal can have).
-    pub state_block: usize,
 }
 
 impl EngineConfig {
@@ -39,7 +37,6 @@ impl EngineConfig {
             sample_rate,
             channels,
             block: DEFAULT_BLOCK,
-            state_block: crate::state::DEFAULT_BLOCK_SLOTS,
         }
     }
 }
@@ -120,8 +117,6 @@ pub fn engine(config: EngineConfig, state: Arc<StateMemory>) -> (Controller, Eng
         old_buf: vec![0.0; MAX_BLOCK * config.channels],
         gains: vec![0.0; MAX_BLOCK],
         mix: vec![0.0; MAX_BLOCK * config.channels],
-        snapshot: vec![0.0; config.state_block],
-        swap_space: vec![0.0; config.state_block],
         fading: None,
         fade_pos: 0,
         fade_len: 0,
@@ -159,8 +154,6 @@ pub struct Engine {
     old_buf: Vec<f64>,
     gains: Vec<f64>,
     mix: Vec<f64>,
-    snapshot: Vec<f64>,
-    swap_space: Vec<f64>,
     /// The patch being faded out, and where the fade is.
     fading: Option<Box<Patch>>,
     fade_pos: u32,
@@ -297,8 +290,7 @@ impl Engine {
                 o.kept = true;
                 // A replaced signal keeps its mute state.
                 s.gain = o.gain;
-                let block = clamped(o.block, self.config.state_block);
-                self.state.save(block, &mut o.shadow[..block.len]);
+                o.save(&self.state, true);
                 s.entry = Entry::From(j);
             }
         }
@@ -333,15 +325,15 @@ impl Engine {
             if !signal.enabled {
                 continue;
             }
+            if let (Some(old), Entry::From(j)) = (&mut self.fading, signal.entry) {
+                // The old code first, on its shadow state: where both write memory that is
+                // not shadowed (delay lines), the new code's writes are the ones that stay.
+                let old_buf = &mut self.old_buf[..n];
+                render_on_shadow(&self.state, &mut old.signals[j], old_buf, shape);
+                old.signals[j].gain.apply(old_buf, ch);
+            }
             let buf = &mut self.signal_buf[..n];
-            let fault = render_checked(
-                &self.state,
-                signal,
-                buf,
-                &mut self.snapshot,
-                shape,
-                self.frame,
-            );
+            let fault = render_checked(&self.state, signal, buf, shape, self.frame);
             if let Some(fault) = fault {
                 let event = Event::Fault {
                     block: signal.block.offset,
@@ -361,17 +353,9 @@ impl Engine {
                         *m += s;
                     }
                 }
-                (Some(old), Entry::From(j)) => {
-                    // The old code on its shadow state, faded out as the new one fades in.
-                    let old_buf = &mut self.old_buf[..n];
-                    render_on_shadow(
-                        &self.state,
-                        &mut old.signals[j],
-                        old_buf,
-                        &mut self.swap_space,
-                        shape,
-                    );
-                    old.signals[j].gain.apply(old_buf, ch);
+                (Some(_), Entry::From(_)) => {
+                    // The old code fades out as the new one fades in.
+                    let old_buf = &self.old_buf[..n];
                     for (f, g) in self.gains[..frames].iter().enumerate() {
                         for c in 0..ch {
                             let i = f * ch + c;
@@ -393,16 +377,7 @@ impl Engine {
             // Removed signals fade out on their own (real) state.
             for signal in old.signals.iter_mut().filter(|s| !s.kept && s.enabled) {
                 let buf = &mut self.old_buf[..n];
-                if render_checked(
-                    &self.state,
-                    signal,
-                    buf,
-                    &mut self.snapshot,
-                    shape,
-                    self.frame,
-                )
-                .is_some()
-                {
+                if render_checked(&self.state, signal, buf, shape, self.frame).is_some() {
                     continue;
                 }
                 signal.gain.apply(buf, ch);
@@ -445,31 +420,22 @@ impl Shape {
     }
 }
 
-/// A signal's state block, cut to the `max` slots the engine keeps copies of.
-fn clamped(block: StateBlock, max: usize) -> StateBlock {
-    StateBlock {
-        offset: block.offset,
-        len: block.len.min(max),
-    }
-}
-
 /// Renders one signal into `buf` and checks it. On a fault the signal is disabled, its
-/// state block is put back as it was, and only the frames before the bad one are kept.
+/// state is put back as it was, and only the frames before the bad one are kept.
 fn render_checked(
     state: &StateMemory,
     signal: &mut PatchSignal,
     buf: &mut [f64],
-    snapshot: &mut [f64],
     shape: Shape,
     frame: u64,
 ) -> Option<Fault> {
-    let saved_block = clamped(signal.block, snapshot.len());
-    let saved = &mut snapshot[..saved_block.len];
-    state.save(saved_block, saved);
+    signal.save(state, false);
     let ch = shape.channels;
     let fault = match shape.render(signal, buf) {
         // A branch-free pass first (it vectorizes); the search only when something is wrong.
-        Ok(()) if buf.iter().fold(true, |ok, x| ok & x.is_finite()) => None,
+        Ok(()) if buf.iter().fold(true, |ok, x| ok & x.is_finite()) => {
+            overrun(state, signal).inspect(|_| buf.fill(0.0))
+        }
         Ok(()) => buf.iter().position(|x| !x.is_finite()).map(|pos| {
             let fault = Fault::NonFinite {
                 value: buf[pos],
@@ -485,32 +451,34 @@ fn render_checked(
         }
     }?;
     signal.enabled = false;
-    state.restore(saved_block, saved);
+    signal.restore(state, false);
     Some(fault)
 }
 
-/// Renders an old signal during a crossfade on its shadow copy of the state block: the
-/// shadow is swapped into the real block for the call and back out after it.
-fn render_on_shadow(
-    state: &StateMemory,
-    signal: &mut PatchSignal,
-    buf: &mut [f64],
-    swap_space: &mut [f64],
-    shape: Shape,
-) {
-    let block = clamped(signal.block, swap_space.len());
-    let len = block.len;
-    let real = &mut swap_space[..len];
-    state.save(block, real);
-    state.restore(block, &signal.shadow[..len]);
+/// A write past the signal's block, into its guard: the fault, with the guard cleared.
+fn overrun(state: &StateMemory, signal: &PatchSignal) -> Option<Fault> {
+    let guard = signal.footprint.guard?;
+    let slot = state.first_nonzero(guard)?;
+    state.zero(guard);
+    Some(Fault::Overrun {
+        slot: slot - signal.block.offset,
+        len: signal.block.len,
+    })
+}
+
+/// Renders an old signal during a crossfade on its shadow copy of the state: the shadow is
+/// swapped into the real slots for the call and back out after it.
+fn render_on_shadow(state: &StateMemory, signal: &mut PatchSignal, buf: &mut [f64], shape: Shape) {
+    signal.save(state, false);
+    signal.restore(state, true);
     let ok = signal.enabled && shape.render(signal, buf).is_ok();
-    if !ok || buf.iter().any(|x| !x.is_finite()) {
+    if !ok || buf.iter().any(|x| !x.is_finite()) || overrun(state, signal).is_some() {
         // The old code is on its way out: a failure only silences it.
         buf.fill(0.0);
         signal.enabled = false;
     }
-    state.save(block, &mut signal.shadow[..len]);
-    state.restore(block, real);
+    signal.save(state, true);
+    signal.restore(state, false);
 }
 
 /// The main thread's handle on an [`Engine`]: sends commands, collects what comes back.

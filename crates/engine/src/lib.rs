@@ -32,9 +32,10 @@ pub use engine::{
     engine, Command, Controller, Engine, EngineConfig, SignalFault, DEFAULT_BLOCK, MAX_BLOCK,
 };
 pub use rtrb;
-pub use signal::{Block, Fault, Patch, PatchSignal, Signal, Tier};
+pub use signal::{Block, Fault, Footprint, Patch, PatchSignal, Signal, Tier};
 pub use state::{
-    StateAllocator, StateBlock, StateFull, StateMemory, DEFAULT_BLOCK_SLOTS, DEFAULT_SLOTS,
+    StateAllocator, StateBlock, StateFull, StateMemory, DEFAULT_BLOCK_SLOTS, DEFAULT_GUARD_SLOTS,
+    DEFAULT_SLOTS,
 };
 pub use tap::{tap, Tap, TapReader};
 pub use thread::{DspThread, OutputReader};

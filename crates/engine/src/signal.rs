@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::state::StateBlock;
+use crate::state::{StateBlock, StateMemory};
 
 /// One block of output for one signal.
 ///
@@ -75,6 +75,13 @@ pub enum Fault {
         /// The limit, in milliseconds.
         limit_ms: u64,
     },
+    /// The code wrote past its state block, into the guard slots after it.
+    Overrun {
+        /// The slot written, as an offset from the block's first slot (`mem[idx + k]`).
+        slot: usize,
+        /// Slots in the block.
+        len: usize,
+    },
     /// The code produced NaN or an infinity.
     NonFinite {
         /// The bad value.
@@ -93,6 +100,11 @@ impl fmt::Display for Fault {
             Fault::TimeLimit { limit_ms } => {
                 write!(f, "update ran longer than {limit_ms} ms for one block")
             }
+            Fault::Overrun { slot, len } => write!(
+                f,
+                "update wrote mem[idx + {slot}], past the {len} slots of its block \
+                 (units of the library, such as saw() or delay(), bring state of their own)"
+            ),
             Fault::NonFinite {
                 value,
                 channel,
@@ -119,12 +131,32 @@ fn js_number(value: f64) -> String {
     }
 }
 
+/// The state a signal owns besides its block.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Footprint {
+    /// Ranges of the units it made (oscillators, filters, envelopes): copied for crossfades
+    /// and put back after a fault, as its block is. Sample memory of delay lines is not
+    /// listed: it is too large to copy every block.
+    pub units: Vec<StateBlock>,
+    /// Slots after its block that must stay zero: a write there is an [`Fault::Overrun`].
+    pub guard: Option<StateBlock>,
+}
+
+impl Footprint {
+    /// Slots of `block` and the units together.
+    fn len(&self, block: StateBlock) -> usize {
+        block.len + self.units.iter().map(|u| u.len).sum::<usize>()
+    }
+}
+
 /// A signal as it sits in a [`Patch`].
 pub struct PatchSignal {
     /// The id the file gave it.
     pub id: String,
     /// Its state block.
     pub block: StateBlock,
+    /// The rest of its state.
+    pub footprint: Footprint,
     /// Its code.
     pub code: Box<dyn Signal>,
     pub(crate) enabled: bool,
@@ -132,8 +164,11 @@ pub struct PatchSignal {
     pub(crate) entry: Entry,
     /// During a crossfade, in the old patch: whether a new signal took over this block.
     pub(crate) kept: bool,
-    /// During a crossfade, in the old patch: the state block the old code runs on.
+    /// During a crossfade, in the old patch: the state the old code runs on.
     pub(crate) shadow: Box<[f64]>,
+    /// Room for a copy of the state: taken before each block to put back after a fault, or
+    /// holding the real state while the old code of a crossfade runs on its shadow.
+    pub(crate) spare: Box<[f64]>,
     /// Gain (mute, solo) and its ramp.
     pub(crate) gain: Ramp,
 }
@@ -207,15 +242,62 @@ impl Ramp {
 impl PatchSignal {
     /// A signal ready to play.
     pub fn new(id: impl Into<String>, block: StateBlock, code: Box<dyn Signal>) -> Self {
+        Self::with_footprint(id, block, Footprint::default(), code)
+    }
+
+    /// A signal ready to play, with state beyond its block.
+    pub fn with_footprint(
+        id: impl Into<String>,
+        block: StateBlock,
+        footprint: Footprint,
+        code: Box<dyn Signal>,
+    ) -> Self {
+        let len = footprint.len(block);
         Self {
             id: id.into(),
             block,
+            footprint,
             code,
             enabled: true,
             entry: Entry::Steady,
             kept: false,
-            shadow: vec![0.0; block.len].into_boxed_slice(),
+            shadow: vec![0.0; len].into_boxed_slice(),
+            spare: vec![0.0; len].into_boxed_slice(),
             gain: Ramp::default(),
+        }
+    }
+
+    /// The block, then each unit's range.
+    fn ranges(&self) -> impl Iterator<Item = StateBlock> + '_ {
+        std::iter::once(self.block).chain(self.footprint.units.iter().copied())
+    }
+
+    /// Copies the signal's state into `shadow` (`to_shadow`) or `spare`.
+    pub(crate) fn save(&mut self, state: &StateMemory, to_shadow: bool) {
+        let mut at = 0;
+        let ranges: [&[StateBlock]; 2] = [std::slice::from_ref(&self.block), &self.footprint.units];
+        let out = if to_shadow {
+            &mut self.shadow
+        } else {
+            &mut self.spare
+        };
+        for r in ranges.into_iter().flatten() {
+            state.save(*r, &mut out[at..at + r.len]);
+            at += r.len;
+        }
+    }
+
+    /// Writes `shadow` (`from_shadow`) or `spare` back into the signal's state.
+    pub(crate) fn restore(&self, state: &StateMemory, from_shadow: bool) {
+        let mut at = 0;
+        let src = if from_shadow {
+            &self.shadow
+        } else {
+            &self.spare
+        };
+        for r in self.ranges() {
+            state.restore(r, &src[at..at + r.len]);
+            at += r.len;
         }
     }
 }

@@ -4,8 +4,14 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// Default number of f64 slots in the state memory.
-pub const DEFAULT_SLOTS: usize = 65_536;
+/// Default number of f64 slots in the state memory: 32 Mi slots, 256 MiB of address space.
+///
+/// The memory is allocated zeroed, so the operating system commits its pages only when they
+/// are first written: a patch that uses a few thousand slots costs a few pages of RAM.
+pub const DEFAULT_SLOTS: usize = 1 << 25;
+/// Default number of slots after each signal's block that must stay zero (see
+/// [`StateAllocator::with_guard`]).
+pub const DEFAULT_GUARD_SLOTS: usize = 192;
 /// Default number of slots in each signal's block.
 pub const DEFAULT_BLOCK_SLOTS: usize = 64;
 
@@ -24,9 +30,54 @@ pub struct StateMemory {
 
 impl StateMemory {
     /// Makes a memory of `len` slots, all `0.0`.
+    ///
+    /// The slots come from a zeroed allocation, which the operating system backs with memory
+    /// only as pages are first written: a large memory costs address space, not RAM.
     pub fn new(len: usize) -> Self {
-        Self {
-            slots: (0..len).map(|_| AtomicU64::new(0)).collect(),
+        let slots = if len == 0 {
+            Box::default()
+        } else {
+            let layout = std::alloc::Layout::array::<AtomicU64>(len).expect("state memory size");
+            // SAFETY: the layout has a non-zero size. A zeroed `AtomicU64` is a valid 0; the
+            // pointer comes from the global allocator with this exact layout, so `Box` may
+            // own and free it.
+            unsafe {
+                let ptr = std::alloc::alloc_zeroed(layout).cast::<AtomicU64>();
+                if ptr.is_null() {
+                    std::alloc::handle_alloc_error(layout);
+                }
+                Box::from_raw(std::ptr::slice_from_raw_parts_mut(ptr, len))
+            }
+        };
+        Self { slots }
+    }
+
+    /// Writes a zero into every page of `block`, so that the pages are backed by memory
+    /// before the DSP thread touches them (a first write would otherwise fault a page in on
+    /// the DSP thread). Slots are zero already when `touch` is called on fresh blocks.
+    pub fn touch(&self, block: StateBlock) {
+        const PAGE_SLOTS: usize = 4096 / std::mem::size_of::<u64>();
+        let range = block.range();
+        let end = range.end.min(self.slots.len());
+        for i in (range.start..end).step_by(PAGE_SLOTS) {
+            self.slots[i].store(0, Ordering::Relaxed);
+        }
+        if end > range.start {
+            self.slots[end - 1].store(0, Ordering::Relaxed);
+        }
+    }
+
+    /// Index of the first slot of `block` that is not zero.
+    pub fn first_nonzero(&self, block: StateBlock) -> Option<usize> {
+        let end = block.range().end.min(self.slots.len());
+        (block.offset.min(end)..end).find(|&i| self.slots[i].load(Ordering::Relaxed) != 0)
+    }
+
+    /// Sets every slot of `block` to `0.0`.
+    pub fn zero(&self, block: StateBlock) {
+        let end = block.range().end.min(self.slots.len());
+        for s in &self.slots[block.offset.min(end)..end] {
+            s.store(0, Ordering::Relaxed);
         }
     }
 
@@ -102,16 +153,20 @@ impl StateBlock {
     }
 }
 
-/// Hands out blocks of the state memory to signal ids.
+/// Hands out blocks of the state memory to signal ids and to the units signals make.
 ///
 /// Blocks are given in order of first request, never collide and are never taken back: an id
 /// keeps its block for the life of the allocator, so a signal that is removed and added again
-/// resumes its state. Lives on the main thread.
+/// resumes its state. Units (oscillators, filters, delay lines of the library) get ranges of
+/// the size they ask for, by a key that names where they stand in the code; the same key and
+/// size give the same range again. Lives on the main thread.
 #[derive(Debug)]
 pub struct StateAllocator {
     total: usize,
     block_len: usize,
+    guard: usize,
     blocks: HashMap<String, StateBlock>,
+    units: HashMap<String, StateBlock>,
     next: usize,
 }
 
@@ -122,14 +177,46 @@ impl StateAllocator {
         Self {
             total,
             block_len,
+            guard: 0,
             blocks: HashMap::new(),
+            units: HashMap::new(),
             next: 0,
         }
+    }
+
+    /// Leaves `guard` slots after each signal's block that nothing is given: a signal that
+    /// writes past its block lands there, where the engine sees it (see [`Self::guard_of`]).
+    pub fn with_guard(mut self, guard: usize) -> Self {
+        self.guard = guard;
+        self
     }
 
     /// Slots per block.
     pub fn block_len(&self) -> usize {
         self.block_len
+    }
+
+    /// The guard slots after `block` (empty without a guard).
+    pub fn guard_of(&self, block: StateBlock) -> StateBlock {
+        StateBlock {
+            offset: block.offset + block.len,
+            len: self.guard,
+        }
+    }
+
+    fn take(&mut self, len: usize) -> Result<StateBlock, StateFull> {
+        if len > self.total || self.next > self.total - len {
+            return Err(StateFull {
+                total: self.total,
+                block_len: self.block_len,
+            });
+        }
+        let block = StateBlock {
+            offset: self.next,
+            len,
+        };
+        self.next += len;
+        Ok(block)
     }
 
     /// The block of `id`, allocating one on its first request.
@@ -141,17 +228,11 @@ impl StateAllocator {
         if let Some(&block) = self.blocks.get(id) {
             return Ok(block);
         }
-        if self.next + self.block_len > self.total {
-            return Err(StateFull {
-                total: self.total,
-                block_len: self.block_len,
-            });
-        }
+        let with_guard = self.take(self.block_len + self.guard)?;
         let block = StateBlock {
-            offset: self.next,
+            offset: with_guard.offset,
             len: self.block_len,
         };
-        self.next += self.block_len;
         self.blocks.insert(id.to_owned(), block);
         Ok(block)
     }
@@ -159,6 +240,30 @@ impl StateAllocator {
     /// The block of `id` if it has one.
     pub fn get(&self, id: &str) -> Option<StateBlock> {
         self.blocks.get(id).copied()
+    }
+
+    /// The range of `len` slots of the unit named `key`, and whether it is new.
+    ///
+    /// The same key and length give the same range, with the state it holds. A key asked for
+    /// with another length gets a new range (zero): the unit changed shape.
+    ///
+    /// # Errors
+    ///
+    /// [`StateFull`] when the memory has no room left.
+    pub fn unit(&mut self, key: &str, len: usize) -> Result<(StateBlock, bool), StateFull> {
+        if let Some(&block) = self.units.get(key) {
+            if block.len == len {
+                return Ok((block, false));
+            }
+        }
+        let block = self.take(len)?;
+        self.units.insert(key.to_owned(), block);
+        Ok((block, true))
+    }
+
+    /// Slots handed out so far.
+    pub fn used(&self) -> usize {
+        self.next
     }
 }
 
@@ -175,7 +280,7 @@ impl fmt::Display for StateFull {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "state memory is full: {} slots hold {} signal blocks of {} slots",
+            "state memory is full: all {} slots are taken ({} signal blocks of {} slots would fill it)",
             self.total,
             self.total / self.block_len,
             self.block_len
@@ -214,9 +319,50 @@ mod tests {
         let err = a.block_of("c").unwrap_err();
         assert_eq!(
             err.to_string(),
-            "state memory is full: 128 slots hold 2 signal blocks of 64 slots"
+            "state memory is full: all 128 slots are taken (2 signal blocks of 64 slots would fill it)"
         );
         assert!(a.block_of("a").is_ok());
+    }
+
+    #[test]
+    fn units_keep_their_range_by_key_and_size() {
+        let mut a = StateAllocator::new(1 << 20, 64).with_guard(16);
+        let x = a.block_of("x").unwrap();
+        let (saw, new) = a.unit("x|bass|saw", 2).unwrap();
+        assert!(new);
+        assert!(
+            saw.offset >= x.offset + 64 + 16,
+            "units never sit in a guard"
+        );
+        let (lfo, _) = a.unit("x|lfo|sine", 1).unwrap();
+        assert_eq!(a.unit("x|bass|saw", 2).unwrap(), (saw, false));
+        assert_eq!(a.unit("x|lfo|sine", 1).unwrap(), (lfo, false));
+        let (bigger, new) = a.unit("x|bass|saw", 4).unwrap();
+        assert!(new && bigger.offset != saw.offset);
+        let big = a.unit("x|echo|delay", 192_000).unwrap().0;
+        assert_eq!(big.len, 192_000);
+        assert_eq!(
+            a.guard_of(x),
+            StateBlock {
+                offset: 64,
+                len: 16
+            }
+        );
+    }
+
+    #[test]
+    fn a_large_memory_costs_no_ram_until_written() {
+        let m = StateMemory::new(DEFAULT_SLOTS);
+        let block = StateBlock {
+            offset: 1 << 24,
+            len: 100_000,
+        };
+        m.touch(block);
+        assert_eq!(m.first_nonzero(block), None);
+        m.set((1 << 24) + 99_999, 2.0);
+        assert_eq!(m.first_nonzero(block), Some((1 << 24) + 99_999));
+        m.zero(block);
+        assert_eq!(m.get((1 << 24) + 99_999), Some(0.0));
     }
 
     #[test]

@@ -49,9 +49,28 @@ pub struct Instrumented {
     pub functions: Vec<FunctionSite>,
 }
 
+/// Name of the function the prelude defines to name the units a call makes.
+pub const UNIT_KEY_FN: &str = "__kw";
+
+/// What [`instrument_with`] does beyond tagging functions.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options<'a> {
+    /// The first tag id: the functions of this source are tagged `id_base`, `id_base + 1`...
+    /// so that several sources of one load (the library, the file) never share an id.
+    pub id_base: usize,
+    /// The library's unit constructors: calls that make units are wrapped in
+    /// `__kw(name, () => call)` (see [`crate::units`]).
+    pub unit_ctors: &'a [&'a str],
+}
+
 /// Parses `source` and tags its functions. `None` when oxc cannot parse it (QuickJS then
 /// runs the original and reports the error in its own words).
 pub fn instrument(source: &str, module: bool) -> Option<Instrumented> {
+    instrument_with(source, module, &Options::default())
+}
+
+/// [`instrument`], with tag ids from `options.id_base` and the calls that make units named.
+pub fn instrument_with(source: &str, module: bool, options: &Options<'_>) -> Option<Instrumented> {
     let allocator = Allocator::default();
     let program = parse(&allocator, source, module)?;
     let semantic = SemanticBuilder::new().build(&program).semantic;
@@ -69,7 +88,8 @@ pub fn instrument(source: &str, module: bool) -> Option<Instrumented> {
 
     let mut functions = Vec::with_capacity(finder.functions.len());
     let mut insertions: Vec<Insertion> = Vec::new();
-    for (id, f) in finder.functions.iter().enumerate() {
+    for (index, f) in finder.functions.iter().enumerate() {
+        let id = options.id_base + index;
         let mut captures: Vec<String> = Vec::new();
         for r in &finder.references {
             if r.span.start < f.span.start || r.span.end > f.span.end {
@@ -129,6 +149,14 @@ pub fn instrument(source: &str, module: bool) -> Option<Instrumented> {
             captures,
             flux_call,
         });
+    }
+
+    for call in crate::units::find(&program, scoping, options.unit_ctors) {
+        insertions.push(Insertion::prefix(
+            call.span,
+            format!("{UNIT_KEY_FN}(\"{}\", () => ", call.name),
+        ));
+        insertions.push(Insertion::suffix(call.span, ")".to_owned()));
     }
 
     // QuickJS reports a call by the last call it evaluated inside it, which may be a tag:

@@ -4,11 +4,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 
-use flux_engine::{StateAllocator, StateMemory};
+use flux_engine::{StateAllocator, StateBlock, StateMemory};
 use rquickjs::context::EvalOptions;
 use rquickjs::{ArrayBuffer, Ctx, Function, Object, TypedArray, Value};
 
 use crate::diag::PRELUDE_NAME;
+use crate::library::{library, LIBRARY_NAME};
 
 const PRELUDE: &str = include_str!("prelude.js");
 
@@ -23,6 +24,27 @@ pub(crate) struct Hooks {
     pub(crate) sites: Vec<String>,
     /// Ids of the signals already playing.
     pub(crate) running: Vec<String>,
+    /// The units this load made, in order.
+    pub(crate) units: Arc<Mutex<Vec<UnitUse>>>,
+    /// Sample rate, as the library's `SR`.
+    pub(crate) sample_rate: u32,
+    /// The library's `SEED`.
+    pub(crate) seed: u64,
+}
+
+/// State a unit of the library took while the file loaded.
+#[derive(Debug, Clone)]
+pub(crate) struct UnitUse {
+    /// The unit's key (see prelude.js), with the part of its state (`\u{1}0`, `\u{1}1`...).
+    pub key: String,
+    /// Its slots.
+    pub block: StateBlock,
+    /// Sample memory (`buffer`), not copied for crossfades.
+    pub big: bool,
+    /// The signal whose factory made it ("" at top level).
+    pub signal: String,
+    /// Made by this load (no state kept).
+    pub new: bool,
 }
 
 impl Hooks {
@@ -32,6 +54,34 @@ impl Hooks {
         globals.set("FLUX_STATE", TypedArray::<f64>::from_arraybuffer(memory)?)?;
 
         let hooks = Object::new(ctx.clone())?;
+        let (alloc, state, units) = (self.alloc.clone(), self.state.clone(), self.units);
+        hooks.set(
+            "unit",
+            Function::new(
+                ctx.clone(),
+                move |ctx: Ctx<'_>, key: String, len: f64, big: bool, signal: String| {
+                    let mut alloc = alloc.lock().map_err(|_| {
+                        rquickjs::Exception::throw_internal(&ctx, "the state allocator is poisoned")
+                    })?;
+                    let (block, new) = alloc.unit(&key, len as usize).map_err(|full| {
+                        rquickjs::Exception::throw_range(&ctx, &full.to_string())
+                    })?;
+                    if new {
+                        state.touch(block);
+                    }
+                    if let Ok(mut units) = units.lock() {
+                        units.push(UnitUse {
+                            key,
+                            block,
+                            big,
+                            signal,
+                            new,
+                        });
+                    }
+                    Ok::<f64, rquickjs::Error>(block.offset as f64)
+                },
+            )?,
+        )?;
         let alloc = self.alloc;
         hooks.set(
             "block",
@@ -74,7 +124,24 @@ impl Hooks {
         // Non-writable and non-configurable, so user code cannot replace the render hook.
         let define: Function =
             ctx.eval("(o) => Object.defineProperty(globalThis, '__flux', { value: o })")?;
-        define.call::<_, Value>((flux,))?;
+        define.call::<_, Value>((flux.clone(),))?;
+
+        // The unit library, its makers wrapped by the prelude.
+        let lib = library();
+        let mut options = EvalOptions::default();
+        options.global = true;
+        options.strict = true;
+        options.filename = Some(LIBRARY_NAME.to_owned());
+        let make: Function = ctx.eval_with_options(lib.tagged.as_str(), options)?;
+        let exports: Object = make.call((
+            globals.get::<_, Value>("FLUX_STATE")?,
+            flux.get::<_, Value>("slots")?,
+            flux.get::<_, Value>("buffer")?,
+            f64::from(self.sample_rate),
+            (self.seed % (1 << 32)) as f64,
+        ))?;
+        let install: Function = flux.get("library")?;
+        install.call::<_, Value>((exports, lib.ctors.clone()))?;
         Ok(())
     }
 }

@@ -19,8 +19,9 @@ mod capture;
 mod cartridge;
 mod diag;
 mod hooks;
+mod library;
 mod loader;
 mod modules;
 
 pub use diag::{Diagnostic, Location};
-pub use loader::{Action, LoadOptions, Loaded, Loader, SignalInfo, TierChoice};
+pub use loader::{Action, LoadOptions, Loaded, Loader, SignalInfo, TierChoice, UnitReport};

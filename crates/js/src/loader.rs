@@ -1,5 +1,6 @@
 //! Loading a signals file into a patch: one QuickJS runtime (a "cartridge") per load.
 
+use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
@@ -7,10 +8,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use flux_engine::{
-    Block, Fault, Patch, PatchSignal, Signal, StateAllocator, StateBlock, StateMemory, Tier,
-    MAX_BLOCK,
+    Block, Fault, Footprint, Patch, PatchSignal, Signal, StateAllocator, StateBlock, StateMemory,
+    Tier, MAX_BLOCK,
 };
-use flux_jit::analyze::instrument;
+use flux_jit::analyze::{instrument_with, FunctionSite, Options};
 use flux_jit::{compile, NativeSignal, Request, Target};
 use rquickjs::{Context, Function, Object, Runtime, Value};
 
@@ -18,6 +19,7 @@ use crate::capture::native_request;
 use crate::cartridge::{caught_to_message, Cartridge, JsSignal, Locator, Watchdog};
 use crate::diag::{Diagnostic, Location};
 use crate::hooks::Hooks;
+use crate::library::library;
 use crate::modules::{evaluate, is_module, FileLoader, FileResolver};
 
 const LOG_CAPACITY: usize = 1024;
@@ -77,7 +79,67 @@ pub struct Loaded {
     pub signals: Vec<SignalInfo>,
     /// Time from reading the file to a finished patch.
     pub elapsed: Duration,
+    /// What the load did with the state of the library's units.
+    pub units: UnitReport,
     cartridge: Option<Arc<Cartridge>>,
+}
+
+/// What a load did with the state of the units its code made, unit by unit
+/// (`signal:name`, e.g. `drums:kick.env`; a unit with no name is called by its kind).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UnitReport {
+    /// Units that found their state from before: the same name, kind and size.
+    pub kept: Vec<String>,
+    /// Units that start from zero.
+    pub made: Vec<String>,
+    /// Units the last load of the same file made and this one does not: their state is
+    /// no longer used.
+    pub dropped: Vec<String>,
+}
+
+impl UnitReport {
+    /// One line for a reload: `units: 3 kept, 1 new (a:lfo), 1 dropped (a:sub)`, or `None`
+    /// when the code makes no units.
+    pub fn summary(&self) -> Option<String> {
+        if self.kept.is_empty() && self.made.is_empty() && self.dropped.is_empty() {
+            return None;
+        }
+        let list = |v: &[String]| {
+            let shown: Vec<&str> = v.iter().take(4).map(String::as_str).collect();
+            let more = if v.len() > 4 { ", ..." } else { "" };
+            format!(" ({}{more})", shown.join(", "))
+        };
+        let mut line = format!("units: {} kept", self.kept.len());
+        if !self.made.is_empty() {
+            line += &format!(", {} new{}", self.made.len(), list(&self.made));
+        }
+        if !self.dropped.is_empty() {
+            line += &format!(", {} dropped{}", self.dropped.len(), list(&self.dropped));
+        }
+        Some(line)
+    }
+}
+
+/// The name a unit's key (`signal \u{1} names \u{1} kind[#n] \u{1} part`) is shown by.
+fn unit_name(key: &str) -> String {
+    let mut parts = key.split('\u{1}');
+    let signal = parts.next().unwrap_or_default();
+    let names = parts.next().unwrap_or_default();
+    let kind = parts.next().unwrap_or_default();
+    let name = if names.is_empty() { kind } else { names };
+    let repeat = kind
+        .split_once('#')
+        .map_or(String::new(), |(_, n)| format!("#{n}"));
+    let name = if names.is_empty() {
+        name.to_owned()
+    } else {
+        format!("{name}{repeat}")
+    };
+    if signal.is_empty() {
+        name
+    } else {
+        format!("{signal}:{name}")
+    }
 }
 
 impl std::fmt::Debug for Loaded {
@@ -97,6 +159,7 @@ impl Loaded {
             actions: Vec::new(),
             signals: Vec::new(),
             elapsed: Duration::ZERO,
+            units: UnitReport::default(),
             cartridge: None,
         }
     }
@@ -168,6 +231,8 @@ pub struct Loader {
     state: Arc<StateMemory>,
     alloc: Arc<Mutex<StateAllocator>>,
     options: LoadOptions,
+    /// The units each file's last load made, by file name, for what a reload drops.
+    units: HashMap<String, BTreeSet<String>>,
     log_tx: SyncSender<String>,
     log_rx: Receiver<String>,
     logs_dropped: Arc<AtomicU64>,
@@ -181,6 +246,7 @@ impl Loader {
             state,
             alloc: Arc::new(Mutex::new(alloc)),
             options,
+            units: HashMap::new(),
             log_tx,
             log_rx,
             logs_dropped: Arc::new(AtomicU64::new(0)),
@@ -279,25 +345,31 @@ impl Loader {
             Context::full(&runtime).map_err(|e| fail(format!("cannot start QuickJS: {e}")))?;
 
         let is_module = is_module(source);
-        // Tag the functions for the native tier (unless only the JavaScript tier is wanted).
-        let tagged = match self.options.tier {
-            TierChoice::Js => None,
-            _ => instrument(source, is_module),
-        };
+        // Tag the functions for the native tier and name the calls that make units. The
+        // library's functions have the first tag ids.
+        let lib = library();
+        let ctors: Vec<&str> = lib.ctors.iter().map(String::as_str).collect();
+        let tagged = instrument_with(
+            source,
+            is_module,
+            &Options {
+                id_base: lib.sites.len(),
+                unit_ctors: &ctors,
+            },
+        );
         let locator = Arc::new(Locator {
             file: name.to_owned(),
             positions: tagged.as_ref().map(|t| t.positions.clone()),
         });
         let run_source = tagged.as_ref().map_or(source, |t| t.source.as_str());
-        let sites = tagged.as_ref().map_or_else(Vec::new, |t| {
-            t.functions
-                .iter()
-                .map(|f| {
-                    f.flux_call
-                        .map_or_else(String::new, |(l, c)| format!("{name}:{l}:{c}"))
-                })
-                .collect()
-        });
+        let mut sites = vec![String::new(); lib.sites.len()];
+        if let Some(t) = &tagged {
+            sites.extend(t.functions.iter().map(|f| {
+                f.flux_call
+                    .map_or_else(String::new, |(l, c)| format!("{name}:{l}:{c}"))
+            }));
+        }
+        let units = Arc::new(Mutex::new(Vec::new()));
         let hooks = Hooks {
             state: self.state.clone(),
             alloc: self.alloc.clone(),
@@ -306,6 +378,9 @@ impl Loader {
             out_len: MAX_BLOCK * self.options.channels,
             sites,
             running: running.to_vec(),
+            units: units.clone(),
+            sample_rate: self.options.sample_rate,
+            seed: self.options.seed,
         };
         let (entries, requests, actions) = context.with(|ctx| -> Result<_, Diagnostic> {
             hooks
@@ -353,10 +428,10 @@ impl Loader {
             let actions = read_actions(&flux)
                 .map_err(|e| fail(format!("cannot read the control calls: {e}")))?;
             let requests: Vec<Result<Request, String>> = match &tagged {
-                Some(_) => (0..entries.len())
+                Some(_) if self.options.tier != TierChoice::Js => (0..entries.len())
                     .map(|i| native_request(&flux, i, &entries[i].0, self.options.seed))
                     .collect(),
-                None => Vec::new(),
+                _ => Vec::new(),
             };
             Ok((entries, requests, actions))
         })?;
@@ -364,7 +439,7 @@ impl Loader {
         // Compile what can be compiled; the rest stays on the JavaScript tier.
         let mut native: Vec<Option<Result<NativeSignal, String>>> =
             (0..entries.len()).map(|_| None).collect();
-        if let Some(tagged) = &tagged {
+        if let (Some(tagged), false) = (&tagged, self.options.tier == TierChoice::Js) {
             let target = Target {
                 channels: self.options.channels,
                 state: self.state.clone(),
@@ -381,7 +456,19 @@ impl Loader {
                     Err(reason) => native[i] = Some(Err(reason)),
                 }
             }
-            let results = compile(source, is_module, &tagged.functions, &wanted, &target);
+            // FIXME: the library's functions are not compiled yet (one source per compile):
+            // their sites stand nowhere in the file, so a call of one stays on the JS tier.
+            let mut sites: Vec<FunctionSite> = lib
+                .sites
+                .iter()
+                .map(|f| FunctionSite {
+                    start: u32::MAX,
+                    end: u32::MAX,
+                    ..f.clone()
+                })
+                .collect();
+            sites.extend(tagged.functions.iter().cloned());
+            let results = compile(source, is_module, &sites, &wanted, &target);
             for (i, result) in slots.into_iter().zip(results) {
                 native[i] = Some(result.map_err(|u| u.to_string()));
             }
@@ -396,6 +483,12 @@ impl Loader {
             channels: self.options.channels,
             locator: locator.clone(),
         });
+        let unit_uses = std::mem::take(&mut *units.lock().unwrap_or_else(|e| e.into_inner()));
+        let guard = |block| {
+            let alloc = self.alloc.lock().ok()?;
+            let guard = alloc.guard_of(block);
+            (guard.len > 0).then_some(guard)
+        };
         let mut signals = Vec::with_capacity(entries.len());
         let mut infos = Vec::with_capacity(entries.len());
         for (index, ((id, place), native)) in entries.into_iter().zip(native).enumerate() {
@@ -442,13 +535,39 @@ impl Loader {
                 tier,
                 reason,
             });
-            signals.push(PatchSignal::new(id, block, code));
+            let footprint = Footprint {
+                units: unit_uses
+                    .iter()
+                    .filter(|u| u.signal == id && !u.big)
+                    .map(|u| u.block)
+                    .collect(),
+                guard: guard(block),
+            };
+            signals.push(PatchSignal::with_footprint(id, block, footprint, code));
+        }
+        let mut report = UnitReport::default();
+        let mut names = BTreeSet::new();
+        for u in &unit_uses {
+            let name = unit_name(&u.key);
+            if names.insert(name.clone()) {
+                if u.new {
+                    report.made.push(name);
+                } else {
+                    report.kept.push(name);
+                }
+            }
+        }
+        if running.is_empty() {
+            if let Some(before) = self.units.insert(name.to_owned(), names.clone()) {
+                report.dropped = before.difference(&names).cloned().collect();
+            }
         }
         Ok(Loaded {
             patch: Patch::new(signals),
             actions,
             signals: infos,
             elapsed: started.elapsed(),
+            units: report,
             cartridge: Some(cartridge),
         })
     }

@@ -9,11 +9,23 @@ use rquickjs::{CaughtError, Ctx, Module};
 
 /// Name the built-in API module resolves to; any import ending in `flux.js` gets it.
 pub(crate) const API_MODULE: &str = "flux:api";
-const API_SOURCE: &str = "const a = globalThis.__flux.api;\n\
-export const flux = a.flux, clear = a.clear, remove = a.remove, list = a.list;\n\
-export const play = a.play, stop = a.stop, mute = a.mute, unmute = a.unmute;\n\
-export const solo = a.solo, gain = a.gain;\n\
-export default a;\n";
+/// The built-in API's exports besides the library's.
+const API_EXPORTS: &[&str] = &[
+    "flux", "clear", "remove", "list", "play", "stop", "mute", "unmute", "solo", "gain",
+];
+
+/// The source of the built-in API module: the API and the unit library.
+fn api_source() -> String {
+    let names: Vec<&str> = API_EXPORTS
+        .iter()
+        .copied()
+        .chain(crate::library::library().exports.iter().map(String::as_str))
+        .collect();
+    format!(
+        "const a = globalThis.__flux.api;\nexport const {{ {} }} = a;\nexport default a;\n",
+        names.join(", ")
+    )
+}
 
 /// True when `source` is an ES module: it has an `import` or `export` statement.
 ///
@@ -149,7 +161,7 @@ impl ModuleLoader for FileLoader {
         _attributes: Option<ImportAttributes<'js>>,
     ) -> rquickjs::Result<Module<'js, Declared>> {
         if name == API_MODULE {
-            return Module::declare(ctx.clone(), API_MODULE, API_SOURCE);
+            return Module::declare(ctx.clone(), API_MODULE, api_source());
         }
         let source = std::fs::read_to_string(name).map_err(|e| {
             rquickjs::Error::new_loading_message(name, format!("cannot read it: {e}"))

@@ -42,13 +42,81 @@
       throw new TypeError("flux('" + id + "', factory): factory must be a function, not " + describe(factory));
     }
     const where = site || caller();
-    const signal = factory(state, hooks.block(id));
+    const idx = hooks.block(id);
+    const outer = [signalId, names.splice(0)];
+    signalId = id;
+    let signal;
+    try {
+      signal = factory(state, idx);
+    } finally {
+      signalId = outer[0];
+      names.push(...outer[1]);
+    }
     if (signal === null || typeof signal !== 'object' || typeof signal.update !== 'function') {
       throw apiError(new TypeError("flux('" + id + "', factory): the factory must return an object with an update(sr) function, not " + describe(signal)), site);
     }
     registry.delete(id);
     registry.set(id, { signal, where });
     return signal;
+  }
+
+  // Units: each keeps its state in slots of its own, found again on every reload by a key
+  // that names where it stands in the code. The instrumentation wraps every call that makes
+  // units in __kw(name, () => call) (crates/jit/src/units.rs); the key is the signal's id,
+  // those names from the outside in, and the unit's kind, with #n for repeats.
+  let signalId = '';
+  const names = [];
+  const seen = new Map();
+  let making = null;
+  function kw(name, make) {
+    names.push(name);
+    try {
+      return make();
+    } finally {
+      names.pop();
+    }
+  }
+  function unitKey(kind) {
+    const base = signalId + '\u0001' + names.filter((n) => n !== '').join('/') + '\u0001' + kind;
+    const n = seen.get(base) || 0;
+    seen.set(base, n + 1);
+    return n === 0 ? base : base + '#' + n;
+  }
+  function unitCtor(kind, make) {
+    const ctor = function (...args) {
+      if (!loading) {
+        throw new Error(kind + '() makes a unit: call it while the file loads (in a factory), not in update');
+      }
+      const outer = making;
+      making = [unitKey(kind), 0];
+      try {
+        return make(...args);
+      } finally {
+        making = outer;
+      }
+    };
+    Object.defineProperty(ctor, 'name', { value: kind });
+    return ctor;
+  }
+  function take(n, big, what) {
+    if (making === null) throw new Error(what + '() gives state to the units of the library only');
+    if (typeof n !== 'number' || !(n >= 1 && n <= 1e8)) {
+      throw new RangeError(what + '(n): n must be a number of slots from 1 to 1e8, not ' + n);
+    }
+    const key = making[0] + '\u0001' + making[1]++;
+    return hooks.unit(key, Math.ceil(n), big, signalId);
+  }
+  const slots = (n) => take(n, false, 'slots');
+  const buffer = (n) => take(n, true, 'buffer');
+  Object.defineProperty(globalThis, '__kw', { value: kw });
+
+  // Adds the library's exports to the API (and the globals): its unit makers wrapped.
+  function library(lib, ctors) {
+    for (const name of Object.keys(lib)) {
+      const value = ctors.includes(name) ? unitCtor(name, lib[name]) : lib[name];
+      api[name] = value;
+      Object.defineProperty(globalThis, name, { value, writable: true, configurable: true });
+    }
   }
 
   // Live-control calls, carried out on the running patch once the code has loaded.
@@ -239,7 +307,7 @@
   }
 
   return {
-    api, finish, render, tagOf, classify, update,
+    api, finish, render, tagOf, classify, update, slots, buffer, library,
     actions: () => actions,
     toArray: (v) => Array.from(v),
   };
