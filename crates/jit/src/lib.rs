@@ -18,6 +18,7 @@
 pub mod analyze;
 mod compile;
 mod kernel;
+mod lines;
 
 pub use compile::{compile, Captured, Request, Target, Unsupported};
 pub use kernel::{NativeSignal, FUEL_PER_BLOCK};
