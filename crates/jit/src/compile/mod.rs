@@ -168,7 +168,9 @@ pub fn compile(
         .map(|((c, ptr), request)| {
             let (_, location) = c?;
             let ptr = ptr.expect("a compiled kernel has a pointer");
-            // SAFETY: the function was compiled with the `KernelFn` signature.
+            // SAFETY: `ptr` is the finalized code of a function this module compiled with the
+            // `KernelFn` signature (one pointer argument, an i32 result, the platform's C
+            // calling convention); the module lives in `code`, which the signal keeps.
             let kernel: KernelFn = unsafe { std::mem::transmute::<*const u8, KernelFn>(ptr) };
             Ok(NativeSignal::new(
                 code.clone(),
@@ -177,6 +179,7 @@ pub fn compile(
                 request.seed,
                 location,
                 request.id.clone(),
+                target.channels,
             ))
         })
         .collect()
