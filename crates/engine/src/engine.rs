@@ -77,11 +77,16 @@ pub enum Command {
     Stop,
 }
 
-/// A message from the DSP thread to the main thread.
+/// A message from the DSP thread to the main thread: plain values, nothing to format.
 #[derive(Debug)]
 enum Event {
-    /// The signal on the state block starting at `block` faulted.
-    Fault { block: usize, fault: Fault },
+    /// The signal the controller knows as `key`, on the state block starting at `block`,
+    /// faulted.
+    Fault {
+        key: u64,
+        block: usize,
+        fault: Fault,
+    },
 }
 
 /// A fault as the main thread reports it: which signal, and what happened.
@@ -135,7 +140,8 @@ pub fn engine(config: EngineConfig, state: Arc<StateMemory>) -> (Controller, Eng
         events: event_rx,
         counters,
         generation: 0,
-        ids: HashMap::new(),
+        names: HashMap::new(),
+        next_key: 0,
         pending: VecDeque::new(),
         fade: 0,
     };
@@ -343,14 +349,7 @@ impl Engine {
                 self.frame,
             );
             if let Some(fault) = fault {
-                let event = Event::Fault {
-                    block: signal.block.offset,
-                    fault,
-                };
-                if let Err(rtrb::PushError::Full(event)) = self.events.push(event) {
-                    // The main thread is not listening; a lost report must not free here.
-                    std::mem::forget(event);
-                }
+                report(&mut self.events, signal, fault);
             }
             signal.gain.apply(&mut self.signal_buf[..n], ch);
             let entry = signal.entry;
@@ -364,13 +363,17 @@ impl Engine {
                 (Some(old), Entry::From(j)) => {
                     // The old code on its shadow state, faded out as the new one fades in.
                     let old_buf = &mut self.old_buf[..n];
-                    render_on_shadow(
+                    let fault = render_on_shadow(
                         &self.state,
                         &mut old.signals[j],
                         old_buf,
                         &mut self.swap_space,
                         shape,
+                        self.frame,
                     );
+                    if let Some(fault) = fault {
+                        report(&mut self.events, &old.signals[j], fault);
+                    }
                     old.signals[j].gain.apply(old_buf, ch);
                     for (f, g) in self.gains[..frames].iter().enumerate() {
                         for c in 0..ch {
@@ -393,16 +396,17 @@ impl Engine {
             // Removed signals fade out on their own (real) state.
             for signal in old.signals.iter_mut().filter(|s| !s.kept && s.enabled) {
                 let buf = &mut self.old_buf[..n];
-                if render_checked(
+                let fault = render_checked(
                     &self.state,
                     signal,
                     buf,
                     &mut self.snapshot,
                     shape,
                     self.frame,
-                )
-                .is_some()
-                {
+                );
+                if let Some(fault) = fault {
+                    // A signal on its way out is reported like any other.
+                    report(&mut self.events, signal, fault);
                     continue;
                 }
                 signal.gain.apply(buf, ch);
@@ -466,8 +470,17 @@ fn render_checked(
     let saved_block = clamped(signal.block, snapshot.len());
     let saved = &mut snapshot[..saved_block.len];
     state.save(saved_block, saved);
-    let ch = shape.channels;
-    let fault = match shape.render(signal, buf) {
+    let result = shape.render(signal, buf);
+    let fault = check(result, buf, shape.channels, frame)?;
+    signal.enabled = false;
+    state.restore(saved_block, saved);
+    Some(fault)
+}
+
+/// Checks what a signal rendered into `buf` (frames of `ch` channels from `frame` on): on
+/// an error the block is silenced; on NaN or an infinity, the frames from the bad one on.
+fn check(result: Result<(), Fault>, buf: &mut [f64], ch: usize, frame: u64) -> Option<Fault> {
+    match result {
         // A branch-free pass first (it vectorizes); the search only when something is wrong.
         Ok(()) if buf.iter().fold(true, |ok, x| ok & x.is_finite()) => None,
         Ok(()) => buf.iter().position(|x| !x.is_finite()).map(|pos| {
@@ -483,34 +496,58 @@ fn render_checked(
             buf.fill(0.0);
             Some(fault)
         }
-    }?;
-    signal.enabled = false;
-    state.restore(saved_block, saved);
-    Some(fault)
+    }
+}
+
+/// Sends a fault of `signal` to the main thread. Never frees: when the queue is full (the
+/// main thread is not listening) the report is lost and its message, if any, leaked.
+fn report(events: &mut Producer<Event>, signal: &PatchSignal, fault: Fault) {
+    let event = Event::Fault {
+        key: signal.key,
+        block: signal.block.offset,
+        fault,
+    };
+    if let Err(rtrb::PushError::Full(event)) = events.push(event) {
+        std::mem::forget(event);
+    }
 }
 
 /// Renders an old signal during a crossfade on its shadow copy of the state block: the
-/// shadow is swapped into the real block for the call and back out after it.
+/// shadow is swapped into the real block for the call and back out after it. A fault
+/// silences the old code for the rest of the fade and is returned to be reported.
 fn render_on_shadow(
     state: &StateMemory,
     signal: &mut PatchSignal,
     buf: &mut [f64],
     swap_space: &mut [f64],
     shape: Shape,
-) {
+    frame: u64,
+) -> Option<Fault> {
+    if !signal.enabled {
+        buf.fill(0.0);
+        return None;
+    }
     let block = clamped(signal.block, swap_space.len());
     let len = block.len;
     let real = &mut swap_space[..len];
     state.save(block, real);
     state.restore(block, &signal.shadow[..len]);
-    let ok = signal.enabled && shape.render(signal, buf).is_ok();
-    if !ok || buf.iter().any(|x| !x.is_finite()) {
-        // The old code is on its way out: a failure only silences it.
-        buf.fill(0.0);
+    let result = shape.render(signal, buf);
+    let fault = check(result, buf, shape.channels, frame);
+    if fault.is_some() {
         signal.enabled = false;
     }
     state.save(block, &mut signal.shadow[..len]);
     state.restore(block, real);
+    fault
+}
+
+/// How the main thread names a signal in fault reports.
+#[derive(Debug)]
+struct Name {
+    id: String,
+    /// `file:line:col` of its code, when the signal knows it.
+    location: Option<String>,
 }
 
 /// The main thread's handle on an [`Engine`]: sends commands, collects what comes back.
@@ -520,8 +557,9 @@ pub struct Controller {
     events: Consumer<Event>,
     counters: Arc<Counters>,
     generation: u64,
-    /// Signal ids by the offset of their state block, for naming faults.
-    ids: HashMap<usize, String>,
+    /// Signals sent to the engine and not yet handed back, by key: to name their faults.
+    names: HashMap<u64, Name>,
+    next_key: u64,
     pending: VecDeque<Command>,
     fade: u32,
 }
@@ -538,11 +576,14 @@ impl Controller {
     pub fn swap(&mut self, mut patch: Patch) -> u64 {
         self.generation += 1;
         patch.generation = self.generation;
-        // Blocks are never reused, so an id learned once stays right.
-        for s in &patch.signals {
-            self.ids
-                .entry(s.block.offset)
-                .or_insert_with(|| s.id.clone());
+        for s in &mut patch.signals {
+            self.next_key += 1;
+            s.key = self.next_key;
+            let name = Name {
+                id: s.id.clone(),
+                location: s.code.location().map(str::to_owned),
+            };
+            self.names.insert(s.key, name);
         }
         let fade = self.fade;
         self.send(Command::Swap {
@@ -612,19 +653,48 @@ impl Controller {
     /// Call it regularly (every few tens of milliseconds) from the main thread.
     pub fn collect(&mut self) -> Vec<SignalFault> {
         self.flush();
+        // Patches first: the engine reported their faults before handing them back, so
+        // the events read next include every fault of theirs, named before they go.
+        let mut retired = Vec::new();
         while let Ok(patch) = self.retired.pop() {
-            drop(patch);
+            retired.push(patch);
         }
         let mut faults = Vec::new();
-        while let Ok(Event::Fault { block, fault }) = self.events.pop() {
-            let id = self
-                .ids
-                .get(&block)
-                .cloned()
-                .unwrap_or_else(|| format!("@{block}"));
-            faults.push(SignalFault { id, fault });
+        while let Ok(Event::Fault { key, block, fault }) = self.events.pop() {
+            faults.push(self.name(key, block, fault));
+        }
+        for patch in retired {
+            for s in &patch.signals {
+                self.names.remove(&s.key);
+            }
         }
         faults
+    }
+
+    /// Names a fault's signal, and turns a native fault into a message with its place.
+    fn name(&self, key: u64, block: usize, fault: Fault) -> SignalFault {
+        let name = self.names.get(&key);
+        let id = name.map_or_else(|| format!("@{block}"), |n| n.id.clone());
+        let at = name
+            .and_then(|n| n.location.as_deref())
+            .map(|l| format!("{l}: "))
+            .unwrap_or_default();
+        let fault = match fault {
+            Fault::OutOfFuel { iterations } => Fault::Error(
+                format!(
+                    "{at}update of '{id}' ran {iterations} loop iterations in one block (an endless loop?)"
+                )
+                .into(),
+            ),
+            Fault::ReturnedUndefined => Fault::Error(
+                format!(
+                    "{at}TypeError: update of '{id}' returned undefined; expected a number or an array of numbers"
+                )
+                .into(),
+            ),
+            other => other,
+        };
+        SignalFault { id, fault }
     }
 
     /// The live counters.

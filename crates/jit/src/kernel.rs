@@ -85,9 +85,8 @@ pub struct NativeSignal {
     rng: u64,
     /// Output channels the kernel writes per frame.
     channels: usize,
-    /// `file:line:col` of the `update`, for faults.
+    /// `file:line:col` of the `update`, for naming faults on the main thread.
     location: String,
-    id: String,
 }
 
 impl NativeSignal {
@@ -97,7 +96,6 @@ impl NativeSignal {
         state: Arc<StateMemory>,
         seed: u64,
         location: String,
-        id: String,
         channels: usize,
     ) -> Self {
         Self {
@@ -107,7 +105,6 @@ impl NativeSignal {
             rng: seed | 1,
             channels,
             location,
-            id,
         }
     }
 }
@@ -152,21 +149,16 @@ impl Signal for NativeSignal {
         self.rng = ctx.rng;
         match status {
             status::OK => Ok(()),
-            status::OUT_OF_FUEL => Err(Fault::Error(
-                format!(
-                    "{}: update of '{}' ran {FUEL_PER_BLOCK} loop iterations in one block (an endless loop?)",
-                    self.location, self.id
-                )
-                .into(),
-            )),
-            _ => Err(Fault::Error(
-                format!(
-                    "TypeError: update of '{}' returned undefined; expected a number or an array of numbers",
-                    self.id
-                )
-                .into(),
-            )),
+            // Plain values: the main thread names the signal and formats the message.
+            status::OUT_OF_FUEL => Err(Fault::OutOfFuel {
+                iterations: FUEL_PER_BLOCK,
+            }),
+            _ => Err(Fault::ReturnedUndefined),
         }
+    }
+
+    fn location(&self) -> Option<&str> {
+        Some(&self.location)
     }
 
     fn tier(&self) -> Tier {

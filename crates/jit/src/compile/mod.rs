@@ -178,7 +178,6 @@ pub fn compile(
                 target.state.clone(),
                 request.seed,
                 location,
-                request.id.clone(),
                 target.channels,
             ))
         })
