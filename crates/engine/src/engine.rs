@@ -74,11 +74,16 @@ pub enum Command {
     Stop,
 }
 
-/// A message from the DSP thread to the main thread.
+/// A message from the DSP thread to the main thread: plain values, nothing to format.
 #[derive(Debug)]
 enum Event {
-    /// The signal on the state block starting at `block` faulted.
-    Fault { block: usize, fault: Fault },
+    /// The signal the controller knows as `key`, on the state block starting at `block`,
+    /// faulted.
+    Fault {
+        key: u64,
+        block: usize,
+        fault: Fault,
+    },
 }
 
 /// A fault as the main thread reports it: which signal, and what happened.
@@ -130,7 +135,8 @@ pub fn engine(config: EngineConfig, state: Arc<StateMemory>) -> (Controller, Eng
         events: event_rx,
         counters,
         generation: 0,
-        ids: HashMap::new(),
+        names: HashMap::new(),
+        next_key: 0,
         pending: VecDeque::new(),
         fade: 0,
     };
@@ -329,20 +335,17 @@ impl Engine {
                 // The old code first, on its shadow state: where both write memory that is
                 // not shadowed (delay lines), the new code's writes are the ones that stay.
                 let old_buf = &mut self.old_buf[..n];
-                render_on_shadow(&self.state, &mut old.signals[j], old_buf, shape);
-                old.signals[j].gain.apply(old_buf, ch);
+                let old = &mut old.signals[j];
+                if let Some(fault) = render_on_shadow(&self.state, old, old_buf, shape, self.frame)
+                {
+                    report(&mut self.events, old, fault);
+                }
+                old.gain.apply(old_buf, ch);
             }
             let buf = &mut self.signal_buf[..n];
             let fault = render_checked(&self.state, signal, buf, shape, self.frame);
             if let Some(fault) = fault {
-                let event = Event::Fault {
-                    block: signal.block.offset,
-                    fault,
-                };
-                if let Err(rtrb::PushError::Full(event)) = self.events.push(event) {
-                    // The main thread is not listening; a lost report must not free here.
-                    std::mem::forget(event);
-                }
+                report(&mut self.events, signal, fault);
             }
             signal.gain.apply(&mut self.signal_buf[..n], ch);
             let entry = signal.entry;
@@ -377,7 +380,10 @@ impl Engine {
             // Removed signals fade out on their own (real) state.
             for signal in old.signals.iter_mut().filter(|s| !s.kept && s.enabled) {
                 let buf = &mut self.old_buf[..n];
-                if render_checked(&self.state, signal, buf, shape, self.frame).is_some() {
+                let fault = render_checked(&self.state, signal, buf, shape, self.frame);
+                if let Some(fault) = fault {
+                    // A signal on its way out is reported like any other.
+                    report(&mut self.events, signal, fault);
                     continue;
                 }
                 signal.gain.apply(buf, ch);
@@ -430,12 +436,20 @@ fn render_checked(
     frame: u64,
 ) -> Option<Fault> {
     signal.save(state, false);
-    let ch = shape.channels;
-    let fault = match shape.render(signal, buf) {
+    let result = shape.render(signal, buf);
+    let fault = check(result, buf, shape.channels, frame)
+        .or_else(|| overrun(state, signal).inspect(|_| buf.fill(0.0)))?;
+    signal.enabled = false;
+    signal.restore(state, false);
+    Some(fault)
+}
+
+/// Checks what a signal rendered into `buf` (frames of `ch` channels from `frame` on): on
+/// an error the block is silenced; on NaN or an infinity, the frames from the bad one on.
+fn check(result: Result<(), Fault>, buf: &mut [f64], ch: usize, frame: u64) -> Option<Fault> {
+    match result {
         // A branch-free pass first (it vectorizes); the search only when something is wrong.
-        Ok(()) if buf.iter().fold(true, |ok, x| ok & x.is_finite()) => {
-            overrun(state, signal).inspect(|_| buf.fill(0.0))
-        }
+        Ok(()) if buf.iter().fold(true, |ok, x| ok & x.is_finite()) => None,
         Ok(()) => buf.iter().position(|x| !x.is_finite()).map(|pos| {
             let fault = Fault::NonFinite {
                 value: buf[pos],
@@ -449,10 +463,47 @@ fn render_checked(
             buf.fill(0.0);
             Some(fault)
         }
-    }?;
-    signal.enabled = false;
+    }
+}
+
+/// Sends a fault of `signal` to the main thread. Never frees: when the queue is full (the
+/// main thread is not listening) the report is lost and its message, if any, leaked.
+fn report(events: &mut Producer<Event>, signal: &PatchSignal, fault: Fault) {
+    let event = Event::Fault {
+        key: signal.key,
+        block: signal.block.offset,
+        fault,
+    };
+    if let Err(rtrb::PushError::Full(event)) = events.push(event) {
+        std::mem::forget(event);
+    }
+}
+
+/// Renders an old signal during a crossfade on its shadow copy of the state: the shadow is
+/// swapped into the real slots for the call and back out after it. A fault silences the
+/// old code for the rest of the fade and is returned to be reported.
+fn render_on_shadow(
+    state: &StateMemory,
+    signal: &mut PatchSignal,
+    buf: &mut [f64],
+    shape: Shape,
+    frame: u64,
+) -> Option<Fault> {
+    if !signal.enabled {
+        buf.fill(0.0);
+        return None;
+    }
+    signal.save(state, false);
+    signal.restore(state, true);
+    let result = shape.render(signal, buf);
+    let fault = check(result, buf, shape.channels, frame)
+        .or_else(|| overrun(state, signal).inspect(|_| buf.fill(0.0)));
+    if fault.is_some() {
+        signal.enabled = false;
+    }
+    signal.save(state, true);
     signal.restore(state, false);
-    Some(fault)
+    fault
 }
 
 /// A write past the signal's block, into its guard: the fault, with the guard cleared.
@@ -466,19 +517,12 @@ fn overrun(state: &StateMemory, signal: &PatchSignal) -> Option<Fault> {
     })
 }
 
-/// Renders an old signal during a crossfade on its shadow copy of the state: the shadow is
-/// swapped into the real slots for the call and back out after it.
-fn render_on_shadow(state: &StateMemory, signal: &mut PatchSignal, buf: &mut [f64], shape: Shape) {
-    signal.save(state, false);
-    signal.restore(state, true);
-    let ok = signal.enabled && shape.render(signal, buf).is_ok();
-    if !ok || buf.iter().any(|x| !x.is_finite()) || overrun(state, signal).is_some() {
-        // The old code is on its way out: a failure only silences it.
-        buf.fill(0.0);
-        signal.enabled = false;
-    }
-    signal.save(state, true);
-    signal.restore(state, false);
+/// How the main thread names a signal in fault reports.
+#[derive(Debug)]
+struct Name {
+    id: String,
+    /// `file:line:col` of its code, when the signal knows it.
+    location: Option<String>,
 }
 
 /// The main thread's handle on an [`Engine`]: sends commands, collects what comes back.
@@ -488,8 +532,9 @@ pub struct Controller {
     events: Consumer<Event>,
     counters: Arc<Counters>,
     generation: u64,
-    /// Signal ids by the offset of their state block, for naming faults.
-    ids: HashMap<usize, String>,
+    /// Signals sent to the engine and not yet handed back, by key: to name their faults.
+    names: HashMap<u64, Name>,
+    next_key: u64,
     pending: VecDeque<Command>,
     fade: u32,
 }
@@ -506,11 +551,14 @@ impl Controller {
     pub fn swap(&mut self, mut patch: Patch) -> u64 {
         self.generation += 1;
         patch.generation = self.generation;
-        // Blocks are never reused, so an id learned once stays right.
-        for s in &patch.signals {
-            self.ids
-                .entry(s.block.offset)
-                .or_insert_with(|| s.id.clone());
+        for s in &mut patch.signals {
+            self.next_key += 1;
+            s.key = self.next_key;
+            let name = Name {
+                id: s.id.clone(),
+                location: s.code.location().map(str::to_owned),
+            };
+            self.names.insert(s.key, name);
         }
         let fade = self.fade;
         self.send(Command::Swap {
@@ -580,19 +628,48 @@ impl Controller {
     /// Call it regularly (every few tens of milliseconds) from the main thread.
     pub fn collect(&mut self) -> Vec<SignalFault> {
         self.flush();
+        // Patches first: the engine reported their faults before handing them back, so
+        // the events read next include every fault of theirs, named before they go.
+        let mut retired = Vec::new();
         while let Ok(patch) = self.retired.pop() {
-            drop(patch);
+            retired.push(patch);
         }
         let mut faults = Vec::new();
-        while let Ok(Event::Fault { block, fault }) = self.events.pop() {
-            let id = self
-                .ids
-                .get(&block)
-                .cloned()
-                .unwrap_or_else(|| format!("@{block}"));
-            faults.push(SignalFault { id, fault });
+        while let Ok(Event::Fault { key, block, fault }) = self.events.pop() {
+            faults.push(self.name(key, block, fault));
+        }
+        for patch in retired {
+            for s in &patch.signals {
+                self.names.remove(&s.key);
+            }
         }
         faults
+    }
+
+    /// Names a fault's signal, and turns a native fault into a message with its place.
+    fn name(&self, key: u64, block: usize, fault: Fault) -> SignalFault {
+        let name = self.names.get(&key);
+        let id = name.map_or_else(|| format!("@{block}"), |n| n.id.clone());
+        let at = name
+            .and_then(|n| n.location.as_deref())
+            .map(|l| format!("{l}: "))
+            .unwrap_or_default();
+        let fault = match fault {
+            Fault::OutOfFuel { iterations } => Fault::Error(
+                format!(
+                    "{at}update of '{id}' ran {iterations} loop iterations in one block (an endless loop?)"
+                )
+                .into(),
+            ),
+            Fault::ReturnedUndefined => Fault::Error(
+                format!(
+                    "{at}TypeError: update of '{id}' returned undefined; expected a number or an array of numbers"
+                )
+                .into(),
+            ),
+            other => other,
+        };
+        SignalFault { id, fault }
     }
 
     /// The live counters.

@@ -44,6 +44,14 @@ pub trait Signal: Send {
     fn fills_block(&self) -> bool {
         false
     }
+
+    /// Where the code is (`file:line:col` of its `update`), to name the place of faults
+    /// that carry none ([`Fault::OutOfFuel`], [`Fault::ReturnedUndefined`]).
+    ///
+    /// Called on the main thread, when the patch is sent to the engine.
+    fn location(&self) -> Option<&str> {
+        None
+    }
 }
 
 /// Where a signal's code runs.
@@ -66,10 +74,22 @@ impl Tier {
 }
 
 /// Why a signal was stopped while it played.
+///
+/// Native code reports plain values ([`OutOfFuel`](Fault::OutOfFuel),
+/// [`ReturnedUndefined`](Fault::ReturnedUndefined)); the [`Controller`](crate::Controller)
+/// turns them into an [`Error`](Fault::Error) naming the signal and its place, on the main
+/// thread, so nothing is formatted on the DSP thread.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Fault {
     /// The code threw or failed; the message names the place (`file:line:col: ...`).
     Error(Box<str>),
+    /// Native code ran its loops this many times in one block (an endless loop?).
+    OutOfFuel {
+        /// Loop iterations allowed per block.
+        iterations: u64,
+    },
+    /// Native code's `update` returned `undefined`.
+    ReturnedUndefined,
     /// The code ran far past its time limit for one block.
     TimeLimit {
         /// The limit, in milliseconds.
@@ -97,6 +117,13 @@ impl fmt::Display for Fault {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Fault::Error(message) => f.write_str(message),
+            Fault::OutOfFuel { iterations } => write!(
+                f,
+                "update ran {iterations} loop iterations in one block (an endless loop?)"
+            ),
+            Fault::ReturnedUndefined => f.write_str(
+                "TypeError: update returned undefined; expected a number or an array of numbers",
+            ),
             Fault::TimeLimit { limit_ms } => {
                 write!(f, "update ran longer than {limit_ms} ms for one block")
             }
@@ -171,6 +198,8 @@ pub struct PatchSignal {
     pub(crate) spare: Box<[f64]>,
     /// Gain (mute, solo) and its ramp.
     pub(crate) gain: Ramp,
+    /// The controller's name for this signal in fault reports (0: not sent yet).
+    pub(crate) key: u64,
 }
 
 /// How a signal of a new patch comes in while the old patch fades out.
@@ -264,6 +293,7 @@ impl PatchSignal {
             shadow: vec![0.0; len].into_boxed_slice(),
             spare: vec![0.0; len].into_boxed_slice(),
             gain: Ramp::default(),
+            key: 0,
         }
     }
 

@@ -7,9 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use assert_no_alloc::{assert_no_alloc, AllocDisabler};
-use common::Sine;
+use common::{FailsLater, Sine};
 use flux_engine::{
-    engine, tap, DspThread, EngineConfig, Patch, PatchSignal, StateAllocator, StateMemory,
+    engine, tap, DspThread, EngineConfig, Fault, Patch, PatchSignal, StateAllocator, StateMemory,
 };
 
 #[global_allocator]
@@ -56,6 +56,80 @@ fn process_and_swap_allocate_nothing() {
         ctl.collect();
     }
     assert!(out.iter().any(|&s| s != 0.0));
+}
+
+/// A signal that plays `ok_blocks` blocks, then faults with `fault`.
+fn fails(
+    alloc: &mut StateAllocator,
+    id: &str,
+    ok_blocks: u32,
+    fault: Fault,
+    location: Option<&'static str>,
+) -> PatchSignal {
+    let block = alloc.block_of(id).unwrap();
+    let code = FailsLater {
+        ok_blocks,
+        fault: Some(fault),
+        location,
+    };
+    PatchSignal::new(id, block, Box::new(code))
+}
+
+#[test]
+fn faults_playing_and_fading_are_reported_without_allocating() {
+    let state = Arc::new(StateMemory::new(4096));
+    let mut alloc = StateAllocator::new(4096, 64);
+    let (mut ctl, mut eng) = engine(EngineConfig::new(48_000, 2), state.clone());
+    let error = || Fault::Error("p1.js:3:9: Error: boom".into());
+    let fuel = Fault::OutOfFuel { iterations: 7 };
+    // `old` will be replaced (its old code crossfades out on shadow state) and `gone`
+    // removed (it fades out on its own state); both fault during the fade.
+    ctl.swap(Patch::new(vec![
+        fails(&mut alloc, "old", 2, error(), None),
+        fails(&mut alloc, "gone", 2, fuel, Some("p1.js:5:20")),
+    ]));
+    let mut out = vec![0.0f32; 128 * 2];
+    assert_no_alloc(|| eng.process(&mut out));
+    assert!(ctl.collect().is_empty());
+    ctl.set_fade(700);
+    let block = alloc.block_of("old").unwrap();
+    let sine = Sine {
+        state: state.clone(),
+        block,
+        freq: 440.0,
+        gain: 0.5,
+    };
+    ctl.swap(Patch::new(vec![
+        PatchSignal::new("old", block, Box::new(sine)),
+        // Faults after the fade, while playing steadily.
+        fails(
+            &mut alloc,
+            "late",
+            7,
+            Fault::ReturnedUndefined,
+            Some("p2.js:2:4"),
+        ),
+    ]));
+    // Eight blocks: the fade's two faults, the fade's natural end (the old patch goes back
+    // to this thread), then the late fault.
+    let mut out = vec![0.0f32; 1024 * 2];
+    assert_no_alloc(|| eng.process(&mut out));
+    let mut got: Vec<String> = ctl
+        .collect()
+        .into_iter()
+        .map(|f| format!("{} | {}", f.id, f.fault))
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            "gone | p1.js:5:20: update of 'gone' ran 7 loop iterations in one block (an endless loop?)",
+            "late | p2.js:2:4: TypeError: update of 'late' returned undefined; expected a number or an array of numbers",
+            "old | p1.js:3:9: Error: boom",
+        ]
+    );
+    // The new sine plays on alone.
+    assert!(out[900 * 2..].iter().any(|&s| s != 0.0));
 }
 
 /// A patch of one 440 Hz sine on every channel.

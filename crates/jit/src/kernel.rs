@@ -3,7 +3,7 @@
 use std::sync::{Arc, Mutex};
 
 use cranelift_jit::JITModule;
-use flux_engine::{Block, Fault, Signal, StateMemory, Tier};
+use flux_engine::{Block, Fault, Signal, StateMemory, Tier, MAX_BLOCK};
 
 /// What a kernel reads and writes for one block. Laid out for the generated code.
 #[repr(C)]
@@ -66,27 +66,28 @@ impl Drop for Code {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .take();
         if let Some(module) = module {
-            // SAFETY: every signal holding this code has been dropped (this is the last
-            // `Arc`), so none of its functions can be running or be called again.
+            // SAFETY: kernel pointers into this module live only in `NativeSignal`s, each of
+            // which holds an `Arc<Code>`; this is the last `Arc`, so every such signal has
+            // been dropped and none of the module's functions can run or be called again.
             unsafe { module.free_memory() };
         }
     }
 }
 
 /// A signal on the native tier.
+///
+/// Its kernel was compiled for one channel count; [`render`](Signal::render) panics on a
+/// block of another shape rather than let the kernel write past it.
 pub struct NativeSignal {
     code: Arc<Code>,
     kernel: KernelFn,
     state: Arc<StateMemory>,
     rng: u64,
-    /// `file:line:col` of the `update`, for faults.
+    /// Output channels the kernel writes per frame.
+    channels: usize,
+    /// `file:line:col` of the `update`, for naming faults on the main thread.
     location: String,
-    id: String,
 }
-
-// SAFETY: the kernel is plain machine code reading its context; the code it points into is
-// kept alive by `code`, which is `Send + Sync`.
-unsafe impl Send for NativeSignal {}
 
 impl NativeSignal {
     pub(crate) fn new(
@@ -95,15 +96,15 @@ impl NativeSignal {
         state: Arc<StateMemory>,
         seed: u64,
         location: String,
-        id: String,
+        channels: usize,
     ) -> Self {
         Self {
             code,
             kernel,
             state,
             rng: seed | 1,
+            channels,
             location,
-            id,
         }
     }
 }
@@ -111,6 +112,25 @@ impl NativeSignal {
 impl Signal for NativeSignal {
     fn render(&mut self, block: &mut Block<'_>) -> Result<(), Fault> {
         let _alive = &self.code;
+        // The kernel writes `frames * self.channels` samples: check the block holds them.
+        assert_eq!(
+            block.channels, self.channels,
+            "a native kernel compiled for {} channels cannot render {}",
+            self.channels, block.channels
+        );
+        assert!(
+            block.frames <= MAX_BLOCK,
+            "a block of {} frames is longer than {MAX_BLOCK}",
+            block.frames
+        );
+        assert!(
+            block.out.len() >= block.frames * block.channels,
+            "a block of {} frames of {} channels needs {} samples, not {}",
+            block.frames,
+            block.channels,
+            block.frames * block.channels,
+            block.out.len()
+        );
         let mut ctx = KernelCtx {
             state: self.state.as_ptr(),
             out: block.out.as_mut_ptr(),
@@ -119,29 +139,26 @@ impl Signal for NativeSignal {
             fuel: FUEL_PER_BLOCK,
             rng: self.rng,
         };
-        debug_assert!(block.out.len() >= block.frames * block.channels);
-        // SAFETY: the kernel was compiled for `block.channels` channels and writes at most
-        // `frames * channels` samples to `out`; it reads and writes the state memory only
-        // at indices it has checked against the memory's length.
+        // SAFETY: `ctx` is a valid, exclusive `KernelCtx` for the call. The kernel was
+        // compiled for `self.channels` (asserted equal to `block.channels` above) and writes
+        // exactly `frames * channels` samples from `out`, which the asserts above show
+        // `block.out` holds. It reads and writes the state memory only at indices it has
+        // checked against the memory's length (`state` is alive: `self.state`), and its
+        // machine code is alive as long as `self.code`.
         let status = unsafe { (self.kernel)(&mut ctx) };
         self.rng = ctx.rng;
         match status {
             status::OK => Ok(()),
-            status::OUT_OF_FUEL => Err(Fault::Error(
-                format!(
-                    "{}: update of '{}' ran {FUEL_PER_BLOCK} loop iterations in one block (an endless loop?)",
-                    self.location, self.id
-                )
-                .into(),
-            )),
-            _ => Err(Fault::Error(
-                format!(
-                    "TypeError: update of '{}' returned undefined; expected a number or an array of numbers",
-                    self.id
-                )
-                .into(),
-            )),
+            // Plain values: the main thread names the signal and formats the message.
+            status::OUT_OF_FUEL => Err(Fault::OutOfFuel {
+                iterations: FUEL_PER_BLOCK,
+            }),
+            _ => Err(Fault::ReturnedUndefined),
         }
+    }
+
+    fn location(&self) -> Option<&str> {
+        Some(&self.location)
     }
 
     fn tier(&self) -> Tier {
@@ -216,7 +233,8 @@ pub(crate) extern "C" fn js_to_int32(a: f64) -> i32 {
 
 /// `Math.random`: xorshift64* on the signal's own generator (seeded with `--seed`).
 pub(crate) extern "C" fn js_random(ctx: *mut KernelCtx) -> f64 {
-    // SAFETY: the kernel passes its own context, valid for the call.
+    // SAFETY: generated code calls this only with its own `ctx` argument: the exclusive
+    // `&mut KernelCtx` that `NativeSignal::render` made for the call, alive until it returns.
     let ctx = unsafe { &mut *ctx };
     let mut x = ctx.rng;
     x ^= x >> 12;
@@ -246,17 +264,17 @@ extern "C" {
 }
 
 pub(crate) extern "C" fn js_asinh(a: f64) -> f64 {
-    // SAFETY: a pure C library function.
+    // SAFETY: the C library's `double f(double)`: no pointers, no state beyond `errno`.
     unsafe { asinh(a) }
 }
 
 pub(crate) extern "C" fn js_acosh(a: f64) -> f64 {
-    // SAFETY: a pure C library function.
+    // SAFETY: the C library's `double f(double)`: no pointers, no state beyond `errno`.
     unsafe { acosh(a) }
 }
 
 pub(crate) extern "C" fn js_atanh(a: f64) -> f64 {
-    // SAFETY: a pure C library function.
+    // SAFETY: the C library's `double f(double)`: no pointers, no state beyond `errno`.
     unsafe { atanh(a) }
 }
 

@@ -18,6 +18,7 @@
 pub mod analyze;
 mod compile;
 mod kernel;
+mod lines;
 pub mod units;
 
 pub use compile::{compile, Captured, Request, Target, Unsupported};

@@ -118,7 +118,8 @@ impl Cartridge {
             match result {
                 Ok(first) => {
                     let n = block.frames * block.channels;
-                    // SAFETY: no JavaScript runs while the bytes are borrowed.
+                    // SAFETY: the bytes must stay valid while borrowed: no JavaScript runs until
+                    // the copy below ends, so nothing can detach or resize the buffer.
                     let bytes = unsafe { out.as_bytes() }.unwrap_or(&[]);
                     for (o, b) in block.out[..n].iter_mut().zip(bytes.chunks_exact(8)) {
                         *o = f64::from_ne_bytes(b.try_into().unwrap_or([0; 8]));

@@ -95,3 +95,34 @@ impl Signal for Throws {
         Tier::Js
     }
 }
+
+/// Plays 0.25 for `ok_blocks` blocks, then fails with `fault` from then on. The fault is
+/// made beforehand, so failing allocates nothing; a `location` names native faults.
+pub struct FailsLater {
+    pub ok_blocks: u32,
+    pub fault: Option<Fault>,
+    pub location: Option<&'static str>,
+}
+
+impl Signal for FailsLater {
+    fn render(&mut self, b: &mut Block<'_>) -> Result<(), Fault> {
+        if self.ok_blocks == 0 {
+            return Err(self.fault.take().unwrap_or(Fault::ReturnedUndefined));
+        }
+        self.ok_blocks -= 1;
+        b.out.fill(0.25);
+        Ok(())
+    }
+
+    fn tier(&self) -> Tier {
+        if self.location.is_some() {
+            Tier::Native
+        } else {
+            Tier::Js
+        }
+    }
+
+    fn location(&self) -> Option<&str> {
+        self.location
+    }
+}

@@ -1,0 +1,166 @@
+//! Reading fields and elements, and the state memory, with bounds checks.
+
+use cranelift_codegen::ir::condcodes::FloatCC;
+use cranelift_codegen::ir::{types, BlockArg, InstBuilder, MemFlagsData, Value};
+use oxc_span::Span;
+
+use super::Lower;
+use crate::compile::jit::MATH_CONSTANTS;
+use crate::compile::values::{describe, Val, R};
+use crate::compile::Captured;
+
+impl<'x, 'f, 'a, 'b> Lower<'x, 'f, 'a, 'b> {
+    pub(super) fn field(&mut self, o: &Val, key: &str, span: Span) -> R<Val> {
+        match o {
+            Val::Math => match MATH_CONSTANTS.iter().find(|(k, _)| *k == key) {
+                Some((_, x)) => Ok(Val::Num(self.num_const(*x))),
+                None => self.err(span, format!("Math.{key} as a value")),
+            },
+            Val::Tuple(items) if key == "length" => {
+                Ok(Val::Num(self.num_const(items.len() as f64)))
+            }
+            Val::State if key == "length" => {
+                Ok(Val::Num(self.num_const(self.shared.state_len as f64)))
+            }
+            Val::Data(Captured::Array(items)) if key == "length" => {
+                Ok(Val::Num(self.num_const(items.len() as f64)))
+            }
+            Val::Obj(fields) => Ok(fields
+                .iter()
+                .find(|(k, _)| k == key)
+                .map_or(Val::Undef, |(_, v)| v.clone())),
+            Val::Data(Captured::Object(fields)) => match fields.iter().find(|(k, _)| k == key) {
+                Some((_, c)) => {
+                    let c = c.clone();
+                    self.materialize(&c, span)
+                }
+                None => Ok(Val::Undef),
+            },
+            other => self.err(span, format!("the property `{key}` of {}", describe(other))),
+        }
+    }
+
+    pub(super) fn index_const(&mut self, o: &Val, i: f64, span: Span) -> R<Val> {
+        let k = self.num_const(i);
+        self.index(o, Val::Num(k), span)
+    }
+
+    pub(super) fn index(&mut self, o: &Val, i: Val, span: Span) -> R<Val> {
+        let k = self.const_of(&i);
+        match o {
+            Val::Tuple(items) => match k {
+                Some(k) if k >= 0.0 && k.fract() == 0.0 => {
+                    Ok(items.get(k as usize).cloned().unwrap_or(Val::Undef))
+                }
+                Some(_) => Ok(Val::Undef),
+                None => self.err(span, "a computed index into a local array"),
+            },
+            Val::Data(Captured::Array(items)) => match k {
+                Some(k) if k >= 0.0 && k.fract() == 0.0 => match items.get(k as usize) {
+                    Some(c) => {
+                        let c = c.clone();
+                        self.materialize(&c, span)
+                    }
+                    None => Ok(Val::Undef),
+                },
+                Some(_) => Ok(Val::Undef),
+                None => {
+                    let mut table = Vec::with_capacity(items.len());
+                    for c in items {
+                        match c {
+                            Captured::Number(x) => table.push(*x),
+                            _ => return self.err(span, "a computed index into a mixed array"),
+                        }
+                    }
+                    let table: Box<[f64]> = table.into_boxed_slice();
+                    let base = self.b.ins().iconst(self.ptr, table.as_ptr() as i64);
+                    let len = table.len();
+                    self.tables.push(table);
+                    let x = self.number(i, span)?;
+                    let (v, ok) = self.checked_load(base, len, x);
+                    Ok(Val::Maybe(v, ok))
+                }
+            },
+            Val::State => {
+                let x = self.number(i, span)?;
+                if let Some(k) = k {
+                    if k >= 0.0 && k.fract() == 0.0 && (k as usize) < self.shared.state_len {
+                        let v = self.b.ins().load(
+                            types::F64,
+                            MemFlagsData::trusted(),
+                            self.state,
+                            (k as usize * 8) as i32,
+                        );
+                        return Ok(Val::Num(v));
+                    }
+                    return Ok(Val::Undef);
+                }
+                let state = self.state;
+                let (v, ok) = self.checked_load(state, self.shared.state_len, x);
+                Ok(Val::Maybe(v, ok))
+            }
+            other => self.err(span, format!("indexing {}", describe(other))),
+        }
+    }
+
+    /// Computes the slot for index `x` of an array of `len`: (in range, byte offset).
+    pub(super) fn slot(&mut self, len: usize, x: Value) -> (Value, Value) {
+        let t = self.b.ins().trunc(x);
+        let integral = self.b.ins().fcmp(FloatCC::Equal, t, x);
+        let zero = self.b.ins().f64const(0.0);
+        let nonneg = self.b.ins().fcmp(FloatCC::GreaterThanOrEqual, x, zero);
+        let limit = self.b.ins().f64const(len as f64);
+        let below = self.b.ins().fcmp(FloatCC::LessThan, x, limit);
+        let ok = self.b.ins().band(integral, nonneg);
+        let ok = self.b.ins().band(ok, below);
+        let i = self.b.ins().fcvt_to_uint_sat(types::I64, x);
+        let byte = self.b.ins().imul_imm_s(i, 8);
+        (ok, byte)
+    }
+
+    /// Loads `base[x]`, or NaN (undefined) when `x` is not an index in `0..len`; also
+    /// returns whether it was.
+    pub(super) fn checked_load(&mut self, base: Value, len: usize, x: Value) -> (Value, Value) {
+        let (ok, byte) = self.slot(len, x);
+        let inside = self.b.create_block();
+        let join = self.b.create_block();
+        self.b.append_block_param(join, types::F64);
+        let nan = self.b.ins().f64const(f64::NAN);
+        self.b
+            .ins()
+            .brif(ok, inside, &[], join, &[BlockArg::Value(nan)]);
+        self.b.switch_to_block(inside);
+        let addr = self.b.ins().iadd(base, byte);
+        let v = self
+            .b
+            .ins()
+            .load(types::F64, MemFlagsData::trusted(), addr, 0);
+        self.b.ins().jump(join, &[BlockArg::Value(v)]);
+        self.b.switch_to_block(join);
+        (self.b.block_params(join)[0], ok)
+    }
+
+    /// Stores `v` at state slot `x`; nothing happens when `x` is not a slot.
+    pub(super) fn state_store(&mut self, x: Value, v: Value) {
+        if let Some(k) = self.consts.get(&x).copied() {
+            if k >= 0.0 && k.fract() == 0.0 && (k as usize) < self.shared.state_len {
+                self.b.ins().store(
+                    MemFlagsData::trusted(),
+                    v,
+                    self.state,
+                    (k as usize * 8) as i32,
+                );
+            }
+            return;
+        }
+        let (ok, byte) = self.slot(self.shared.state_len, x);
+        let inside = self.b.create_block();
+        let join = self.b.create_block();
+        self.b.ins().brif(ok, inside, &[], join, &[]);
+        self.b.switch_to_block(inside);
+        let addr = self.b.ins().iadd(self.state, byte);
+        self.b.ins().store(MemFlagsData::trusted(), v, addr, 0);
+        self.b.ins().jump(join, &[]);
+        self.b.switch_to_block(join);
+    }
+}

@@ -1,0 +1,245 @@
+//! From an `update` closure's source and captured values to a Cranelift kernel.
+//!
+//! The kernel renders a whole block: the frame loop is inside it. Values are typed
+//! statically (numbers as f64, booleans, `undefined`, fixed-length arrays and objects kept
+//! as their parts); captured values are folded in as constants; calls to captured
+//! functions are inlined. Anything outside that subset is [`Unsupported`], and the signal
+//! stays on the JavaScript tier.
+
+mod jit;
+mod lower;
+mod values;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+use cranelift_module::FuncId;
+use flux_engine::StateMemory;
+use oxc_allocator::Allocator;
+use oxc_ast::ast::*;
+use oxc_ast::AstKind;
+use oxc_semantic::{AstNodes, Scoping, SemanticBuilder};
+use oxc_span::Span;
+
+use self::jit::Jit;
+use crate::analyze::FunctionSite;
+use crate::kernel::{Code, KernelFn, NativeSignal};
+use crate::lines::LineIndex;
+
+/// A value a closure captured, as the JavaScript tier read it once the file had loaded.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Captured {
+    /// A number.
+    Number(f64),
+    /// A boolean.
+    Bool(bool),
+    /// `undefined`.
+    Undefined,
+    /// `null`.
+    Null,
+    /// An array or typed array (read-only to the kernel).
+    Array(Vec<Captured>),
+    /// A plain object (read-only to the kernel).
+    Object(Vec<(String, Captured)>),
+    /// A function of the same file, with its own captured values.
+    Function {
+        /// Its tag id (index into the file's [`FunctionSite`]s).
+        id: usize,
+        /// Its captured values, in the order of its site's `captures`.
+        captures: Vec<Captured>,
+    },
+    /// `FLUX_STATE` itself.
+    State,
+    /// Anything else, described ("a string", "a Map").
+    Other(String),
+}
+
+/// One signal to compile.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// The signal's id, for messages.
+    pub id: String,
+    /// Tag id of its `update`.
+    pub function: usize,
+    /// Values `update` captures.
+    pub captures: Vec<Captured>,
+    /// Seed of its `Math.random`.
+    pub seed: u64,
+}
+
+/// Why a signal stays on the JavaScript tier: a construct and where it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unsupported {
+    /// Line, from 1.
+    pub line: u32,
+    /// Column, from 1.
+    pub col: u32,
+    /// What is not supported.
+    pub message: String,
+}
+
+impl fmt::Display for Unsupported {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}: {}", self.line, self.col, self.message)
+    }
+}
+
+impl std::error::Error for Unsupported {}
+
+/// What the compiler needs to know about the output.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// Output channels.
+    pub channels: usize,
+    /// The state memory kernels read and write.
+    pub state: Arc<StateMemory>,
+    /// The file's name, for fault messages.
+    pub file: String,
+}
+
+/// Compiles the `update` of each request. One machine-code module serves them all.
+pub fn compile(
+    source: &str,
+    module: bool,
+    sites: &[FunctionSite],
+    requests: &[Request],
+    target: &Target,
+) -> Vec<Result<NativeSignal, Unsupported>> {
+    let nowhere = |message: String| Unsupported {
+        line: 1,
+        col: 1,
+        message,
+    };
+    let allocator = Allocator::default();
+    let Some(program) = crate::analyze::parse(&allocator, source, module) else {
+        let e = nowhere("the file does not parse".into());
+        return requests.iter().map(|_| Err(e.clone())).collect();
+    };
+    let semantic = SemanticBuilder::new()
+        .with_build_nodes(true)
+        .build(&program)
+        .semantic;
+    let fns = functions(semantic.nodes());
+
+    let mut jit = match Jit::new() {
+        Ok(jit) => jit,
+        Err(e) => {
+            let e = nowhere(format!("cannot start the compiler: {e}"));
+            return requests.iter().map(|_| Err(e.clone())).collect();
+        }
+    };
+    let lines = LineIndex::new(source);
+    let mut tables = Vec::new();
+    let mut compiled: Vec<Result<(FuncId, String), Unsupported>> = Vec::new();
+    for (n, request) in requests.iter().enumerate() {
+        let shared = Shared {
+            scoping: semantic.scoping(),
+            fns: &fns,
+            sites,
+            lines: &lines,
+            channels: target.channels,
+            state_len: target.state.len(),
+        };
+        let result = jit.kernel(&shared, request, n, &mut tables).map(|id| {
+            let site = &sites[request.function];
+            let (line, col) = lines.position(site.start);
+            (id, format!("{}:{line}:{col}", target.file))
+        });
+        compiled.push(result);
+    }
+    if let Err(e) = jit.module.finalize_definitions() {
+        let e = nowhere(format!("cannot finalize machine code: {e}"));
+        return requests.iter().map(|_| Err(e.clone())).collect();
+    }
+    let mut pointers = Vec::new();
+    for c in &compiled {
+        pointers.push(
+            c.as_ref()
+                .ok()
+                .map(|(id, _)| jit.module.get_finalized_function(*id)),
+        );
+    }
+    let code = Arc::new(Code::new(jit.module, tables));
+    compiled
+        .into_iter()
+        .zip(pointers)
+        .zip(requests)
+        .map(|((c, ptr), request)| {
+            let (_, location) = c?;
+            let ptr = ptr.expect("a compiled kernel has a pointer");
+            // SAFETY: `ptr` is the finalized code of a function this module compiled with the
+            // `KernelFn` signature (one pointer argument, an i32 result, the platform's C
+            // calling convention); the module lives in `code`, which the signal keeps.
+            let kernel: KernelFn = unsafe { std::mem::transmute::<*const u8, KernelFn>(ptr) };
+            Ok(NativeSignal::new(
+                code.clone(),
+                kernel,
+                target.state.clone(),
+                request.seed,
+                location,
+                target.channels,
+            ))
+        })
+        .collect()
+}
+
+/// A function of the file, by span.
+#[derive(Clone, Copy)]
+enum FnNode<'a> {
+    Arrow(&'a ArrowFunctionExpression<'a>),
+    Func(&'a Function<'a>),
+}
+
+impl<'a> FnNode<'a> {
+    fn params(self) -> &'a FormalParameters<'a> {
+        match self {
+            FnNode::Arrow(a) => &a.params,
+            FnNode::Func(f) => &f.params,
+        }
+    }
+
+    fn span(self) -> Span {
+        match self {
+            FnNode::Arrow(a) => a.span,
+            FnNode::Func(f) => f.span,
+        }
+    }
+}
+
+/// Every function of the file, by its span. The semantic model's node list holds them
+/// as references into the arena, for as long as the parsed program lives.
+fn functions<'a>(nodes: &AstNodes<'a>) -> HashMap<(u32, u32), FnNode<'a>> {
+    let mut functions = HashMap::new();
+    for node in nodes.iter() {
+        let f = match node.kind() {
+            AstKind::Function(f) => FnNode::Func(f),
+            AstKind::ArrowFunctionExpression(a) => FnNode::Arrow(a),
+            _ => continue,
+        };
+        let span = f.span();
+        functions.insert((span.start, span.end), f);
+    }
+    functions
+}
+
+/// Read-only facts shared by every kernel of a file.
+struct Shared<'a, 'b> {
+    scoping: &'b Scoping,
+    fns: &'b HashMap<(u32, u32), FnNode<'a>>,
+    sites: &'b [FunctionSite],
+    lines: &'b LineIndex<'b>,
+    channels: usize,
+    state_len: usize,
+}
+
+impl Shared<'_, '_> {
+    fn unsupported(&self, offset: u32, message: &str) -> Unsupported {
+        let (line, col) = self.lines.position(offset);
+        Unsupported {
+            line,
+            col,
+            message: message.to_owned(),
+        }
+    }
+}
