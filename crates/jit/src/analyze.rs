@@ -26,6 +26,9 @@ pub const TAG_METHODS_FN: &str = "__fxo";
 /// A function found in the source.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FunctionSite {
+    /// Which source of the load it is in (an index into the sources given to
+    /// [`crate::compile`]).
+    pub source: usize,
     /// Byte range of the function in the original source.
     pub start: u32,
     /// End of the byte range.
@@ -58,6 +61,8 @@ pub struct Options<'a> {
     /// The first tag id: the functions of this source are tagged `id_base`, `id_base + 1`...
     /// so that several sources of one load (the library, the file) never share an id.
     pub id_base: usize,
+    /// The index of this source among the load's sources, recorded in its sites.
+    pub source: usize,
     /// The library's unit constructors: calls that make units are wrapped in
     /// `__kw(name, () => call)` (see [`crate::units`]).
     pub unit_ctors: &'a [&'a str],
@@ -144,6 +149,7 @@ pub fn instrument_with(source: &str, module: bool, options: &Options<'_>) -> Opt
             .find(|(factory, _)| *factory == f.span)
             .map(|(_, call)| line_col(source, call.start));
         functions.push(FunctionSite {
+            source: options.source,
             start: f.span.start,
             end: f.span.end,
             captures,

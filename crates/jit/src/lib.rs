@@ -21,5 +21,5 @@ mod kernel;
 mod lines;
 pub mod units;
 
-pub use compile::{compile, Captured, Request, Target, Unsupported};
+pub use compile::{compile, Captured, Request, Source, Target, Unsupported};
 pub use kernel::{NativeSignal, FUEL_PER_BLOCK};

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use flux_engine::{Block, Signal, StateMemory};
 use flux_jit::analyze::instrument;
-use flux_jit::{compile, NativeSignal, Request, Target};
+use flux_jit::{compile, NativeSignal, Request, Source, Target};
 
 /// Compiles `update` (the only function in `source`) for `channels` output channels.
 fn kernel(source: &str, channels: usize) -> NativeSignal {
@@ -21,7 +21,12 @@ fn kernel(source: &str, channels: usize) -> NativeSignal {
         state: Arc::new(StateMemory::new(16)),
         file: "k.js".into(),
     };
-    compile(source, false, &tagged.functions, &[request], &target)
+    let sources = [Source {
+        name: "k.js",
+        text: source,
+        module: false,
+    }];
+    compile(&sources, &tagged.functions, &[request], &target)
         .pop()
         .expect("one result")
         .expect("the update compiles")

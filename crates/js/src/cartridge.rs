@@ -20,6 +20,8 @@ impl Locator {
     pub(crate) fn map(&self, mut l: Location) -> Location {
         if let (Some(map), true) = (&self.positions, l.file == self.file) {
             (l.line, l.col) = map.original(l.line, l.col);
+        } else if l.file == crate::library::LIBRARY_NAME {
+            (l.line, l.col) = crate::library::library().positions.original(l.line, l.col);
         }
         l
     }

@@ -17,7 +17,6 @@ const DSP: &str = include_str!("dsp.js");
 pub(crate) const LIBRARY_NAME: &str = "flux:dsp.js";
 
 /// The library, prepared once per process.
-#[allow(dead_code)] // `source` and `positions` serve the native tier once it compiles the library.
 pub(crate) struct Library {
     /// The wrapped source, as the compiler parses it.
     pub source: String,

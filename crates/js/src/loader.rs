@@ -11,15 +11,15 @@ use flux_engine::{
     Block, Fault, Footprint, Patch, PatchSignal, Signal, StateAllocator, StateBlock, StateMemory,
     Tier, MAX_BLOCK,
 };
-use flux_jit::analyze::{instrument_with, FunctionSite, Options};
-use flux_jit::{compile, NativeSignal, Request, Target};
+use flux_jit::analyze::{instrument_with, Options};
+use flux_jit::{compile, NativeSignal, Request, Source, Target};
 use rquickjs::{Context, Function, Object, Runtime, Value};
 
 use crate::capture::native_request;
 use crate::cartridge::{caught_to_message, Cartridge, JsSignal, Locator, Watchdog};
 use crate::diag::{Diagnostic, Location};
 use crate::hooks::Hooks;
-use crate::library::library;
+use crate::library::{library, LIBRARY_NAME};
 use crate::modules::{evaluate, is_module, FileLoader, FileResolver};
 
 const LOG_CAPACITY: usize = 1024;
@@ -354,6 +354,7 @@ impl Loader {
             is_module,
             &Options {
                 id_base: lib.sites.len(),
+                source: 1,
                 unit_ctors: &ctors,
             },
         );
@@ -456,19 +457,21 @@ impl Loader {
                     Err(reason) => native[i] = Some(Err(reason)),
                 }
             }
-            // FIXME: the library's functions are not compiled yet (one source per compile):
-            // their sites stand nowhere in the file, so a call of one stays on the JS tier.
-            let mut sites: Vec<FunctionSite> = lib
-                .sites
-                .iter()
-                .map(|f| FunctionSite {
-                    start: u32::MAX,
-                    end: u32::MAX,
-                    ..f.clone()
-                })
-                .collect();
+            let mut sites = lib.sites.clone();
             sites.extend(tagged.functions.iter().cloned());
-            let results = compile(source, is_module, &sites, &wanted, &target);
+            let sources = [
+                Source {
+                    name: LIBRARY_NAME,
+                    text: &lib.source,
+                    module: false,
+                },
+                Source {
+                    name,
+                    text: source,
+                    module: is_module,
+                },
+            ];
+            let results = compile(&sources, &sites, &wanted, &target);
             for (i, result) in slots.into_iter().zip(results) {
                 native[i] = Some(result.map_err(|u| u.to_string()));
             }

@@ -150,11 +150,11 @@ impl Jit {
             .signature
             .returns
             .push(AbiParam::new(types::I32));
-        let site = &shared.sites[request.function];
-        let node = *shared
-            .fns
-            .get(&(site.start, site.end))
-            .ok_or_else(|| shared.unsupported(site.start, "update is not a plain function"))?;
+        let function = request.function;
+        let start = shared.sites.get(function).map_or(0, |s| s.start);
+        let node = shared
+            .node(function)
+            .ok_or_else(|| shared.unsupported(function, start, "update is not a plain function"))?;
 
         let config = self.module.target_config();
         let mut refs = HashMap::new();
@@ -186,10 +186,10 @@ impl Jit {
                 Linkage::Local,
                 &self.ctx.func.signature,
             )
-            .map_err(|e| shared.unsupported(site.start, &format!("cannot declare: {e}")))?;
+            .map_err(|e| shared.unsupported(function, start, &format!("cannot declare: {e}")))?;
         self.module
             .define_function(id, &mut self.ctx)
-            .map_err(|e| shared.unsupported(site.start, &format!("cannot compile: {e:?}")))?;
+            .map_err(|e| shared.unsupported(function, start, &format!("cannot compile: {e:?}")))?;
         Ok(id)
     }
 }

@@ -71,6 +71,9 @@ pub struct Request {
 /// Why a signal stays on the JavaScript tier: a construct and where it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Unsupported {
+    /// The source it is in, when it is not the signal's own file (an imported module, the
+    /// library).
+    pub file: Option<String>,
     /// Line, from 1.
     pub line: u32,
     /// Column, from 1.
@@ -81,6 +84,9 @@ pub struct Unsupported {
 
 impl fmt::Display for Unsupported {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(file) = &self.file {
+            write!(f, "{file}:")?;
+        }
         write!(f, "{}:{}: {}", self.line, self.col, self.message)
     }
 }
@@ -98,29 +104,69 @@ pub struct Target {
     pub file: String,
 }
 
+/// One source text of a load: the signals file, a module it imports, or the library.
+#[derive(Debug, Clone, Copy)]
+pub struct Source<'s> {
+    /// Its name, for messages.
+    pub name: &'s str,
+    /// The text as written (the compiler never sees the instrumented copy).
+    pub text: &'s str,
+    /// An ES module (else a script).
+    pub module: bool,
+}
+
+/// A parsed source: its functions by span, its symbols and its lines.
+struct Parsed<'a, 'b> {
+    name: &'b str,
+    scoping: &'b Scoping,
+    fns: HashMap<(u32, u32), FnNode<'a>>,
+    lines: LineIndex<'b>,
+}
+
 /// Compiles the `update` of each request. One machine-code module serves them all.
+///
+/// `sites` are the functions of every source (by tag id; a site says which source holds
+/// it), so an `update` may call functions of other sources, and they are inlined too.
 pub fn compile(
-    source: &str,
-    module: bool,
+    sources: &[Source<'_>],
     sites: &[FunctionSite],
     requests: &[Request],
     target: &Target,
 ) -> Vec<Result<NativeSignal, Unsupported>> {
     let nowhere = |message: String| Unsupported {
+        file: None,
         line: 1,
         col: 1,
         message,
     };
-    let allocator = Allocator::default();
-    let Some(program) = crate::analyze::parse(&allocator, source, module) else {
-        let e = nowhere("the file does not parse".into());
-        return requests.iter().map(|_| Err(e.clone())).collect();
-    };
-    let semantic = SemanticBuilder::new()
-        .with_build_nodes(true)
-        .build(&program)
-        .semantic;
-    let fns = functions(semantic.nodes());
+    let allocators: Vec<Allocator> = sources.iter().map(|_| Allocator::default()).collect();
+    let mut programs = Vec::with_capacity(sources.len());
+    for (source, allocator) in sources.iter().zip(&allocators) {
+        let Some(program) = crate::analyze::parse(allocator, source.text, source.module) else {
+            let e = nowhere(format!("{} does not parse", source.name));
+            return requests.iter().map(|_| Err(e.clone())).collect();
+        };
+        programs.push(program);
+    }
+    let semantics: Vec<_> = programs
+        .iter()
+        .map(|p| {
+            SemanticBuilder::new()
+                .with_build_nodes(true)
+                .build(p)
+                .semantic
+        })
+        .collect();
+    let parsed: Vec<Parsed<'_, '_>> = sources
+        .iter()
+        .zip(&semantics)
+        .map(|(source, semantic)| Parsed {
+            name: source.name,
+            scoping: semantic.scoping(),
+            fns: functions(semantic.nodes()),
+            lines: LineIndex::new(source.text),
+        })
+        .collect();
 
     let mut jit = match Jit::new() {
         Ok(jit) => jit,
@@ -129,22 +175,21 @@ pub fn compile(
             return requests.iter().map(|_| Err(e.clone())).collect();
         }
     };
-    let lines = LineIndex::new(source);
     let mut tables = Vec::new();
     let mut compiled: Vec<Result<(FuncId, String), Unsupported>> = Vec::new();
     for (n, request) in requests.iter().enumerate() {
         let shared = Shared {
-            scoping: semantic.scoping(),
-            fns: &fns,
+            sources: &parsed,
             sites,
-            lines: &lines,
+            file: &target.file,
             channels: target.channels,
             state_len: target.state.len(),
         };
         let result = jit.kernel(&shared, request, n, &mut tables).map(|id| {
             let site = &sites[request.function];
-            let (line, col) = lines.position(site.start);
-            (id, format!("{}:{line}:{col}", target.file))
+            let source = &parsed[site.source];
+            let (line, col) = source.lines.position(site.start);
+            (id, format!("{}:{line}:{col}", source.name))
         });
         compiled.push(result);
     }
@@ -223,23 +268,34 @@ fn functions<'a>(nodes: &AstNodes<'a>) -> HashMap<(u32, u32), FnNode<'a>> {
     functions
 }
 
-/// Read-only facts shared by every kernel of a file.
+/// Read-only facts shared by every kernel of a load.
 struct Shared<'a, 'b> {
-    scoping: &'b Scoping,
-    fns: &'b HashMap<(u32, u32), FnNode<'a>>,
+    sources: &'b [Parsed<'a, 'b>],
     sites: &'b [FunctionSite],
-    lines: &'b LineIndex<'b>,
+    /// The signals file's name: places in other sources name their file.
+    file: &'b str,
     channels: usize,
     state_len: usize,
 }
 
-impl Shared<'_, '_> {
-    fn unsupported(&self, offset: u32, message: &str) -> Unsupported {
-        let (line, col) = self.lines.position(offset);
+impl<'a> Shared<'a, '_> {
+    /// What is unsupported at `offset` of the source of site `function`.
+    fn unsupported(&self, function: usize, offset: u32, message: &str) -> Unsupported {
+        let source = self.sites.get(function).map_or(0, |s| s.source);
+        let parsed = &self.sources[source.min(self.sources.len() - 1)];
+        let (line, col) = parsed.lines.position(offset);
         Unsupported {
+            file: (parsed.name != self.file).then(|| parsed.name.to_owned()),
             line,
             col,
             message: message.to_owned(),
         }
+    }
+
+    /// The function of site `function`, if its source has it.
+    fn node(&self, function: usize) -> Option<FnNode<'a>> {
+        let site = self.sites.get(function)?;
+        let parsed = self.sources.get(site.source)?;
+        parsed.fns.get(&(site.start, site.end)).copied()
     }
 }

@@ -14,7 +14,7 @@ impl<'x, 'f, 'a, 'b> Lower<'x, 'f, 'a, 'b> {
         let symbol = id
             .reference_id
             .get()
-            .and_then(|r| self.shared.scoping.get_reference(r).symbol_id());
+            .and_then(|r| self.scoping().get_reference(r).symbol_id());
         match symbol.and_then(|s| self.frame().locals.get(&s).cloned()) {
             Some(Binding::Var(shape)) => Ok(shape),
             Some(Binding::Const(_)) => self.err(id.span, "assignment to a constant"),
@@ -54,7 +54,7 @@ impl<'x, 'f, 'a, 'b> Lower<'x, 'f, 'a, 'b> {
         } else {
             Some(
                 self.compound(a.operator)
-                    .ok_or_else(|| self.shared.unsupported(a.span.start, "logical assignment"))?,
+                    .ok_or_else(|| self.unsupported(a.span.start, "logical assignment"))?,
             )
         };
         match &a.left {

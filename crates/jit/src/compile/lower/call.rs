@@ -59,8 +59,7 @@ impl<'x, 'f, 'a, 'b> Lower<'x, 'f, 'a, 'b> {
         if self.frames.len() > 32 {
             return self.err(span, "calls nested more than 32 deep");
         }
-        let site = &self.shared.sites[function];
-        let Some(node) = self.shared.fns.get(&(site.start, site.end)).copied() else {
+        let Some(node) = self.shared.node(function) else {
             return self.err(span, "calling a function the compiler cannot see");
         };
         let captures = self.bind_captures(function, captures, span)?;

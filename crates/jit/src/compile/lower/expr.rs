@@ -110,7 +110,7 @@ impl<'x, 'f, 'a, 'b> Lower<'x, 'f, 'a, 'b> {
         let symbol = id
             .reference_id
             .get()
-            .and_then(|r| self.shared.scoping.get_reference(r).symbol_id());
+            .and_then(|r| self.scoping().get_reference(r).symbol_id());
         if let Some(symbol) = symbol {
             if let Some(binding) = self.frame().locals.get(&symbol).cloned() {
                 return Ok(match binding {

@@ -35,6 +35,8 @@ pub(super) struct Lower<'x, 'f, 'a, 'b> {
     out: Value,
     fuel: Variable,
     fuel_out: ir::Block,
+    /// Site of the `update` being compiled.
+    update: usize,
 }
 
 impl<'x, 'f, 'a, 'b> Lower<'x, 'f, 'a, 'b> {
@@ -66,15 +68,36 @@ impl<'x, 'f, 'a, 'b> Lower<'x, 'f, 'a, 'b> {
             out: placeholder,
             fuel,
             fuel_out,
+            update: 0,
         }
     }
 
+    /// The site of the function being lowered (the innermost inlined one).
+    fn function(&self) -> usize {
+        self.frames.last().map_or(self.update, |f| f.function)
+    }
+
+    /// The symbols of the source being lowered.
+    fn scoping(&self) -> &'b oxc_semantic::Scoping {
+        let source = self
+            .shared
+            .sites
+            .get(self.function())
+            .map_or(0, |s| s.source);
+        self.shared.sources[source].scoping
+    }
+
+    fn unsupported(&self, offset: u32, message: &str) -> super::Unsupported {
+        self.shared.unsupported(self.function(), offset, message)
+    }
+
     fn err<T>(&self, span: Span, message: impl Into<String>) -> R<T> {
-        Err(self.shared.unsupported(span.start, &message.into()))
+        Err(self.unsupported(span.start, &message.into()))
     }
 
     /// The kernel: load the context, loop over frames, run `update` once per frame.
     pub(super) fn kernel_body(&mut self, node: FnNode<'a>, request: &Request) -> R<()> {
+        self.update = request.function;
         let flags = MemFlagsData::trusted();
         let ctx = self.ctx;
         self.state = self.b.ins().load(self.ptr, flags, ctx, ctx_offset::STATE);
@@ -182,7 +205,7 @@ impl<'x, 'f, 'a, 'b> Lower<'x, 'f, 'a, 'b> {
                 other => {
                     let e = other
                         .as_expression()
-                        .ok_or_else(|| self.shared.unsupported(a.span.start, "arrow body"))?;
+                        .ok_or_else(|| self.unsupported(a.span.start, "arrow body"))?;
                     let v = self.expr(e)?;
                     self.do_return(v, e.span())
                 }
@@ -270,7 +293,7 @@ impl<'x, 'f, 'a, 'b> Lower<'x, 'f, 'a, 'b> {
     }
 
     fn never_written(&self, symbol: SymbolId) -> bool {
-        !self.shared.scoping.symbol_is_mutated(symbol)
+        !self.scoping().symbol_is_mutated(symbol)
     }
 
     fn shape_of(&mut self, v: &Val) -> Shape {

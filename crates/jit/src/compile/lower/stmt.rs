@@ -54,7 +54,7 @@ impl<'x, 'f, 'a, 'b> Lower<'x, 'f, 'a, 'b> {
                         ForStatementInit::VariableDeclaration(d) => self.declaration(d)?,
                         other => {
                             let e = other.as_expression().ok_or_else(|| {
-                                self.shared.unsupported(f.span.start, "this loop header")
+                                self.unsupported(f.span.start, "this loop header")
                             })?;
                             self.expr(e)?;
                         }
