@@ -133,7 +133,7 @@ impl Hooks {
         options.strict = true;
         options.filename = Some(LIBRARY_NAME.to_owned());
         let make: Function = ctx.eval_with_options(lib.tagged.as_str(), options)?;
-        let exports: Object = make.call((
+        let made: Vec<Value> = make.call((
             globals.get::<_, Value>("FLUX_STATE")?,
             flux.get::<_, Value>("slots")?,
             flux.get::<_, Value>("buffer")?,
@@ -141,7 +141,9 @@ impl Hooks {
             (self.seed % (1 << 32)) as f64,
         ))?;
         let install: Function = flux.get("library")?;
-        install.call::<_, Value>((exports, lib.ctors.clone()))?;
+        let mut made = made.into_iter();
+        let (exports, play) = (made.next(), made.next());
+        install.call::<_, Value>((exports, lib.ctors.clone(), play))?;
         Ok(())
     }
 }

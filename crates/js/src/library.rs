@@ -2,7 +2,7 @@
 //! which of its functions make units.
 //!
 //! The library is a plain script of functions. Every load evaluates it inside
-//! `(function (mem, slots, buffer, SR, SEED) { ... return LIBRARY; })`, so the names it uses
+//! `(function (mem, slots, buffer, SR, SEED) { ... return [LIBRARY, __play]; })`, so the names it uses
 //! for the state memory, its allocator, the sample rate and the seed are parameters, which
 //! the native tier sees as captured values like any other. Its functions are tagged for the
 //! native tier from tag id 0; the file's own functions come after them.
@@ -13,6 +13,17 @@ use flux_jit::analyze::{instrument_with, FunctionSite, Options, PositionMap};
 
 /// The library's source, as shipped.
 const DSP: &str = include_str!("dsp.js");
+/// The end of the library's wrapper: `play()`'s per-frame function, which lives here so
+/// that the native tier compiles it with the function it calls, and the return value.
+const PLAY: &str = "function __play(fn, idx, name, view) {
+  return (sr) => {
+    const t = mem[idx + 63];
+    mem[idx + 63] = t + 1 / sr;
+    return fn({ t: t, dt: 1 / sr, sr: sr, state: view, name: name });
+  };
+}
+return [LIBRARY, __play];";
+
 /// The file name the library's diagnostics carry.
 pub(crate) const LIBRARY_NAME: &str = "flux:dsp.js";
 
@@ -41,7 +52,7 @@ pub(crate) fn library() -> &'static Library {
 /// Wraps, tags and reads `dsp`. `None` when it does not parse.
 fn prepare(dsp: &str) -> Option<Library> {
     // The wrapper stays on the first line, so lines of the library keep their numbers.
-    let source = format!("(function (mem, slots, buffer, SR, SEED) {{ {dsp}\nreturn LIBRARY;\n}})");
+    let source = format!("(function (mem, slots, buffer, SR, SEED) {{ {dsp}\n{PLAY}\n}})");
     let tagged = instrument_with(&source, false, &Options::default())?;
     let (exports, ctors) = flux_jit::units::library(dsp)?;
     Some(Library {
@@ -68,7 +79,11 @@ mod tests {
         .unwrap();
         assert_eq!(lib.exports, ["a", "b", "c"]);
         assert_eq!(lib.ctors, ["a", "b"]);
-        assert_eq!(lib.sites.len(), 5, "the wrapper, a, its closure, b and c");
+        assert_eq!(
+            lib.sites.len(),
+            7,
+            "the wrapper, a, its closure, b, c, __play and its closure"
+        );
         assert!(lib.tagged.starts_with("(__fx(0, "), "{}", lib.tagged);
     }
 

@@ -111,7 +111,9 @@
   Object.defineProperty(globalThis, '__kw', { value: kw });
 
   // Adds the library's exports to the API (and the globals): its unit makers wrapped.
-  function library(lib, ctors) {
+  let playUpdate = null;
+  function library(lib, ctors, play) {
+    playUpdate = play;
     for (const name of Object.keys(lib)) {
       const value = ctors.includes(name) ? unitCtor(name, lib[name]) : lib[name];
       api[name] = value;
@@ -151,23 +153,14 @@
   }
 
   // play(id, fn, fade?): a signal in one line. fn(s) gets s.t (seconds since it started,
-  // kept across reloads), s.dt, s.sr, s.state (its own slots) and s.name.
+  // kept across reloads), s.dt, s.sr, s.state (its own slots) and s.name; `s` is a fresh
+  // object each frame. The per-frame function is the library's __play, so the native tier
+  // compiles it together with fn.
   function play(id, fn, fade) {
     if (typeof fn !== 'function') {
       throw new TypeError("play('" + id + "', fn): fn must be a function, not " + describe(fn));
     }
-    flux(id, (mem, idx) => {
-      const s = { t: 0, dt: 0, sr: 0, state: mem.subarray(idx, idx + 63), name: id };
-      return {
-        update: (sr) => {
-          s.sr = sr;
-          s.dt = 1 / sr;
-          s.t = mem[idx + 63];
-          mem[idx + 63] = s.t + s.dt;
-          return fn(s);
-        }
-      };
-    });
+    flux(id, (mem, idx) => ({ update: playUpdate(fn, idx, id, mem.subarray(idx, idx + 63)) }));
     if (fade !== undefined) actions.push(['fade', id, seconds(fade, 'play')]);
   }
 
@@ -231,6 +224,7 @@
   // What kind of value the native tier is looking at.
   function classify(v) {
     if (v === state) return 'state';
+    if (ArrayBuffer.isView(v) && v.buffer === state.buffer) return 'other:a view of FLUX_STATE';
     if (typeof v === 'function') return 'function';
     if (Array.isArray(v)) return 'array';
     if (ArrayBuffer.isView(v) && !(v instanceof DataView)) return 'typed';

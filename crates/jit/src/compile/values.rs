@@ -28,6 +28,9 @@ pub(super) enum Val {
     Func(usize, Vec<Captured>),
     State,
     Math,
+    /// A captured value the kernel cannot hold (a string, a Map...): fine to pass along
+    /// and leave unused, an error where it is used.
+    Opaque(String),
 }
 
 /// Where a mutable local lives: one Cranelift variable per scalar part.
@@ -98,5 +101,6 @@ pub(super) fn describe(v: &Val) -> &'static str {
         Val::Func(..) => "a function",
         Val::State => "mem",
         Val::Math => "Math",
+        Val::Opaque(_) => "a captured value the compiler cannot hold (a string, a Map...)",
     }
 }

@@ -33,7 +33,8 @@ impl<'x, 'f, 'a, 'b> Lower<'x, 'f, 'a, 'b> {
             Captured::Function { id, captures } => Val::Func(*id, captures.clone()),
             Captured::Array(_) | Captured::Object(_) => Val::Data(c.clone()),
             Captured::Other(what) => {
-                return self.err(span, format!("a captured value that is {what}"))
+                let _ = span;
+                Val::Opaque(what.clone())
             }
         })
     }
@@ -73,6 +74,9 @@ impl<'x, 'f, 'a, 'b> Lower<'x, 'f, 'a, 'b> {
             Val::Tuple(_) | Val::Obj(_) | Val::Data(_) | Val::Func(..) | Val::State | Val::Math => {
                 let _ = span;
                 self.b.ins().iconst(types::I8, 1)
+            }
+            Val::Opaque(what) => {
+                return self.err(span, format!("a captured value that is {what}"));
             }
         })
     }

@@ -160,6 +160,9 @@ impl<'x, 'f, 'a, 'b> Lower<'x, 'f, 'a, 'b> {
     }
 
     pub(super) fn equals(&mut self, l: Val, r: Val, strict: bool, span: Span) -> R<Value> {
+        if let (Val::Opaque(what), _) | (_, Val::Opaque(what)) = (&l, &r) {
+            return self.err(span, format!("comparing a captured value that is {what}"));
+        }
         match (&l, &r) {
             (Val::Maybe(_, ok), Val::Undef | Val::Null)
             | (Val::Undef | Val::Null, Val::Maybe(_, ok)) => {
