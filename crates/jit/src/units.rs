@@ -321,7 +321,8 @@ impl<'a> Visit<'a> for Calls<'_> {
     }
 
     fn visit_call_expression(&mut self, it: &CallExpression<'a>) {
-        if let Some(target) = self.target(&it.callee) {
+        let target = self.target(&it.callee);
+        if let Some(target) = target {
             self.calls.push(Call {
                 span: it.span,
                 name: self.path(),
@@ -329,7 +330,23 @@ impl<'a> Visit<'a> for Calls<'_> {
                 inside: self.inside.last().copied().flatten(),
             });
         }
+        // Units made in the arguments of a method call are named by its object:
+        // `voices.push(saw())` makes `voices`, `voices#1`...
+        let receiver = match it.callee.without_parentheses() {
+            Expression::StaticMemberExpression(m) if target.is_none() => match &m.object {
+                Expression::Identifier(id) => Some(clean(&id.name)),
+                _ => None,
+            },
+            _ => None,
+        };
+        let named = receiver.is_some();
+        if let Some(name) = receiver {
+            self.names.push(name);
+        }
         walk::walk_call_expression(self, it);
+        if named {
+            self.names.pop();
+        }
     }
 
     fn visit_function(&mut self, it: &Function<'a>, flags: ScopeFlags) {

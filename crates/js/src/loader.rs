@@ -560,6 +560,8 @@ impl Loader {
                 }
             }
         }
+        report.kept.sort();
+        report.made.sort();
         if running.is_empty() {
             if let Some(before) = self.units.insert(name.to_owned(), names.clone()) {
                 report.dropped = before.difference(&names).cloned().collect();

@@ -150,3 +150,37 @@ fn faults_of_native_code_fading_out_are_reported_with_the_old_place() {
     assert_eq!(out[1023 * 2], (0.5f64).tanh() as f32);
     assert!(reports(&mut ctl).is_empty());
 }
+
+#[test]
+fn a_patch_built_from_the_library_renders_and_crossfades_without_allocating() {
+    let state = Arc::new(StateMemory::new(1 << 20));
+    let mut loader = Loader::new(
+        state.clone(),
+        StateAllocator::new(1 << 20, 64).with_guard(64),
+        LoadOptions {
+            tier: TierChoice::Native,
+            ..LoadOptions::default()
+        },
+    );
+    let (mut ctl, mut eng) = engine(EngineConfig::new(48_000, 1), state);
+    ctl.set_fade(300);
+    let mut out = vec![0.0f32; 1024];
+    for pitch in ["220", "330", "440"] {
+        let source = format!(
+            "flux('lead', () => {{ const lfo = sine(); const tone = sine(); \
+             return {{ update: () => tone({pitch} + 3 * lfo(5)) * 0.3 }}; }});\n\
+             play('hum', s => Math.sin(2 * Math.PI * 55 * s.t) * 0.2);"
+        );
+        let loaded = loader.load_source("lib.js", &source).unwrap();
+        assert!(loaded.signals.iter().all(|s| s.tier == Tier::Native));
+        ctl.swap(loaded.patch);
+        // The swap, the crossfade over the units' shadow state and its end.
+        assert_no_alloc(|| {
+            for _ in 0..4 {
+                eng.process(&mut out);
+            }
+        });
+        assert!(ctl.collect().is_empty());
+        assert!(out.iter().any(|&s| s != 0.0));
+    }
+}
