@@ -30,6 +30,7 @@ mod thread;
 pub use counters::{Counters, Stats};
 pub use engine::{
     engine, Command, Controller, Engine, EngineConfig, SignalFault, DEFAULT_BLOCK, MAX_BLOCK,
+    PENDING_LIMIT,
 };
 pub use rtrb;
 pub use signal::{Block, Fault, Patch, PatchSignal, Signal, Tier};
@@ -37,4 +38,4 @@ pub use state::{
     StateAllocator, StateBlock, StateFull, StateMemory, DEFAULT_BLOCK_SLOTS, DEFAULT_SLOTS,
 };
 pub use tap::{tap, Tap, TapReader};
-pub use thread::{DspThread, OutputReader};
+pub use thread::{DspFailure, DspThread, OutputReader, STALL_LIMIT, STOP_WAIT};
