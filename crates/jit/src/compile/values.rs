@@ -26,7 +26,8 @@ pub(super) enum Val {
     /// A captured array or object, kept as data until read.
     Data(Captured),
     Func(usize, Vec<Captured>),
-    State,
+    /// The state memory, or a view of it: slots `offset..offset + len`.
+    State(usize, usize),
     Math,
 }
 
@@ -96,7 +97,8 @@ pub(super) fn describe(v: &Val) -> &'static str {
         Val::Data(Captured::Array(_)) => "a captured array",
         Val::Data(_) => "a captured object",
         Val::Func(..) => "a function",
-        Val::State => "mem",
+        Val::State(0, _) => "mem",
+        Val::State(..) => "a view of mem",
         Val::Math => "Math",
     }
 }
