@@ -156,7 +156,7 @@ pub fn run(args: PlayArgs) -> anyhow::Result<ExitCode> {
         taps.push(tx);
         (listener, rx)
     });
-    let (dsp, mut reader) =
+    let (mut dsp, mut reader) =
         DspThread::spawn(eng, ring_frames, taps).context("cannot start the DSP thread")?;
     reader.wait_primed(Duration::from_secs(2));
     let counters = reader.counters().clone();
@@ -202,6 +202,8 @@ pub fn run(args: PlayArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let until = args.seconds.map(Duration::from_secs_f64);
     let mut status = crate::status::StatusLine::new();
+    // A DSP thread that panicked or is stuck ends the session with an error.
+    let mut dsp_failed = false;
     loop {
         if stop.load(Ordering::Relaxed) || until.is_some_and(|u| started.elapsed() >= u) {
             break;
@@ -235,6 +237,12 @@ pub fn run(args: PlayArgs) -> anyhow::Result<ExitCode> {
                 break;
             }
         }
+        if let Err(e) = dsp.check() {
+            status.clear();
+            eprintln!("error: {e}");
+            dsp_failed = true;
+            break;
+        }
         status.draw(&session, &counters);
     }
     status.clear();
@@ -242,7 +250,14 @@ pub fn run(args: PlayArgs) -> anyhow::Result<ExitCode> {
     let output_name = running.name().to_owned();
     drop(running);
     let realtime = dsp.is_realtime();
-    drop(dsp.stop());
+    match dsp.stop_within(flux_engine::STOP_WAIT) {
+        Ok(engine) => drop(engine),
+        Err(e) if !dsp_failed => {
+            eprintln!("error: {e}");
+            dsp_failed = true;
+        }
+        Err(_) => {}
+    }
     let scope_dropped_frames = scope.map_or(0, Scope::stop);
     for line in session.poll() {
         eprintln!("{line}");
@@ -286,7 +301,11 @@ pub fn run(args: PlayArgs) -> anyhow::Result<ExitCode> {
         std::fs::write(path, serde_json::to_string_pretty(&file)? + "\n")
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(if dsp_failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 /// Picks the output: `--null`, `--device NAME`, or the default device with the null output

@@ -20,6 +20,9 @@ pub struct Counters {
     load_sum: AtomicU64,
     load_max: AtomicU64,
     load_last: AtomicU64,
+    /// Turns of the DSP thread's loop, rendering or sleeping: it stands still only when
+    /// the thread is dead or stuck.
+    heartbeat: AtomicU64,
 }
 
 /// A fixed moment to measure nanoseconds from.
@@ -87,6 +90,16 @@ impl Counters {
         if short {
             self.underruns.fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// Counts one turn of the DSP thread's loop.
+    pub(crate) fn beat(&self) {
+        self.heartbeat.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Turns of the DSP thread's loop so far (0 without a DSP thread).
+    pub fn heartbeat(&self) -> u64 {
+        self.heartbeat.load(Ordering::Relaxed)
     }
 
     /// A consistent-enough copy of every figure.

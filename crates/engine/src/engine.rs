@@ -18,6 +18,9 @@ pub const DEFAULT_BLOCK: usize = 128;
 const COMMAND_CAPACITY: usize = 64;
 const RETIRED_CAPACITY: usize = 16;
 const EVENT_CAPACITY: usize = 256;
+/// Commands the controller holds while the engine's queue is full (a stalled or dead
+/// engine); later ones are dropped and counted.
+pub const PENDING_LIMIT: usize = 1024;
 
 /// How the engine is set up. Fixed for its life.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -138,6 +141,7 @@ pub fn engine(config: EngineConfig, state: Arc<StateMemory>) -> (Controller, Eng
         names: HashMap::new(),
         next_key: 0,
         pending: VecDeque::new(),
+        dropped: 0,
         fade: 0,
     };
     (controller, engine)
@@ -536,6 +540,8 @@ pub struct Controller {
     names: HashMap<u64, Name>,
     next_key: u64,
     pending: VecDeque<Command>,
+    /// Commands dropped because `pending` was full.
+    dropped: u64,
     fade: u32,
 }
 
@@ -604,9 +610,21 @@ impl Controller {
     }
 
     fn send(&mut self, command: Command) {
-        // Commands wait here, in order, while the queue is full.
+        self.flush();
+        // Commands wait here, in order, while the queue is full; an engine that does not
+        // take them (stalled or dead) does not make them pile up without end.
+        if self.pending.len() >= PENDING_LIMIT {
+            self.dropped += 1;
+            return;
+        }
         self.pending.push_back(command);
         self.flush();
+    }
+
+    /// Commands dropped because the engine did not take them and [`PENDING_LIMIT`] were
+    /// already waiting: nonzero means the engine has stopped taking commands.
+    pub fn dropped_commands(&self) -> u64 {
+        self.dropped
     }
 
     /// True when every command sent has reached the queue.

@@ -30,6 +30,7 @@ mod thread;
 pub use counters::{Counters, Stats};
 pub use engine::{
     engine, Command, Controller, Engine, EngineConfig, SignalFault, DEFAULT_BLOCK, MAX_BLOCK,
+    PENDING_LIMIT,
 };
 pub use rtrb;
 pub use signal::{Block, Fault, Footprint, Patch, PatchSignal, Signal, Tier};
@@ -38,4 +39,4 @@ pub use state::{
     DEFAULT_SLOTS,
 };
 pub use tap::{tap, Tap, TapReader};
-pub use thread::{DspThread, OutputReader};
+pub use thread::{DspFailure, DspThread, OutputReader, STALL_LIMIT, STOP_WAIT};

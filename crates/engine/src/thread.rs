@@ -1,5 +1,6 @@
 //! The DSP thread: renders blocks into the ring buffer and keeps it at its fill.
 
+use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
@@ -14,11 +15,58 @@ use crate::tap::Tap;
 /// Shortest sleep of the DSP thread while the ring is full.
 const MIN_SLEEP: Duration = Duration::from_micros(250);
 
-/// A running DSP thread. Stops and joins on [`stop`](DspThread::stop) or drop.
+/// How long the DSP thread's loop may stand still before [`DspThread::check`] calls it
+/// stuck. Its longest legitimate turn is one block of signals, each cut off at its time
+/// limit (a quarter of a second on the JavaScript tier).
+pub const STALL_LIMIT: Duration = Duration::from_millis(900);
+
+/// How long [`DspThread::stop`] waits for the thread to end.
+pub const STOP_WAIT: Duration = Duration::from_secs(2);
+
+/// What went wrong with a DSP thread.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DspFailure {
+    /// The thread panicked (with this message) and has ended: nothing renders.
+    Panicked(String),
+    /// The thread's loop has not turned for this long: it is stuck (in a signal's code?).
+    Stalled(Duration),
+    /// The thread did not end within this long of being asked to stop; it was left behind.
+    NotStopped(Duration),
+}
+
+impl fmt::Display for DspFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DspFailure::Panicked(message) => {
+                write!(f, "the DSP thread panicked and stopped: {message}")
+            }
+            DspFailure::Stalled(d) => write!(
+                f,
+                "the DSP thread has not run for {:.1} s (stuck in a signal's code?)",
+                d.as_secs_f64()
+            ),
+            DspFailure::NotStopped(d) => write!(
+                f,
+                "the DSP thread did not stop within {:.1} s; leaving it behind",
+                d.as_secs_f64()
+            ),
+        }
+    }
+}
+
+impl std::error::Error for DspFailure {}
+
+/// A running DSP thread. Stops and joins on [`stop`](DspThread::stop) or drop, waiting at
+/// most [`STOP_WAIT`]; [`check`](DspThread::check) tells whether it is dead or stuck.
 pub struct DspThread {
     stop: Arc<AtomicBool>,
     realtime: Arc<AtomicBool>,
     handle: Option<JoinHandle<Engine>>,
+    counters: Arc<Counters>,
+    /// The heartbeat last seen, and when it last changed.
+    beat: (u64, Instant),
+    /// The failure found, once found.
+    failed: Option<DspFailure>,
 }
 
 impl DspThread {
@@ -55,6 +103,7 @@ impl DspThread {
         let block = config.block.min(ring_frames.max(1));
         let (mut ring, reader) = RingBuffer::<f32>::new(ring_frames.max(block) * ch);
         let counters = engine.counters().clone();
+        let beats = counters.clone();
         let stop = Arc::new(AtomicBool::new(false));
         let stop_flag = stop.clone();
         let realtime = Arc::new(AtomicBool::new(false));
@@ -66,6 +115,7 @@ impl DspThread {
                 promoted_flag.store(promote_to_realtime(), Ordering::Relaxed);
                 let mut scratch = vec![0.0f32; MAX_BLOCK * ch];
                 while !stop_flag.load(Ordering::Relaxed) {
+                    beats.beat();
                     let free = ring.slots() / ch;
                     if free < block {
                         let wait = (block - free) as f64 * frame_time;
@@ -84,7 +134,7 @@ impl DspThread {
         let reader = OutputReader {
             frames_taken: 0,
             ring: reader,
-            counters,
+            counters: counters.clone(),
             channels: ch,
             capacity_frames: ring_frames.max(block),
             block,
@@ -94,6 +144,9 @@ impl DspThread {
                 stop,
                 realtime,
                 handle: Some(handle),
+                beat: (counters.heartbeat(), Instant::now()),
+                counters,
+                failed: None,
             },
             reader,
         ))
@@ -108,21 +161,92 @@ impl DspThread {
         self.realtime.load(Ordering::Relaxed)
     }
 
-    /// Stops the thread and returns its engine, to be dropped on the caller's thread.
-    pub fn stop(mut self) -> Option<Engine> {
-        self.join()
+    /// Tells whether the thread is alive and turning: an error once it has panicked, or
+    /// when its loop has stood still for [`STALL_LIMIT`]. Call it regularly from the main
+    /// thread (every few tens of milliseconds); a panic is found at the first call after
+    /// it, a stall within `STALL_LIMIT` and one call.
+    ///
+    /// # Errors
+    ///
+    /// The [`DspFailure`], and the same one at every later call.
+    pub fn check(&mut self) -> Result<(), DspFailure> {
+        if let Some(failure) = &self.failed {
+            return Err(failure.clone());
+        }
+        if self.handle.as_ref().is_some_and(JoinHandle::is_finished) {
+            // The loop ends only when asked to stop: a finished thread panicked.
+            let message = match self.handle.take().map(JoinHandle::join) {
+                Some(Err(payload)) => panic_message(payload.as_ref()),
+                _ => "it ended on its own".to_owned(),
+            };
+            return Err(self.fail(DspFailure::Panicked(message)));
+        }
+        let now = Instant::now();
+        let beat = self.counters.heartbeat();
+        if beat != self.beat.0 {
+            self.beat = (beat, now);
+            return Ok(());
+        }
+        let still = now.duration_since(self.beat.1);
+        if still >= STALL_LIMIT {
+            return Err(self.fail(DspFailure::Stalled(still)));
+        }
+        Ok(())
     }
 
-    fn join(&mut self) -> Option<Engine> {
+    fn fail(&mut self, failure: DspFailure) -> DspFailure {
+        self.failed = Some(failure.clone());
+        failure
+    }
+
+    /// Stops the thread and returns its engine, to be dropped on the caller's thread;
+    /// `None` when it had panicked or did not end within [`STOP_WAIT`].
+    pub fn stop(mut self) -> Option<Engine> {
+        self.stop_within(STOP_WAIT).ok()
+    }
+
+    /// Asks the thread to stop and waits at most `wait` for it to end.
+    ///
+    /// # Errors
+    ///
+    /// [`DspFailure::Panicked`] when it had panicked; [`DspFailure::NotStopped`] when it
+    /// did not end in time (it is left running, detached, with its engine).
+    pub fn stop_within(&mut self, wait: Duration) -> Result<Engine, DspFailure> {
         self.stop.store(true, Ordering::Relaxed);
-        self.handle.take().and_then(|h| h.join().ok())
+        let Some(handle) = self.handle.take() else {
+            return Err(self
+                .failed
+                .clone()
+                .unwrap_or(DspFailure::Panicked("it was stopped before".into())));
+        };
+        let deadline = Instant::now() + wait;
+        while !handle.is_finished() {
+            if Instant::now() >= deadline {
+                return Err(self.fail(DspFailure::NotStopped(wait)));
+            }
+            thread::sleep(Duration::from_millis(1));
+        }
+        handle
+            .join()
+            .map_err(|payload| self.fail(DspFailure::Panicked(panic_message(payload.as_ref()))))
     }
 }
 
 impl Drop for DspThread {
     fn drop(&mut self) {
-        self.join();
+        if self.handle.is_some() {
+            let _ = self.stop_within(STOP_WAIT);
+        }
     }
+}
+
+/// The message a panic carried, when it is a string.
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".to_owned())
 }
 
 /// Asks the OS to schedule the calling thread as a real-time (audio) thread.

@@ -120,8 +120,8 @@ impl Hooks {
         options.filename = Some(PRELUDE_NAME.to_owned());
         let make: Function = ctx.eval_with_options(PRELUDE, options)?;
         let flux: Object = make.call((hooks.clone(),))?;
-        flux.set("out", hooks.get::<_, Value>("out")?)?;
-        // Non-writable and non-configurable, so user code cannot replace the render hook.
+        // Non-writable and non-configurable, and frozen by the prelude, so user code can
+        // neither replace the object nor its render hook.
         let define: Function =
             ctx.eval("(o) => Object.defineProperty(globalThis, '__flux', { value: o })")?;
         define.call::<_, Value>((flux.clone(),))?;

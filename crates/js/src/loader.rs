@@ -15,7 +15,7 @@ use flux_jit::analyze::{instrument_with, Options};
 use flux_jit::{compile, NativeSignal, Request, Source, Target};
 use rquickjs::{Context, Function, Object, Runtime, Value};
 
-use crate::capture::native_request;
+use crate::capture::native_requests;
 use crate::cartridge::{caught_to_message, Cartridge, JsSignal, Locator, Watchdog};
 use crate::diag::{Diagnostic, Location};
 use crate::hooks::Hooks;
@@ -429,9 +429,15 @@ impl Loader {
             let actions = read_actions(&flux)
                 .map_err(|e| fail(format!("cannot read the control calls: {e}")))?;
             let requests: Vec<Result<Request, String>> = match &tagged {
-                Some(_) if self.options.tier != TierChoice::Js => (0..entries.len())
-                    .map(|i| native_request(&flux, i, &entries[i].0, self.options.seed))
-                    .collect(),
+                Some(_) if self.options.tier != TierChoice::Js => native_requests(
+                    &flux,
+                    entries.iter().map(|e| e.0.as_str()),
+                    self.options.seed,
+                    &watchdog,
+                    self.options
+                        .load_time_limit
+                        .saturating_sub(started.elapsed()),
+                ),
                 _ => Vec::new(),
             };
             Ok((entries, requests, actions))

@@ -119,6 +119,7 @@
       api[name] = value;
       Object.defineProperty(globalThis, name, { value, writable: true, configurable: true });
     }
+    Object.freeze(api);
   }
 
   // Live-control calls, carried out on the running patch once the code has loaded.
@@ -207,8 +208,9 @@
     }
     return obj;
   }
-  Object.defineProperty(globalThis, '__fx', { value: fx });
-  Object.defineProperty(globalThis, '__fxo', { value: fxo });
+  // Frozen and fixed in place: user code can neither replace nor change them.
+  Object.defineProperty(globalThis, '__fx', { value: Object.freeze(fx) });
+  Object.defineProperty(globalThis, '__fxo', { value: Object.freeze(fxo) });
 
   // [id, captured values] of a tagged function, or undefined.
   function tagOf(f) {
@@ -221,13 +223,32 @@
     }
   }
 
-  // What kind of value the native tier is looking at.
+  // Typed arrays' own getters, taken before user code runs, so it cannot lie about them.
+  const typedProto = Object.getPrototypeOf(Float64Array.prototype);
+  const getter = (name) => Object.getOwnPropertyDescriptor(typedProto, name).get;
+  const bufferOf = getter('buffer');
+  const byteOffsetOf = getter('byteOffset');
+  const lengthOf = getter('length');
+  const tagOfTyped = Object.getOwnPropertyDescriptor(typedProto, Symbol.toStringTag).get;
+  const isView = ArrayBuffer.isView;
+  const stateBuffer = bufferOf.call(state);
+
+  // What kind of value the native tier is looking at. Typed arrays are never constants:
+  // a Float64Array over the state memory is a live view ('view:OFFSET:LEN'), any other
+  // can change while playing.
   function classify(v) {
     if (v === state) return 'state';
-    if (ArrayBuffer.isView(v) && v.buffer === state.buffer) return 'other:a view of FLUX_STATE';
     if (typeof v === 'function') return 'function';
     if (Array.isArray(v)) return 'array';
-    if (ArrayBuffer.isView(v) && !(v instanceof DataView)) return 'typed';
+    if (isView(v)) {
+      const kind = tagOfTyped.call(v);
+      if (kind === undefined) return 'other:a DataView';
+      if (bufferOf.call(v) === stateBuffer) {
+        if (kind === 'Float64Array') return 'view:' + byteOffsetOf.call(v) / 8 + ':' + lengthOf.call(v);
+        return 'other:a ' + kind + ' over FLUX_STATE (only Float64Array views of it compile)';
+      }
+      return 'other:a ' + kind + ' (its elements can change while playing; plain arrays are folded)';
+    }
     if (v !== null && typeof v === 'object') {
       const p = Object.getPrototypeOf(v);
       if (p === Object.prototype || p === null) return 'object';
@@ -300,9 +321,11 @@
     return first;
   }
 
-  return {
+  // `__flux`: frozen, so user code cannot replace render (and silence everything) or
+  // any other hook; `library()` freezes the API once the library is in it.
+  return Object.freeze({
     api, finish, render, tagOf, classify, update, slots, buffer, library,
     actions: () => actions,
-    toArray: (v) => Array.from(v),
-  };
+    out: hooks.out,
+  });
 })

@@ -298,6 +298,38 @@ flux('x', (mem, idx) => {
 }
 
 #[test]
+fn views_of_the_state_memory_are_live_on_both_tiers() {
+    // Captured views are read and written through the state memory, never folded: the
+    // native tier once folded them as load-time constants (silence instead of a ramp).
+    let src = "\
+flux('v', (mem, idx) => {
+  const v = mem.subarray(idx, idx + 4);
+  const w = new Float64Array(mem.buffer, (idx + 2) * 8, 2);
+  return {
+    update: () => {
+      v[0] += 0.01;
+      v[1] = v[0] * 2;
+      w[1] += v[1];
+      v[7] = 5;
+      w[0]++;
+      let s = 0;
+      for (let i = 0; i < v.length + 2; i++) s += v[i] ?? 0.125;
+      return [v[0] + (v[9] ?? 0.5), w[1] + v.length + w.length + s * 0.001];
+    }
+  };
+});
+";
+    assert!(same_on_both_tiers(src, 2, 500).is_empty());
+    let (out, slots, _) = render(src, TierChoice::Native, 2, 500);
+    // A ramp: the view's first slot counts 0.01 a frame.
+    assert_eq!(
+        f64::from_bits(slots[0]),
+        (0..500).fold(0.0, |x, _| x + 0.01)
+    );
+    assert!(out[2 * 499] > out[2 * 10]);
+}
+
+#[test]
 fn what_the_compiler_does_not_handle_stays_on_the_javascript_tier_with_a_reason() {
     let state = Arc::new(StateMemory::new(4096));
     let mut loader = Loader::new(state, StateAllocator::new(4096, 64), LoadOptions::default());

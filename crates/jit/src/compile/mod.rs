@@ -38,10 +38,11 @@ pub enum Captured {
     Undefined,
     /// `null`.
     Null,
-    /// An array or typed array (read-only to the kernel).
-    Array(Vec<Captured>),
-    /// A plain object (read-only to the kernel).
-    Object(Vec<(String, Captured)>),
+    /// A plain array, folded in as a constant (read-only to the kernel). Shared: one
+    /// array captured in many places is read once.
+    Array(Arc<[Captured]>),
+    /// A plain object, folded in as a constant (read-only to the kernel).
+    Object(Arc<[(String, Captured)]>),
     /// A function of the same file, with its own captured values.
     Function {
         /// Its tag id (index into the file's [`FunctionSite`]s).
@@ -51,6 +52,14 @@ pub enum Captured {
     },
     /// `FLUX_STATE` itself.
     State,
+    /// A `Float64Array` over `FLUX_STATE`'s memory (`mem.subarray(a, b)`): read and written
+    /// live, slots `offset..offset + len`, never folded.
+    StateView {
+        /// First slot.
+        offset: usize,
+        /// Slots.
+        len: usize,
+    },
     /// Anything else, described ("a string", "a Map").
     Other(String),
 }

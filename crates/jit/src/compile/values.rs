@@ -26,7 +26,8 @@ pub(super) enum Val {
     /// A captured array or object, kept as data until read.
     Data(Captured),
     Func(usize, Vec<Captured>),
-    State,
+    /// The state memory, or a view of it: slots `offset..offset + len`.
+    State(usize, usize),
     Math,
     /// A captured value the kernel cannot hold (a string, a Map...): fine to pass along
     /// and leave unused, an error where it is used.
@@ -87,8 +88,8 @@ pub(super) struct LoopTarget {
 
 pub(super) type R<T> = Result<T, Unsupported>;
 
-pub(super) fn describe(v: &Val) -> &'static str {
-    match v {
+pub(super) fn describe(v: &Val) -> std::borrow::Cow<'static, str> {
+    std::borrow::Cow::Borrowed(match v {
         Val::Num(_) | Val::Maybe(..) => "a number",
         Val::Mixed(..) => "a number or a boolean",
         Val::Bool(_) => "a boolean",
@@ -99,8 +100,9 @@ pub(super) fn describe(v: &Val) -> &'static str {
         Val::Data(Captured::Array(_)) => "a captured array",
         Val::Data(_) => "a captured object",
         Val::Func(..) => "a function",
-        Val::State => "mem",
+        Val::State(0, _) => "mem",
+        Val::State(..) => "a view of mem",
         Val::Math => "Math",
-        Val::Opaque(_) => "a captured value the compiler cannot hold (a string, a Map...)",
-    }
+        Val::Opaque(what) => return format!("a captured value that is {what}").into(),
+    })
 }

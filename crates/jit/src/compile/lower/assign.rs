@@ -73,21 +73,21 @@ impl<'x, 'f, 'a, 'b> Lower<'x, 'f, 'a, 'b> {
             }
             AssignmentTarget::ComputedMemberExpression(m) => {
                 let o = self.expr(&m.object)?;
-                if o != Val::State {
+                let Val::State(offset, len) = o else {
                     return self.err(m.span, "assignment into an array other than mem");
-                }
+                };
                 let i = self.expr(&m.expression)?;
                 let x = self.number(i, m.span)?;
                 let v = match op {
                     None => self.expr(&a.right)?,
                     Some(op) => {
-                        let old = self.index(&Val::State, Val::Num(x), m.span)?;
+                        let old = self.index(&o, Val::Num(x), m.span)?;
                         let r = self.expr(&a.right)?;
                         self.binary(op, old, r, a.span)?
                     }
                 };
                 let n = self.number(v.clone(), a.span)?;
-                self.state_store(x, n);
+                self.state_store(offset, len, x, n);
                 Ok(v)
             }
             AssignmentTarget::ArrayAssignmentTarget(t) if op.is_none() => {
@@ -128,16 +128,16 @@ impl<'x, 'f, 'a, 'b> Lower<'x, 'f, 'a, 'b> {
             }
             SimpleAssignmentTarget::ComputedMemberExpression(m) => {
                 let o = self.expr(&m.object)?;
-                if o != Val::State {
+                let Val::State(offset, len) = o else {
                     return self.err(m.span, "`++`/`--` on an array other than mem");
-                }
+                };
                 let i = self.expr(&m.expression)?;
                 let x = self.number(i, m.span)?;
-                let old = self.index(&Val::State, Val::Num(x), m.span)?;
+                let old = self.index(&o, Val::Num(x), m.span)?;
                 let old = self.number(old, m.span)?;
                 let d = self.b.ins().f64const(delta);
                 let new = self.b.ins().fadd(old, d);
-                self.state_store(x, new);
+                self.state_store(offset, len, x, new);
                 Ok(Val::Num(if u.prefix { new } else { old }))
             }
             other => self.err(other.span(), "this `++`/`--` target"),

@@ -131,7 +131,7 @@ impl<'x, 'f, 'a, 'b> Lower<'x, 'f, 'a, 'b> {
             "NaN" => Ok(Val::Num(self.num_const(f64::NAN))),
             "Infinity" => Ok(Val::Num(self.num_const(f64::INFINITY))),
             "Math" => Ok(Val::Math),
-            "FLUX_STATE" => Ok(Val::State),
+            "FLUX_STATE" => Ok(Val::State(0, self.shared.state_len)),
             _ => self.err(id.span, format!("the global `{name}`")),
         }
     }

@@ -29,7 +29,16 @@ impl<'x, 'f, 'a, 'b> Lower<'x, 'f, 'a, 'b> {
             Captured::Bool(b) => Val::Bool(self.b.ins().iconst(types::I8, i64::from(*b))),
             Captured::Undefined => Val::Undef,
             Captured::Null => Val::Null,
-            Captured::State => Val::State,
+            Captured::State => Val::State(0, self.shared.state_len),
+            Captured::StateView { offset, len } => {
+                if offset
+                    .checked_add(*len)
+                    .is_none_or(|end| end > self.shared.state_len)
+                {
+                    return self.err(span, "a view past the end of mem");
+                }
+                Val::State(*offset, *len)
+            }
             Captured::Function { id, captures } => Val::Func(*id, captures.clone()),
             Captured::Array(_) | Captured::Object(_) => Val::Data(c.clone()),
             Captured::Other(what) => {
@@ -71,7 +80,12 @@ impl<'x, 'f, 'a, 'b> Lower<'x, 'f, 'a, 'b> {
                 self.b.ins().fcmp(FloatCC::OrderedNotEqual, x, zero)
             }
             Val::Undef | Val::Null => self.b.ins().iconst(types::I8, 0),
-            Val::Tuple(_) | Val::Obj(_) | Val::Data(_) | Val::Func(..) | Val::State | Val::Math => {
+            Val::Tuple(_)
+            | Val::Obj(_)
+            | Val::Data(_)
+            | Val::Func(..)
+            | Val::State(..)
+            | Val::Math => {
                 let _ = span;
                 self.b.ins().iconst(types::I8, 1)
             }

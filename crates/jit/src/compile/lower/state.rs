@@ -19,9 +19,7 @@ impl<'x, 'f, 'a, 'b> Lower<'x, 'f, 'a, 'b> {
             Val::Tuple(items) if key == "length" => {
                 Ok(Val::Num(self.num_const(items.len() as f64)))
             }
-            Val::State if key == "length" => {
-                Ok(Val::Num(self.num_const(self.shared.state_len as f64)))
-            }
+            Val::State(_, len) if key == "length" => Ok(Val::Num(self.num_const(*len as f64))),
             Val::Data(Captured::Array(items)) if key == "length" => {
                 Ok(Val::Num(self.num_const(items.len() as f64)))
             }
@@ -66,7 +64,7 @@ impl<'x, 'f, 'a, 'b> Lower<'x, 'f, 'a, 'b> {
                 Some(_) => Ok(Val::Undef),
                 None => {
                     let mut table = Vec::with_capacity(items.len());
-                    for c in items {
+                    for c in items.iter() {
                         match c {
                             Captured::Number(x) => table.push(*x),
                             _ => return self.err(span, "a computed index into a mixed array"),
@@ -81,22 +79,22 @@ impl<'x, 'f, 'a, 'b> Lower<'x, 'f, 'a, 'b> {
                     Ok(Val::Maybe(v, ok))
                 }
             },
-            Val::State => {
+            &Val::State(offset, len) => {
                 let x = self.number(i, span)?;
                 if let Some(k) = k {
-                    if k >= 0.0 && k.fract() == 0.0 && (k as usize) < self.shared.state_len {
+                    if k >= 0.0 && k.fract() == 0.0 && (k as usize) < len {
                         let v = self.b.ins().load(
                             types::F64,
                             MemFlagsData::trusted(),
                             self.state,
-                            (k as usize * 8) as i32,
+                            slot_offset(offset + k as usize),
                         );
                         return Ok(Val::Num(v));
                     }
                     return Ok(Val::Undef);
                 }
-                let state = self.state;
-                let (v, ok) = self.checked_load(state, self.shared.state_len, x);
+                let base = self.view_base(offset);
+                let (v, ok) = self.checked_load(base, len, x);
                 Ok(Val::Maybe(v, ok))
             }
             other => self.err(span, format!("indexing {}", describe(other))),
@@ -140,27 +138,44 @@ impl<'x, 'f, 'a, 'b> Lower<'x, 'f, 'a, 'b> {
         (self.b.block_params(join)[0], ok)
     }
 
-    /// Stores `v` at state slot `x`; nothing happens when `x` is not a slot.
-    pub(super) fn state_store(&mut self, x: Value, v: Value) {
+    /// The address of state slot `offset`, where a view of the state memory starts.
+    fn view_base(&mut self, offset: usize) -> Value {
+        let state = self.state;
+        if offset == 0 {
+            return state;
+        }
+        self.b.ins().iadd_imm_u(state, (offset * 8) as i64)
+    }
+
+    /// Stores `v` at slot `x` of the view of the state memory at `offset..offset + len`;
+    /// nothing happens when `x` is not a slot of it.
+    pub(super) fn state_store(&mut self, offset: usize, len: usize, x: Value, v: Value) {
         if let Some(k) = self.consts.get(&x).copied() {
-            if k >= 0.0 && k.fract() == 0.0 && (k as usize) < self.shared.state_len {
+            if k >= 0.0 && k.fract() == 0.0 && (k as usize) < len {
                 self.b.ins().store(
                     MemFlagsData::trusted(),
                     v,
                     self.state,
-                    (k as usize * 8) as i32,
+                    slot_offset(offset + k as usize),
                 );
             }
             return;
         }
-        let (ok, byte) = self.slot(self.shared.state_len, x);
+        let (ok, byte) = self.slot(len, x);
         let inside = self.b.create_block();
         let join = self.b.create_block();
         self.b.ins().brif(ok, inside, &[], join, &[]);
         self.b.switch_to_block(inside);
-        let addr = self.b.ins().iadd(self.state, byte);
+        let base = self.view_base(offset);
+        let addr = self.b.ins().iadd(base, byte);
         self.b.ins().store(MemFlagsData::trusted(), v, addr, 0);
         self.b.ins().jump(join, &[]);
         self.b.switch_to_block(join);
     }
+}
+
+/// The byte offset of state slot `slot`, as a load or store's immediate offset.
+fn slot_offset(slot: usize) -> i32 {
+    // The state memory is far smaller than 2 GiB: its length is checked when it is made.
+    i32::try_from(slot * 8).expect("a state slot's byte offset fits in an i32")
 }

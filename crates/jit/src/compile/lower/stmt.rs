@@ -231,7 +231,7 @@ impl<'x, 'f, 'a, 'b> Lower<'x, 'f, 'a, 'b> {
             Val::Tuple(items) => items,
             Val::Data(Captured::Array(items)) => {
                 let mut out = Vec::new();
-                for item in &items {
+                for item in items.iter() {
                     out.push(self.materialize(item, span)?);
                 }
                 if out.len() == 1 {
