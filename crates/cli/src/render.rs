@@ -83,7 +83,7 @@ pub fn run(args: RenderArgs) -> anyhow::Result<ExitCode> {
     let source =
         std::fs::read_to_string(&args.file).with_context(|| format!("cannot read {file_name}"))?;
     if let Reload::Failed { diagnostic, .. } = session.load(&args.file, &source) {
-        eprintln!("{diagnostic}");
+        eprintln!("{}", crate::text::escape(&diagnostic.to_string()));
         return Ok(ExitCode::FAILURE);
     }
     // Swaps in time order; equal times keep the order they were given in.
@@ -105,8 +105,8 @@ pub fn run(args: RenderArgs) -> anyhow::Result<ExitCode> {
         bar
     });
     let say = |line: &str| match &progress {
-        Some(bar) => bar.println(line),
-        None => eprintln!("{line}"),
+        Some(bar) => bar.println(crate::text::escape(line)),
+        None => eprintln!("{}", crate::text::escape(line)),
     };
 
     let started = Instant::now();

@@ -91,6 +91,23 @@ pub struct Session {
     /// Reload-to-audible times, in ms: from a new patch being ready to its first frame
     /// leaving the ring.
     pub audible_ms: Vec<f64>,
+    /// Lines to print at the next poll (refused gains of loaded code).
+    notes: Vec<String>,
+}
+
+/// A master gain as a control asks for it: clamped to `0..=MAX_GAIN` (4).
+///
+/// # Errors
+///
+/// A gain that is negative or not a finite number, naming it.
+pub fn gain_value(x: f64) -> Result<f64, String> {
+    match Controller::clamp_gain(x) {
+        Some(g) if x >= 0.0 => Ok(g),
+        _ => Err(format!(
+            "the gain must be a number from 0 to {}, not {x}",
+            Controller::MAX_GAIN
+        )),
+    }
 }
 
 impl Session {
@@ -114,6 +131,7 @@ impl Session {
             fade: 0,
             sent: None,
             audible_ms: Vec::new(),
+            notes: Vec::new(),
         }
     }
 
@@ -258,6 +276,9 @@ impl Session {
                 ));
             }
         }
+        if let Action::Gain(x) = action {
+            gain_value(x)?;
+        }
         match action {
             Action::Stop(..) | Action::Clear(_) => {
                 let mut empty = Loaded::empty();
@@ -283,8 +304,13 @@ impl Session {
                     *f,
                 ),
                 Action::Gain(x) => {
-                    let frames = self.frames(None);
-                    self.controller.set_master(*x, frames);
+                    match gain_value(*x) {
+                        Ok(x) => {
+                            let frames = self.frames(None);
+                            self.controller.set_master(x, frames);
+                        }
+                        Err(e) => self.notes.push(format!("gain({x}) refused: {e}")),
+                    }
                     continue;
                 }
                 _ => continue,
@@ -330,6 +356,7 @@ impl Session {
             .into_iter()
             .map(|f| self.fault_line(&f))
             .collect();
+        lines.append(&mut self.notes);
         let (logs, dropped) = self.loader.drain_logs();
         lines.extend(logs);
         if dropped > 0 {

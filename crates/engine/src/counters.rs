@@ -20,6 +20,7 @@ pub struct Counters {
     load_sum: AtomicU64,
     load_max: AtomicU64,
     load_last: AtomicU64,
+    nonfinite: AtomicU64,
 }
 
 /// A fixed moment to measure nanoseconds from.
@@ -80,6 +81,11 @@ impl Counters {
         self.load_last.store(load.to_bits(), Ordering::Relaxed);
     }
 
+    /// Counts output samples that were not finite numbers and went out as 0 instead.
+    pub(crate) fn add_nonfinite(&self, samples: u64) {
+        self.nonfinite.fetch_add(samples, Ordering::Relaxed);
+    }
+
     /// Counts frames handed to the output, and an underrun when some were missing.
     pub(crate) fn add_played(&self, frames: usize, short: bool) {
         self.frames_played
@@ -105,6 +111,7 @@ impl Counters {
                 sum / blocks as f64
             },
             dsp_load_last: f64::from_bits(self.load_last.load(Ordering::Relaxed)),
+            nonfinite_samples: self.nonfinite.load(Ordering::Relaxed),
         }
     }
 }
@@ -126,4 +133,6 @@ pub struct Stats {
     pub dsp_load_mean: f64,
     /// DSP load of the latest block.
     pub dsp_load_last: f64,
+    /// Output samples that were NaN or infinite after the mix and went out as 0.
+    pub nonfinite_samples: u64,
 }
