@@ -146,7 +146,8 @@ fn main() -> ExitCode {
         Command::Play(args) => play::run(args),
         Command::Scope(mut args) => {
             args.scope.get_or_insert_with(|| {
-                net::parse_loopback_addr(scope::DEFAULT_ADDR).expect("the default address is loopback")
+                net::parse_loopback_addr(scope::DEFAULT_ADDR)
+                    .expect("the default address is loopback")
             });
             args.null_channels = 3;
             play::run(args)

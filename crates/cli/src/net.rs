@@ -49,11 +49,17 @@ mod tests {
 
     #[test]
     fn addresses_parse_and_the_loopback_check_holds() {
-        assert_eq!(parse_addr("7770").unwrap(), "127.0.0.1:7770".parse().unwrap());
+        assert_eq!(
+            parse_addr("7770").unwrap(),
+            "127.0.0.1:7770".parse().unwrap()
+        );
         assert!(parse_addr("0.0.0.0:1").is_ok());
         assert_eq!(parse_loopback_addr("127.0.0.1:7780").unwrap().port(), 7780);
         assert!(parse_loopback_addr("[::1]:0").unwrap().ip().is_loopback());
-        assert!(parse_loopback_addr("localhost:7780").unwrap().ip().is_loopback());
+        assert!(parse_loopback_addr("localhost:7780")
+            .unwrap()
+            .ip()
+            .is_loopback());
         let err = parse_loopback_addr("0.0.0.0:7780").unwrap_err();
         assert!(
             err.starts_with("\"0.0.0.0:7780\" is not a loopback address"),

@@ -368,10 +368,11 @@ fn read_to_close(mut stream: TcpStream) -> String {
 fn a_browser_post_or_websocket_upgrade_is_closed_before_its_body_runs() {
     let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
-    let mut player = play(dir.path(), &sine_file(300.0, "sin"), "3", &[]);
+    let player = play(dir.path(), &sine_file(300.0, "sin"), "3", &[]);
     let addr = player.addr().to_owned();
     let port = addr.rsplit(':').next().unwrap().to_owned();
-    let body = "{\"op\":\"eval\",\"code\":\"flux('intruder', (m, i) => ({ update: () => [0.9] }))\"}\n\
+    let body =
+        "{\"op\":\"eval\",\"code\":\"flux('intruder', (m, i) => ({ update: () => [0.9] }))\"}\n\
                 {\"op\":\"gain\",\"value\":0}\n";
     let post = format!(
         "POST / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: text/plain\r\n\
@@ -405,7 +406,10 @@ fn a_browser_post_or_websocket_upgrade_is_closed_before_its_body_runs() {
     assert_eq!(ids, ["tone"], "{reply}");
     let (code, log) = player.finish();
     assert_eq!(code, Some(0), "{log}");
-    assert!(!log.contains("intruder") && !log.contains("control: gain"), "{log}");
+    assert!(
+        !log.contains("intruder") && !log.contains("control: gain"),
+        "{log}"
+    );
     let (rate, _, samples) = read_wav(&dir.path().join("rec.wav"));
     let level = rms(window(&samples, rate, 0.2, 2.9));
     // tanh(0.5 sin) all along: a gain of 0 would have silenced it.
@@ -464,4 +468,46 @@ fn control_characters_in_ids_and_names_are_escaped_on_the_terminal() {
         "{log}"
     );
     assert!(log.contains("control: mute 'a\\x1b[2J\\nb'"), "{log}");
+}
+
+#[test]
+fn a_huge_or_infinite_gain_never_makes_the_output_nan() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let mut player = play(dir.path(), &sine_file(300.0, "sin"), "2", &["--osc", "0"]);
+    let addr = player.addr().to_owned();
+    let reply = request(&addr, r#"{"op":"gain","value":1e300}"#);
+    assert_eq!(reply["ok"], true, "{reply}");
+    let reply = request(&addr, r#"{"op":"gain","value":-1}"#);
+    assert_eq!(reply["ok"], false, "{reply}");
+    assert!(
+        reply["error"]
+            .as_str()
+            .unwrap()
+            .contains("the gain must be a number from 0 to 4, not -1"),
+        "{reply}"
+    );
+    let osc = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let packet = rosc::encoder::encode(&rosc::OscPacket::Message(rosc::OscMessage {
+        addr: "/flux/gain".into(),
+        args: vec![rosc::OscType::Float(f32::INFINITY)],
+    }))
+    .unwrap();
+    osc.send_to(&packet, ("127.0.0.1", player.osc.unwrap()))
+        .unwrap();
+    player.wait_for(
+        "the gain must be a number from 0 to 4, not inf",
+        Duration::from_secs(5),
+    );
+    // A loaded file's gain(Infinity) is refused too, with a line.
+    let eval = r#"{"op":"eval","code":"gain(Infinity);"}"#;
+    assert_eq!(request(&addr, eval)["ok"], true);
+    player.wait_for("gain(inf) refused", Duration::from_secs(5));
+    let (code, log) = player.finish();
+    assert_eq!(code, Some(0), "{log}");
+    let (_, _, samples) = read_wav(&dir.path().join("rec.wav"));
+    assert!(samples.iter().all(|s| s.is_finite()), "{log}");
+    // Clamped to 4: tanh(4 * 0.5) at the peaks.
+    let peak = samples.iter().fold(0.0f32, |m, s| m.max(s.abs()));
+    assert!((peak - 2f32.tanh()).abs() < 1e-3, "peak {peak}\n{log}");
 }

@@ -225,7 +225,12 @@ fn read_frame(r: &mut impl TimedRead, buf: &mut Vec<u8>, within: Duration) -> io
         r.set_limit(limit)?;
         let available = match r.fill_buf() {
             Ok(a) => a,
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
                 if started.is_some() {
                     return Ok(Frame::Late);
                 }
@@ -377,8 +382,14 @@ mod tests {
         let mut buf = Vec::new();
         client.write_all(b"{\"op\":\"list\"}\n{\"op\":").unwrap();
         let within = Duration::from_millis(200);
-        assert_eq!(read_frame(&mut reader, &mut buf, within).unwrap(), Frame::Line);
-        assert_eq!(read_frame(&mut reader, &mut buf, within).unwrap(), Frame::Late);
+        assert_eq!(
+            read_frame(&mut reader, &mut buf, within).unwrap(),
+            Frame::Line
+        );
+        assert_eq!(
+            read_frame(&mut reader, &mut buf, within).unwrap(),
+            Frame::Late
+        );
     }
 
     #[test]
