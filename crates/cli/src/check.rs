@@ -18,6 +18,9 @@ pub struct CheckArgs {
     /// Print JSON for editors instead of text.
     #[arg(long)]
     json: bool,
+    /// Let imports reach files outside the signals file's folder.
+    #[arg(long)]
+    allow_imports_anywhere: bool,
 }
 
 #[derive(Serialize)]
@@ -69,7 +72,10 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     let mut loader = Loader::new(
         state,
         StateAllocator::new(DEFAULT_SLOTS, DEFAULT_BLOCK_SLOTS),
-        LoadOptions::default(),
+        LoadOptions {
+            imports_anywhere: args.allow_imports_anywhere,
+            ..LoadOptions::default()
+        },
     );
     let mut report = Report {
         signals: Vec::new(),

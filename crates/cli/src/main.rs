@@ -74,6 +74,10 @@ struct EngineArgs {
     /// Crossfade of a reload or swap in milliseconds: old code out, new code in (0: cut).
     #[arg(long, value_name = "MS", default_value_t = 20.0)]
     fade: f64,
+    /// Let imports reach files outside the signals file's folder (by default an import
+    /// must resolve, after symlinks, inside that folder or below).
+    #[arg(long)]
+    allow_imports_anywhere: bool,
 }
 
 /// The sample rates Flux runs at, in Hz.
@@ -130,6 +134,7 @@ impl EngineArgs {
                 TierArg::Js => flux_js::TierChoice::Js,
             },
             seed: self.seed,
+            imports_anywhere: self.allow_imports_anywhere,
             ..flux_js::LoadOptions::default()
         }
     }

@@ -100,8 +100,8 @@ pub fn run(args: PlayArgs) -> anyhow::Result<ExitCode> {
     }
     // Watch before the first read, so no save between the two goes unseen.
     let mut watcher = Watcher::new(&args.file)?;
-    let source = std::fs::read_to_string(&args.file)
-        .with_context(|| format!("cannot read {}", args.file.display()))?;
+    let source = flux_js::read_source(&args.file)
+        .map_err(|e| anyhow::anyhow!("cannot load {}: {e}", args.file.display()))?;
     // Listen first, so a busy scope port is reported before the sound starts.
     let scope_listener = args.scope.map(scope::Listener::bind).transpose()?;
     let mut control = crate::control::Control::start(&args.control)?;
@@ -326,11 +326,13 @@ fn choose_output(args: &PlayArgs) -> anyhow::Result<Output> {
 /// it never silences the patch. A file whose text has not changed is not loaded again.
 fn reload(session: &mut Session, path: &Path, last: &mut String) -> Option<String> {
     let name = path.display().to_string();
-    let text = match std::fs::read_to_string(path) {
+    // Gone for a moment while an editor renames its new copy into place.
+    if !path.exists() {
+        return None;
+    }
+    let text = match flux_js::read_source(path) {
         Ok(text) => text,
-        // Gone for a moment while an editor renames its new copy into place.
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
-        Err(e) => return Some(format!("{name}: cannot read the file: {e}")),
+        Err(e) => return Some(format!("{name}: cannot load the file: {e}")),
     };
     if text.is_empty() {
         return Some(format!(

@@ -3,7 +3,7 @@
 //! Shared by `play` (reloads on save) and `render` (swaps at set times), so both go through
 //! the same path: load, swap, report.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -93,6 +93,8 @@ pub struct Session {
     pub audible_ms: Vec<f64>,
     /// Lines to print at the next poll (refused gains of loaded code).
     notes: Vec<String>,
+    /// Files the last file load that succeeded imported.
+    imports: Vec<PathBuf>,
 }
 
 /// A master gain as a control asks for it: clamped to `0..=MAX_GAIN` (4).
@@ -132,6 +134,7 @@ impl Session {
             sent: None,
             audible_ms: Vec::new(),
             notes: Vec::new(),
+            imports: Vec::new(),
         }
     }
 
@@ -161,6 +164,7 @@ impl Session {
                 let elapsed = took;
                 let signals = loaded.signals.len();
                 let actions = loaded.actions;
+                self.imports = loaded.imports;
                 self.previous = std::mem::replace(&mut self.current, loaded.signals);
                 let generation = self.controller.swap(loaded.patch);
                 self.sent = Some((generation, Instant::now()));
@@ -323,6 +327,11 @@ impl Session {
                 }
             }
         }
+    }
+
+    /// The files the last successful load of a file imported (canonical paths).
+    pub fn imports(&self) -> &[PathBuf] {
+        &self.imports
     }
 
     /// The gain a signal was last set to.

@@ -24,3 +24,4 @@ mod modules;
 
 pub use diag::{Diagnostic, Location};
 pub use loader::{Action, LoadOptions, Loaded, Loader, SignalInfo, TierChoice};
+pub use modules::{read_source, MAX_SOURCE_BYTES};
