@@ -18,7 +18,7 @@ use serde::Serialize;
 
 use crate::scope::{self, Scope};
 use crate::session::Session;
-use crate::watch::Watcher;
+use crate::watch::{Change, Watcher};
 use crate::worker::Worker;
 use crate::EngineArgs;
 
@@ -141,6 +141,7 @@ pub fn run(args: PlayArgs) -> anyhow::Result<ExitCode> {
     let file_name = args.file.display().to_string();
     let first_line = session.load(&args.file, &source).line(&file_name);
     eprintln!("{}", crate::text::escape(&first_line));
+    watcher.watch_imports(session.imports());
     let mut last_source = source;
 
     // Copies of what plays: two seconds for the recorder, half a second for the scope.
@@ -212,10 +213,16 @@ pub fn run(args: PlayArgs) -> anyhow::Result<ExitCode> {
             u.saturating_sub(started.elapsed())
                 .min(Duration::from_millis(20))
         });
-        let changed = watcher.changed(tick);
+        let change = watcher.changed(tick);
         status.clear();
-        if changed {
-            if let Some(line) = reload(&mut session, &args.file, &mut last_source) {
+        for note in watcher.take_notes() {
+            eprintln!("{}", crate::text::escape(&note));
+        }
+        if change != Change::None {
+            let forced = change == Change::Import;
+            let line = reload(&mut session, &args.file, &mut last_source, forced);
+            watcher.watch_imports(session.imports());
+            if let Some(line) = line {
                 eprintln!("{}", crate::text::escape(&line));
                 if let Some(scope) = &scope {
                     scope.set_signals(session.signals(), &line);
@@ -323,8 +330,9 @@ fn choose_output(args: &PlayArgs) -> anyhow::Result<Output> {
 /// Reads the file and reloads it; `None` when there is nothing to do.
 ///
 /// An empty file is taken for a save in progress (editors that truncate before they write):
-/// it never silences the patch. A file whose text has not changed is not loaded again.
-fn reload(session: &mut Session, path: &Path, last: &mut String) -> Option<String> {
+/// it never silences the patch. A file whose text has not changed is not loaded again,
+/// unless `forced` (a file it imports changed).
+fn reload(session: &mut Session, path: &Path, last: &mut String, forced: bool) -> Option<String> {
     let name = path.display().to_string();
     // Gone for a moment while an editor renames its new copy into place.
     if !path.exists() {
@@ -340,7 +348,7 @@ fn reload(session: &mut Session, path: &Path, last: &mut String) -> Option<Strin
             session.signals().len()
         ));
     }
-    if text == *last {
+    if text == *last && !forced {
         return None;
     }
     *last = text;
