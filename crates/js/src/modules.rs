@@ -169,8 +169,8 @@ struct ImportsInner {
     root: Option<PathBuf>,
     /// Source of each module by name, to find the place of an import in it.
     sources: HashMap<String, String>,
-    /// Where each resolved module was imported, by module name.
-    places: HashMap<String, Location>,
+    /// Where each resolved module was imported and as what, by module name.
+    places: HashMap<String, (Location, String)>,
     /// The files imported, canonical, in the order they were loaded.
     files: Vec<PathBuf>,
     /// The first refused import.
@@ -215,12 +215,7 @@ impl Imports {
             let (line, col) = i
                 .sources
                 .get(base)
-                .and_then(|src| {
-                    ['\'', '"', '`']
-                        .iter()
-                        .find_map(|q| src.find(&format!("{q}{name}{q}")))
-                        .map(|at| line_col(src, at))
-                })
+                .and_then(|src| find_specifier(src, name))
                 .unwrap_or((1, 1));
             Location {
                 file: base.to_owned(),
@@ -260,6 +255,21 @@ impl Imports {
         }
         Ok(real)
     }
+}
+
+/// The line and column of the first quoted `name` in `src` that is not on a `//` comment
+/// line: where an import names it.
+fn find_specifier(src: &str, name: &str) -> Option<(u32, u32)> {
+    ['\'', '"', '`'].iter().find_map(|q| {
+        let quoted = format!("{q}{name}{q}");
+        src.match_indices(&quoted)
+            .map(|(at, _)| at)
+            .find(|&at| {
+                let line_start = src[..at].rfind('\n').map_or(0, |i| i + 1);
+                !src[line_start..at].contains("//")
+            })
+            .map(|at| line_col(src, at))
+    })
 }
 
 /// The 1-based line and column (in characters) of byte `at` of `text`.
@@ -303,7 +313,8 @@ impl Resolver for FileResolver {
             return Err(self.0.refuse(place, name, &why));
         }
         let resolved = path.to_string_lossy().into_owned();
-        self.0.with(|i| i.places.insert(resolved.clone(), place));
+        self.0
+            .with(|i| i.places.insert(resolved.clone(), (place, name.to_owned())));
         Ok(resolved)
     }
 }
@@ -314,11 +325,14 @@ fn normalize(path: &Path) -> PathBuf {
     for part in path.components() {
         match part {
             Component::CurDir => {}
-            Component::ParentDir => {
-                if !out.pop() {
-                    out.push("..");
+            Component::ParentDir => match out.components().next_back() {
+                Some(Component::Normal(_)) => {
+                    out.pop();
                 }
-            }
+                // Above the root is the root.
+                Some(Component::RootDir | Component::Prefix(_)) => {}
+                _ => out.push(".."),
+            },
             other => out.push(other),
         }
     }
@@ -339,19 +353,19 @@ impl ModuleLoader for FileLoader {
         if name == API_MODULE {
             return Module::declare(ctx.clone(), API_MODULE, API_SOURCE);
         }
-        let place = self
-            .0
-            .with(|i| i.places.get(name).cloned())
-            .unwrap_or(Location {
+        let (place, spec) = self.0.with(|i| i.places.get(name).cloned()).unwrap_or((
+            Location {
                 file: name.to_owned(),
                 line: 1,
                 col: 1,
-            });
+            },
+            name.to_owned(),
+        ));
         let real = self
             .0
             .check(Path::new(name))
-            .map_err(|why| self.0.refuse(place.clone(), name, &why))?;
-        let source = read_source(&real).map_err(|why| self.0.refuse(place, name, &why))?;
+            .map_err(|why| self.0.refuse(place.clone(), &spec, &why))?;
+        let source = read_source(&real).map_err(|why| self.0.refuse(place, &spec, &why))?;
         self.0.with(|i| {
             i.sources.insert(name.to_owned(), source.clone());
             if !i.files.contains(&real) {
@@ -364,7 +378,25 @@ impl ModuleLoader for FileLoader {
 
 #[cfg(test)]
 mod tests {
-    use super::is_module;
+    use super::{find_specifier, is_module, normalize};
+    use std::path::Path;
+
+    #[test]
+    fn paths_normalize_without_losing_leading_parents() {
+        assert_eq!(
+            normalize(Path::new("../../a/../etc/passwd")),
+            Path::new("../../etc/passwd")
+        );
+        assert_eq!(normalize(Path::new("a/./b/../c.js")), Path::new("a/c.js"));
+        assert_eq!(normalize(Path::new("/x/../../y")), Path::new("/y"));
+    }
+
+    #[test]
+    fn an_import_is_found_outside_comments() {
+        let src = "// import 'fs' in a comment\nimport { a } from 'fs';\n";
+        assert_eq!(find_specifier(src, "fs"), Some((2, 19)));
+        assert_eq!(find_specifier(src, "nope"), None);
+    }
 
     #[test]
     fn modules_are_told_from_scripts() {

@@ -8,6 +8,8 @@
 //! The protocol is newline-delimited JSON (`docs/PROTOCOL.md`, [`protocol`]).
 
 pub mod client;
+#[cfg(test)]
+mod fuzz;
 pub mod osc;
 pub mod protocol;
 pub mod server;
