@@ -97,6 +97,12 @@ impl WavWriter {
             .map_err(|e| io_error("cannot finish wav file", &path, &e))
     }
 
+    /// The most frames of `channels` channels a WAV file holds: its sizes are 32-bit, so
+    /// the data stays under 4 GiB (a little is kept for the header).
+    pub fn max_frames(channels: u16) -> u64 {
+        (u64::from(u32::MAX) - 4096) / (4 * u64::from(channels.max(1)))
+    }
+
     /// The number of channels per frame.
     pub fn channels(&self) -> u16 {
         self.channels

@@ -91,3 +91,12 @@ fn a_zero_channel_wav_is_refused() {
     let error = WavWriter::create(temp_path("zero"), 48_000, 0).unwrap_err();
     assert_eq!(error.kind(), ErrorKind::InvalidInput);
 }
+
+#[test]
+fn max_frames_keeps_the_data_under_4_gib() {
+    for channels in [1u16, 2, 3, 64] {
+        let bytes = WavWriter::max_frames(channels) * 4 * u64::from(channels);
+        assert!(bytes < u64::from(u32::MAX) - 1024, "{channels} ch: {bytes}");
+        assert!(bytes > u64::from(u32::MAX) - 8192, "{channels} ch: {bytes}");
+    }
+}

@@ -35,11 +35,25 @@ pub struct BenchArgs {
     json: bool,
 }
 
+/// The longest `--seconds` and `--warmup` of a bench: an hour of audio.
+const MAX_SECONDS: f64 = 3600.0;
+
 /// Runs `flux bench`.
 pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(
-        args.seconds > 0.0 && args.warmup >= 0.0 && args.reps > 0,
-        "--seconds and --reps must be positive and --warmup not negative"
+        args.seconds > 0.0 && args.seconds <= MAX_SECONDS,
+        "--seconds must be a number of seconds above 0 and at most {MAX_SECONDS}, not {}",
+        args.seconds
+    );
+    anyhow::ensure!(
+        args.warmup >= 0.0 && args.warmup <= MAX_SECONDS,
+        "--warmup must be a number of seconds from 0 to {MAX_SECONDS}, not {}",
+        args.warmup
+    );
+    anyhow::ensure!(
+        (1..=1000).contains(&args.reps),
+        "--reps must be from 1 to 1000, not {}",
+        args.reps
     );
     let sample_rate = args.engine.sample_rate.unwrap_or(48_000);
     let channels = usize::from(args.engine.channels.unwrap_or(1));
@@ -52,7 +66,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     let loaded = match loader.load_file(&args.file) {
         Ok(loaded) => loaded,
         Err(d) => {
-            eprintln!("{d}");
+            eprintln!("{}", crate::text::escape(&d.to_string()));
             return Ok(ExitCode::FAILURE);
         }
     };
@@ -86,7 +100,10 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     }
     let faults = ctl.collect();
     for f in &faults {
-        eprintln!("signal '{}' faulted: {}", f.id, f.fault);
+        eprintln!(
+            "{}",
+            crate::text::escape(&format!("signal '{}' faulted: {}", f.id, f.fault))
+        );
     }
     let mut sorted = rates.clone();
     sorted.sort_by(f64::total_cmp);

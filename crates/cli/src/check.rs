@@ -20,6 +20,9 @@ pub struct CheckArgs {
     /// Print JSON for editors instead of text.
     #[arg(long)]
     json: bool,
+    /// Let imports reach files outside the signals file's folder.
+    #[arg(long)]
+    allow_imports_anywhere: bool,
 }
 
 #[derive(Serialize)]
@@ -71,7 +74,10 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     let mut loader = Loader::new(
         state,
         StateAllocator::new(DEFAULT_SLOTS, DEFAULT_BLOCK_SLOTS).with_guard(DEFAULT_GUARD_SLOTS),
-        LoadOptions::default(),
+        LoadOptions {
+            imports_anywhere: args.allow_imports_anywhere,
+            ..LoadOptions::default()
+        },
     );
     let mut report = Report {
         signals: Vec::new(),
@@ -142,25 +148,35 @@ fn locate(fault: &Fault, signal: Option<&Location>) -> (Option<Location>, String
 }
 
 fn print_text(file: &std::path::Path, report: &Report, logs: &[String]) {
+    use crate::text::escape;
     for line in logs {
-        println!("{line}");
+        println!("{}", escape(line));
     }
     for d in &report.diagnostics {
-        println!(
+        let line = format!(
             "{}:{}:{}: {}: {}",
             d.file, d.line, d.col, d.severity, d.message
         );
+        println!("{}", escape(&line));
     }
     if report.diagnostics.iter().any(|d| d.severity == "error") {
         return;
     }
     let n = report.signals.len();
-    println!(
+    let head = format!(
         "{}: {n} signal{}",
         file.display(),
         if n == 1 { "" } else { "s" }
     );
-    let width = report.signals.iter().map(|s| s.id.len()).max().unwrap_or(0);
+    println!("{}", escape(&head));
+    // Ids are padded to the longest, up to a point: a long id just pushes its line on.
+    let width = report
+        .signals
+        .iter()
+        .map(|s| escape(&s.id).chars().count())
+        .max()
+        .unwrap_or(0)
+        .min(MAX_ID_COLUMN);
     for s in &report.signals {
         let channels = match s.channels {
             Some(1) => "1 channel".to_owned(),
@@ -169,9 +185,37 @@ fn print_text(file: &std::path::Path, report: &Report, logs: &[String]) {
         };
         let place = s.location.as_ref().map(ToString::to_string);
         let place = place.unwrap_or_default();
-        println!("  {:width$}  {:6}  {channels:10}  {place}", s.id, s.tier);
+        let id = pad(&escape(&s.id), width);
+        println!(
+            "{}",
+            escape(&format!("  {id}  {:6}  {channels:10}  {place}", s.tier))
+        );
         if let Some(reason) = &s.reason {
-            println!("  {:width$}  not native: {reason}", "");
+            let line = format!("  {}  not native: {reason}", pad("", width));
+            println!("{}", escape(&line));
         }
+    }
+}
+
+/// The widest the id column of the text listing gets.
+const MAX_ID_COLUMN: usize = 40;
+
+/// `text` followed by spaces up to `width` characters (never cut).
+fn pad(text: &str, width: usize) -> String {
+    let mut out = text.to_owned();
+    let n = text.chars().count();
+    out.extend(std::iter::repeat_n(' ', width.saturating_sub(n)));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::pad;
+
+    #[test]
+    fn a_64_kib_id_is_padded_without_a_format_width() {
+        let id = "x".repeat(64 << 10);
+        assert_eq!(pad(&id, 40).len(), 64 << 10);
+        assert_eq!(pad("ab", 4), "ab  ");
     }
 }

@@ -6,6 +6,7 @@
 mod bench;
 mod check;
 mod control;
+mod net;
 mod play;
 mod render;
 mod repl;
@@ -13,7 +14,9 @@ mod scope;
 mod send;
 mod session;
 mod status;
+mod text;
 mod watch;
+mod worker;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -56,7 +59,7 @@ enum Command {
 #[derive(Debug, Clone, Args)]
 struct EngineArgs {
     /// Sample rate in Hz.
-    #[arg(long, value_name = "HZ", value_parser = clap::value_parser!(u32).range(1..=768_000))]
+    #[arg(long, value_name = "HZ", value_parser = parse_sample_rate)]
     sample_rate: Option<u32>,
     /// Output channels.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
@@ -71,6 +74,39 @@ struct EngineArgs {
     /// Crossfade of a reload or swap in milliseconds: old code out, new code in (0: cut).
     #[arg(long, value_name = "MS", default_value_t = 20.0)]
     fade: f64,
+    /// Let imports reach files outside the signals file's folder (by default an import
+    /// must resolve, after symlinks, inside that folder or below).
+    #[arg(long)]
+    allow_imports_anywhere: bool,
+}
+
+/// The sample rates Flux runs at, in Hz.
+pub const SAMPLE_RATES: std::ops::RangeInclusive<u32> = 8_000..=768_000;
+
+/// Parses `--sample-rate`: a whole number of Hz in [`SAMPLE_RATES`].
+fn parse_sample_rate(text: &str) -> Result<u32, String> {
+    let hz: u32 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?} is not a whole number of Hz"))?;
+    check_sample_rate(hz)
+}
+
+/// `hz` when Flux runs at it.
+///
+/// # Errors
+///
+/// A rate outside [`SAMPLE_RATES`], naming it.
+pub fn check_sample_rate(hz: u32) -> Result<u32, String> {
+    if SAMPLE_RATES.contains(&hz) {
+        Ok(hz)
+    } else {
+        Err(format!(
+            "a sample rate of {hz} Hz is refused: flux runs from {} to {} Hz",
+            SAMPLE_RATES.start(),
+            SAMPLE_RATES.end()
+        ))
+    }
 }
 
 /// `--tier`.
@@ -98,6 +134,7 @@ impl EngineArgs {
                 TierArg::Js => flux_js::TierChoice::Js,
             },
             seed: self.seed,
+            imports_anywhere: self.allow_imports_anywhere,
             ..flux_js::LoadOptions::default()
         }
     }
@@ -114,7 +151,8 @@ fn main() -> ExitCode {
         Command::Play(args) => play::run(args),
         Command::Scope(mut args) => {
             args.scope.get_or_insert_with(|| {
-                scope::parse_addr(scope::DEFAULT_ADDR).expect("the default address is loopback")
+                net::parse_loopback_addr(scope::DEFAULT_ADDR)
+                    .expect("the default address is loopback")
             });
             args.null_channels = 3;
             play::run(args)
@@ -129,7 +167,7 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("flux: {err:#}");
+            eprintln!("{}", crate::text::escape(&format!("flux: {err:#}")));
             ExitCode::from(2)
         }
     }

@@ -5,7 +5,6 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
@@ -19,7 +18,8 @@ use serde::Serialize;
 
 use crate::scope::{self, Scope};
 use crate::session::Session;
-use crate::watch::Watcher;
+use crate::watch::{Change, Watcher};
+use crate::worker::Worker;
 use crate::EngineArgs;
 
 /// Default depth of the ring buffer in frames: about 10 ms at 48 kHz.
@@ -54,7 +54,7 @@ pub struct PlayArgs {
     stats: Option<PathBuf>,
     /// Serve the scope page on this loopback address [default: 127.0.0.1:7780].
     #[arg(long, value_name = "ADDR", num_args = 0..=1, require_equals = true,
-          default_missing_value = scope::DEFAULT_ADDR, value_parser = scope::parse_addr)]
+          default_missing_value = scope::DEFAULT_ADDR, value_parser = crate::net::parse_loopback_addr)]
     pub scope: Option<SocketAddr>,
     /// Channels of the null output when `--channels` is not given.
     #[arg(skip = 2u16)]
@@ -100,8 +100,8 @@ pub fn run(args: PlayArgs) -> anyhow::Result<ExitCode> {
     }
     // Watch before the first read, so no save between the two goes unseen.
     let mut watcher = Watcher::new(&args.file)?;
-    let source = std::fs::read_to_string(&args.file)
-        .with_context(|| format!("cannot read {}", args.file.display()))?;
+    let source = flux_js::read_source(&args.file)
+        .map_err(|e| anyhow::anyhow!("cannot load {}: {e}", args.file.display()))?;
     // Listen first, so a busy scope port is reported before the sound starts.
     let scope_listener = args.scope.map(scope::Listener::bind).transpose()?;
     let mut control = crate::control::Control::start(&args.control)?;
@@ -118,6 +118,8 @@ pub fn run(args: PlayArgs) -> anyhow::Result<ExitCode> {
             n.period_frames(),
         ),
     };
+    crate::check_sample_rate(sample_rate)
+        .map_err(|e| anyhow::anyhow!("the output runs at {sample_rate} Hz: {e}"))?;
     // The ring must hold at least two of the output's periods.
     let ring_frames = (args.buffer as usize).max(2 * period as usize);
     if ring_frames > args.buffer as usize {
@@ -138,7 +140,8 @@ pub fn run(args: PlayArgs) -> anyhow::Result<ExitCode> {
     session.set_fade(args.engine.fade_frames(sample_rate));
     let file_name = args.file.display().to_string();
     let first_line = session.load(&args.file, &source).line(&file_name);
-    eprintln!("{first_line}");
+    eprintln!("{}", crate::text::escape(&first_line));
+    watcher.watch_imports(session.imports());
     let mut last_source = source;
 
     // Copies of what plays: two seconds for the recorder, half a second for the scope.
@@ -212,27 +215,33 @@ pub fn run(args: PlayArgs) -> anyhow::Result<ExitCode> {
             u.saturating_sub(started.elapsed())
                 .min(Duration::from_millis(20))
         });
-        let changed = watcher.changed(tick);
+        let change = watcher.changed(tick);
         status.clear();
-        if changed {
-            if let Some(line) = reload(&mut session, &args.file, &mut last_source) {
-                eprintln!("{line}");
+        for note in watcher.take_notes() {
+            eprintln!("{}", crate::text::escape(&note));
+        }
+        if change != Change::None {
+            let forced = change == Change::Import;
+            let line = reload(&mut session, &args.file, &mut last_source, forced);
+            watcher.watch_imports(session.imports());
+            if let Some(line) = line {
+                eprintln!("{}", crate::text::escape(&line));
                 if let Some(scope) = &scope {
                     scope.set_signals(session.signals(), &line);
                 }
             }
         }
         for line in session.poll() {
-            eprintln!("{line}");
+            eprintln!("{}", crate::text::escape(&line));
         }
         for line in control.poll(&mut session, &counters) {
-            eprintln!("{line}");
+            eprintln!("{}", crate::text::escape(&line));
             if let Some(scope) = &scope {
                 scope.set_signals(session.signals(), &line);
             }
         }
         if let Some(err) = running.take_error() {
-            eprintln!("output error: {err}");
+            eprintln!("{}", crate::text::escape(&format!("output error: {err}")));
             if err.kind() == ErrorKind::DeviceLost {
                 break;
             }
@@ -260,7 +269,7 @@ pub fn run(args: PlayArgs) -> anyhow::Result<ExitCode> {
     }
     let scope_dropped_frames = scope.map_or(0, Scope::stop);
     for line in session.poll() {
-        eprintln!("{line}");
+        eprintln!("{}", crate::text::escape(&line));
     }
     let (recorded_frames, recording_dropped_frames) = match recorder {
         Some(r) => r.finish()?,
@@ -340,14 +349,17 @@ fn choose_output(args: &PlayArgs) -> anyhow::Result<Output> {
 /// Reads the file and reloads it; `None` when there is nothing to do.
 ///
 /// An empty file is taken for a save in progress (editors that truncate before they write):
-/// it never silences the patch. A file whose text has not changed is not loaded again.
-fn reload(session: &mut Session, path: &Path, last: &mut String) -> Option<String> {
+/// it never silences the patch. A file whose text has not changed is not loaded again,
+/// unless `forced` (a file it imports changed).
+fn reload(session: &mut Session, path: &Path, last: &mut String, forced: bool) -> Option<String> {
     let name = path.display().to_string();
-    let text = match std::fs::read_to_string(path) {
+    // Gone for a moment while an editor renames its new copy into place.
+    if !path.exists() {
+        return None;
+    }
+    let text = match flux_js::read_source(path) {
         Ok(text) => text,
-        // Gone for a moment while an editor renames its new copy into place.
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
-        Err(e) => return Some(format!("{name}: cannot read the file: {e}")),
+        Err(e) => return Some(format!("{name}: cannot load the file: {e}")),
     };
     if text.is_empty() {
         return Some(format!(
@@ -355,7 +367,7 @@ fn reload(session: &mut Session, path: &Path, last: &mut String) -> Option<Strin
             session.signals().len()
         ));
     }
-    if text == *last {
+    if text == *last && !forced {
         return None;
     }
     *last = text;
@@ -364,8 +376,7 @@ fn reload(session: &mut Session, path: &Path, last: &mut String) -> Option<Strin
 
 /// Writes what the DSP thread taps to a WAV file, on its own thread.
 struct Recorder {
-    stop: Arc<AtomicBool>,
-    handle: JoinHandle<anyhow::Result<(u64, u64)>>,
+    worker: Worker<anyhow::Result<(u64, u64)>>,
 }
 
 impl Recorder {
@@ -373,37 +384,32 @@ impl Recorder {
         let channels = tap.channels();
         let mut wav = WavWriter::create(path, sample_rate, channels as u16)
             .with_context(|| format!("cannot write {}", path.display()))?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
         let display = path.display().to_string();
-        let handle = std::thread::Builder::new()
-            .name("flux-record".into())
-            .spawn(move || -> anyhow::Result<(u64, u64)> {
-                let mut buf = Vec::new();
-                let mut drain = |tap: &mut TapReader| -> anyhow::Result<()> {
-                    buf.clear();
-                    tap.read_into(&mut buf, usize::MAX);
-                    wav.write(&buf)?;
-                    Ok(())
-                };
-                while !flag.load(Ordering::Relaxed) {
-                    drain(&mut tap)?;
-                    std::thread::sleep(Duration::from_millis(20));
-                }
+        let worker = Worker::spawn("flux-record", move |stop| -> anyhow::Result<(u64, u64)> {
+            let mut buf = Vec::new();
+            let mut drain = |tap: &mut TapReader| -> anyhow::Result<()> {
+                buf.clear();
+                tap.read_into(&mut buf, usize::MAX);
+                wav.write(&buf)?;
+                Ok(())
+            };
+            while !stop.load(Ordering::Relaxed) {
                 drain(&mut tap)?;
-                let frames = wav.frames_written();
-                wav.finish()
-                    .with_context(|| format!("cannot write {display}"))?;
-                Ok((frames, tap.dropped_frames()))
-            })?;
-        Ok(Self { stop, handle })
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            drain(&mut tap)?;
+            let frames = wav.frames_written();
+            wav.finish()
+                .with_context(|| format!("cannot write {display}"))?;
+            Ok((frames, tap.dropped_frames()))
+        })?;
+        Ok(Self { worker })
     }
 
     /// Stops, finishes the file; returns the frames written and the frames dropped.
     fn finish(self) -> anyhow::Result<(u64, u64)> {
-        self.stop.store(true, Ordering::Relaxed);
-        self.handle
-            .join()
-            .map_err(|_| anyhow::anyhow!("the recorder thread panicked"))?
+        self.worker
+            .stop()
+            .ok_or_else(|| anyhow::anyhow!("the recorder thread panicked"))?
     }
 }

@@ -1,7 +1,7 @@
 //! `flux render`: offline, as fast as the CPU allows, deterministic.
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Instant;
@@ -33,6 +33,10 @@ pub struct RenderArgs {
     /// Load FILE at exactly SECONDS, as a save would while playing (repeatable).
     #[arg(long = "swap", value_name = "SECONDS:FILE", value_parser = parse_swap)]
     swaps: Vec<Swap>,
+    /// Write over the output even when it is an existing file that is not a WAV file, or
+    /// one of the render's own inputs.
+    #[arg(long)]
+    force: bool,
 }
 
 /// A file to load at a set time.
@@ -72,6 +76,17 @@ pub fn run(args: RenderArgs) -> anyhow::Result<ExitCode> {
     let sample_rate = args.engine.sample_rate.unwrap_or(48_000);
     let channels = usize::from(args.engine.channels.unwrap_or(1));
     let total = (args.seconds * f64::from(sample_rate)).round() as u64;
+    let most = WavWriter::max_frames(channels as u16);
+    if total > most {
+        bail!(
+            "--seconds {} at {sample_rate} Hz with {channels} channel{} is {} of samples; a WAV \
+             file holds at most 4 GiB: at most {:.0} s at this rate and channel count",
+            args.seconds,
+            if channels == 1 { "" } else { "s" },
+            size(total * channels as u64 * 4),
+            most as f64 / f64::from(sample_rate)
+        );
+    }
 
     let state = Arc::new(StateMemory::new(DEFAULT_SLOTS));
     let (controller, mut engine) = engine(EngineConfig::new(sample_rate, channels), state.clone());
@@ -82,10 +97,10 @@ pub fn run(args: RenderArgs) -> anyhow::Result<ExitCode> {
     session.set_fade(args.engine.fade_frames(sample_rate));
 
     let file_name = args.file.display().to_string();
-    let source =
-        std::fs::read_to_string(&args.file).with_context(|| format!("cannot read {file_name}"))?;
+    let source = flux_js::read_source(&args.file)
+        .map_err(|e| anyhow::anyhow!("cannot load {file_name}: {e}"))?;
     if let Reload::Failed { diagnostic, .. } = session.load(&args.file, &source) {
-        eprintln!("{diagnostic}");
+        eprintln!("{}", crate::text::escape(&diagnostic.to_string()));
         return Ok(ExitCode::FAILURE);
     }
     // Swaps in time order; equal times keep the order they were given in.
@@ -96,6 +111,12 @@ pub fn run(args: RenderArgs) -> anyhow::Result<ExitCode> {
         .map(|s| ((s.at * f64::from(sample_rate)).round() as u64, s.file))
         .peekable();
 
+    let mut inputs: Vec<PathBuf> = vec![args.file.clone()];
+    inputs.extend(session.imports().iter().cloned());
+    inputs.extend(args.swaps.iter().map(|s| s.file.clone()));
+    if !args.force {
+        check_output(&args.output, &inputs)?;
+    }
     let mut wav = WavWriter::create(&args.output, sample_rate, channels as u16)
         .with_context(|| format!("cannot write {}", args.output.display()))?;
     let progress = std::io::stderr().is_terminal().then(|| {
@@ -107,8 +128,8 @@ pub fn run(args: RenderArgs) -> anyhow::Result<ExitCode> {
         bar
     });
     let say = |line: &str| match &progress {
-        Some(bar) => bar.println(line),
-        None => eprintln!("{line}"),
+        Some(bar) => bar.println(crate::text::escape(line)),
+        None => eprintln!("{}", crate::text::escape(line)),
     };
 
     let started = Instant::now();
@@ -117,9 +138,9 @@ pub fn run(args: RenderArgs) -> anyhow::Result<ExitCode> {
     while done < total {
         while let Some((at, file)) = swaps.next_if(|(at, _)| *at <= done) {
             let name = file.display().to_string();
-            let line = match std::fs::read_to_string(&file) {
+            let line = match flux_js::read_source(&file) {
                 Ok(text) => session.load(&file, &text).line(&name),
-                Err(e) => format!("{name}: cannot read the file: {e} (sound unchanged)"),
+                Err(e) => format!("{name}: cannot load the file: {e} (sound unchanged)"),
             };
             say(&format!(
                 "{:.3} s: {line}",
@@ -138,6 +159,7 @@ pub fn run(args: RenderArgs) -> anyhow::Result<ExitCode> {
         }
         if let Some(bar) = &progress {
             bar.set_position(done);
+            bar.set_message(format!("{} written", size(done * channels as u64 * 4)));
         }
     }
     wav.finish()
@@ -156,4 +178,66 @@ pub fn run(args: RenderArgs) -> anyhow::Result<ExitCode> {
         rate / f64::from(sample_rate)
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Refuses an output that is one of the render's `inputs` (the same file, through any
+/// path or link) or an existing file that is not a WAV file: both would lose data.
+fn check_output(output: &Path, inputs: &[PathBuf]) -> anyhow::Result<()> {
+    let Ok(meta) = std::fs::metadata(output) else {
+        return Ok(());
+    };
+    let out = output.canonicalize().unwrap_or_else(|_| output.to_owned());
+    for input in inputs {
+        if input.canonicalize().is_ok_and(|i| i == out) {
+            bail!(
+                "-o {} is an input of this render ({}): refusing to write over it \
+                 (--force writes anyway)",
+                output.display(),
+                input.display()
+            );
+        }
+    }
+    if meta.is_file() {
+        let mut head = [0u8; 12];
+        let is_wav = std::fs::File::open(output)
+            .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head))
+            .is_ok()
+            && &head[..4] == b"RIFF"
+            && &head[8..] == b"WAVE";
+        if !is_wav {
+            bail!(
+                "-o {} exists and is not a WAV file: refusing to write over it \
+                 (--force writes anyway)",
+                output.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// A byte count for people: `512 B`, `3.2 MiB`, `4.0 GiB`.
+fn size(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::size;
+
+    #[test]
+    fn sizes_read_well() {
+        assert_eq!(size(512), "512 B");
+        assert_eq!(size(3 << 20), "3.0 MiB");
+        assert_eq!(size(u64::from(u32::MAX)), "4.0 GiB");
+    }
 }

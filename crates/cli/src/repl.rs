@@ -74,7 +74,7 @@ pub fn run(args: ReplArgs) -> anyhow::Result<ExitCode> {
             match command(line.trim()) {
                 Ok(None) => break,
                 Ok(Some(request)) => show(&client, &request),
-                Err(e) => eprintln!("error: {e}"),
+                Err(e) => eprintln!("{}", crate::text::escape(&format!("error: {e}"))),
             }
             continue;
         }
@@ -113,7 +113,7 @@ fn show(client: &Client, request: &Request) {
                 print_details(&reply);
             }
         }
-        Err(e) => eprintln!("error: {e:#}"),
+        Err(e) => eprintln!("{}", crate::text::escape(&format!("error: {e:#}"))),
     }
 }
 
@@ -135,7 +135,7 @@ fn print_details(reply: &Reply) {
         for s in reply.signals.iter().flatten() {
             println!(
                 "  {:<16} {:<7} gain {:.2}{}",
-                s.id,
+                crate::text::escape(&s.id),
                 s.tier,
                 s.gain,
                 if s.muted { " (muted)" } else { "" }

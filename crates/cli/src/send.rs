@@ -79,16 +79,17 @@ pub fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
 pub fn print_reply(reply: &Reply) {
     if reply.ok {
         if let Some(message) = &reply.message {
-            println!("{message}");
+            println!("{}", crate::text::escape(message));
         }
     } else if reply.diagnostics.is_empty() {
         eprintln!(
             "error: {}",
-            reply.error.as_deref().unwrap_or("the request failed")
+            crate::text::escape(reply.error.as_deref().unwrap_or("the request failed"))
         );
     } else {
         for d in &reply.diagnostics {
-            eprintln!("{}:{}:{}: {}", d.file, d.line, d.col, d.message);
+            let line = format!("{}:{}:{}: {}", d.file, d.line, d.col, d.message);
+            eprintln!("{}", crate::text::escape(&line));
         }
     }
 }

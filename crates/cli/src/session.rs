@@ -3,7 +3,7 @@
 //! Shared by `play` (reloads on save) and `render` (swaps at set times), so both go through
 //! the same path: load, swap, report.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -98,6 +98,25 @@ pub struct Session {
     /// Reload-to-audible times, in ms: from a new patch being ready to its first frame
     /// leaving the ring.
     pub audible_ms: Vec<f64>,
+    /// Lines to print at the next poll (refused gains of loaded code).
+    notes: Vec<String>,
+    /// Files the last file load that succeeded imported.
+    imports: Vec<PathBuf>,
+}
+
+/// A master gain as a control asks for it: clamped to `0..=MAX_GAIN` (4).
+///
+/// # Errors
+///
+/// A gain that is negative or not a finite number, naming it.
+pub fn gain_value(x: f64) -> Result<f64, String> {
+    match Controller::clamp_gain(x) {
+        Some(g) if x >= 0.0 => Ok(g),
+        _ => Err(format!(
+            "the gain must be a number from 0 to {}, not {x}",
+            Controller::MAX_GAIN
+        )),
+    }
 }
 
 impl Session {
@@ -121,6 +140,8 @@ impl Session {
             fade: 0,
             sent: None,
             audible_ms: Vec::new(),
+            notes: Vec::new(),
+            imports: Vec::new(),
         }
     }
 
@@ -151,6 +172,7 @@ impl Session {
                 let signals = loaded.signals.len();
                 let units = loaded.units.summary();
                 let actions = loaded.actions;
+                self.imports = loaded.imports;
                 self.previous = std::mem::replace(&mut self.current, loaded.signals);
                 let generation = self.controller.swap(loaded.patch);
                 self.sent = Some((generation, Instant::now()));
@@ -272,6 +294,9 @@ impl Session {
                 ));
             }
         }
+        if let Action::Gain(x) = action {
+            gain_value(x)?;
+        }
         match action {
             Action::Stop(..) | Action::Clear(_) => {
                 let mut empty = Loaded::empty();
@@ -297,8 +322,13 @@ impl Session {
                     *f,
                 ),
                 Action::Gain(x) => {
-                    let frames = self.frames(None);
-                    self.controller.set_master(*x, frames);
+                    match gain_value(*x) {
+                        Ok(x) => {
+                            let frames = self.frames(None);
+                            self.controller.set_master(x, frames);
+                        }
+                        Err(e) => self.notes.push(format!("gain({x}) refused: {e}")),
+                    }
                     continue;
                 }
                 _ => continue,
@@ -311,6 +341,11 @@ impl Session {
                 }
             }
         }
+    }
+
+    /// The files the last successful load of a file imported (canonical paths).
+    pub fn imports(&self) -> &[PathBuf] {
+        &self.imports
     }
 
     /// The gain a signal was last set to.
@@ -344,6 +379,7 @@ impl Session {
             .into_iter()
             .map(|f| self.fault_line(&f))
             .collect();
+        lines.append(&mut self.notes);
         let (logs, dropped) = self.loader.drain_logs();
         lines.extend(logs);
         if dropped > 0 {

@@ -87,7 +87,7 @@ fn text(session: &Session, load: f64, underruns: u64) -> String {
             } else {
                 ""
             };
-            format!("{} {}{muted}", s.id, s.tier.name())
+            format!("{} {}{muted}", crate::text::escape(&s.id), s.tier.name())
         })
         .collect();
     let line = format!(

@@ -1,9 +1,9 @@
-//! Watching a signals file: file-system events, debounced, filtered to one file.
+//! Watching a signals file: file-system events, debounced, filtered to the file, the
+//! target of its symlink and the files it imports.
 //!
 //! The debounce logic is pure and tested without a file system; [`Watcher`] feeds it from
 //! `notify`.
 
-use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{channel, Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
@@ -51,12 +51,45 @@ impl Debounce {
     }
 }
 
-/// Watches one file through its directory, so saves by rename are seen too.
+/// What changed, once a burst of events is over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    /// Nothing.
+    None,
+    /// The signals file (or the target of its symlink), or its folder came back.
+    File,
+    /// A file the signals file imports: reload even when the signals file's text is the
+    /// same.
+    Import,
+}
+
+/// A folder being watched, and which one it is (device and inode), to see it removed and
+/// re-created.
+struct Dir {
+    path: PathBuf,
+    id: Option<(u64, u64)>,
+}
+
+/// How often folders are checked for having been removed or re-created.
+const CHECK_EVERY: Duration = Duration::from_millis(250);
+
+/// Watches a signals file, the target of its symlink and the files it imports, through
+/// their folders (so saves by rename are seen too). A folder that is removed and
+/// re-created is watched again (and said so).
 pub struct Watcher {
-    _inner: notify::RecommendedWatcher,
+    inner: notify::RecommendedWatcher,
     events: Receiver<notify::Result<notify::Event>>,
-    name: OsString,
+    /// The signals file as given.
+    file: PathBuf,
+    /// The signals file in its canonical folder, and the target of its symlink(s).
+    targets: Vec<PathBuf>,
+    /// Imported files (canonical).
+    imports: Vec<PathBuf>,
+    dirs: Vec<Dir>,
     debounce: Debounce,
+    import_changed: bool,
+    notes: Vec<String>,
+    next_check: Instant,
 }
 
 impl Watcher {
@@ -64,70 +97,214 @@ impl Watcher {
     ///
     /// # Errors
     ///
-    /// When the directory cannot be watched.
+    /// When its folder cannot be watched.
     pub fn new(file: &Path) -> anyhow::Result<Self> {
-        let name = file
-            .file_name()
-            .with_context(|| format!("{} is not a file name", file.display()))?
-            .to_owned();
-        let dir = match file.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
+        file.file_name()
+            .with_context(|| format!("{} is not a file name", file.display()))?;
         let (tx, events) = channel();
-        let mut inner = notify::recommended_watcher(tx).context("cannot start the file watcher")?;
-        inner
-            .watch(&dir, RecursiveMode::NonRecursive)
-            .with_context(|| format!("cannot watch {}", dir.display()))?;
-        Ok(Self {
-            _inner: inner,
+        let inner = notify::recommended_watcher(tx).context("cannot start the file watcher")?;
+        let mut watcher = Self {
+            inner,
             events,
-            name,
+            file: file.to_owned(),
+            targets: Vec::new(),
+            imports: Vec::new(),
+            dirs: Vec::new(),
             debounce: Debounce::new(DEBOUNCE),
-        })
+            import_changed: false,
+            notes: Vec::new(),
+            next_check: Instant::now() + CHECK_EVERY,
+        };
+        watcher.refresh();
+        let dir = folder(file);
+        if !watcher.dirs.iter().any(|d| d.id.is_some()) {
+            anyhow::bail!("cannot watch {}: it cannot be found", dir.display());
+        }
+        Ok(watcher)
     }
 
-    /// Waits up to `timeout` for events; true when the file changed and the burst is over.
-    pub fn changed(&mut self, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let now = Instant::now();
-            if self.debounce.ready(now) {
-                return true;
+    /// Watches these imported files too (the list of the last load), instead of those
+    /// of the load before.
+    pub fn watch_imports(&mut self, imports: &[PathBuf]) {
+        if self.imports != imports {
+            imports.clone_into(&mut self.imports);
+            self.refresh();
+        }
+    }
+
+    /// Lines to print: folders gone or watched again.
+    pub fn take_notes(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.notes)
+    }
+
+    /// Works out the files to watch (the symlink may point elsewhere now) and watches
+    /// their folders.
+    fn refresh(&mut self) {
+        let dir = folder(&self.file);
+        let dir = dir.canonicalize().unwrap_or(dir);
+        let mut targets = Vec::new();
+        if let Some(name) = self.file.file_name() {
+            targets.push(dir.join(name));
+        }
+        if let Ok(real) = self.file.canonicalize() {
+            if !targets.contains(&real) {
+                targets.push(real);
             }
-            let wait = self
-                .debounce
-                .wait(now)
-                .map_or(deadline.saturating_duration_since(now), |w| {
-                    w.min(deadline.saturating_duration_since(now))
-                });
-            match self.events.recv_timeout(wait) {
-                Ok(Ok(event)) => {
-                    if self.concerns_file(&event) {
-                        self.debounce.event(Instant::now());
-                    }
+        }
+        self.targets = targets;
+        let mut wanted: Vec<PathBuf> = vec![dir];
+        for p in self.targets.iter().chain(&self.imports) {
+            if let Some(parent) = p.parent() {
+                if !wanted.iter().any(|w| w == parent) {
+                    wanted.push(parent.to_owned());
                 }
-                Ok(Err(_)) => {}
-                Err(RecvTimeoutError::Timeout) => {
-                    if Instant::now() >= deadline {
-                        return self.debounce.ready(Instant::now());
-                    }
-                }
-                Err(RecvTimeoutError::Disconnected) => return false,
+            }
+        }
+        // Folders no longer needed are given up; new ones are watched.
+        let inner = &mut self.inner;
+        self.dirs.retain(|d| {
+            let keep = wanted.contains(&d.path);
+            if !keep {
+                let _ = inner.unwatch(&d.path);
+            }
+            keep
+        });
+        for path in wanted {
+            if self.dirs.iter().all(|d| d.path != path) {
+                let id = identity(&path);
+                let id =
+                    id.filter(|_| self.inner.watch(&path, RecursiveMode::NonRecursive).is_ok());
+                self.dirs.push(Dir { path, id });
             }
         }
     }
 
-    fn concerns_file(&self, event: &notify::Event) -> bool {
+    /// Watches again each folder that was removed and re-created; true when one was.
+    fn check_dirs(&mut self) -> bool {
+        let mut back = false;
+        for d in &mut self.dirs {
+            let now = identity(&d.path);
+            if now == d.id {
+                continue;
+            }
+            let _ = self.inner.unwatch(&d.path);
+            match now {
+                Some(_)
+                    if self
+                        .inner
+                        .watch(&d.path, RecursiveMode::NonRecursive)
+                        .is_ok() =>
+                {
+                    self.notes.push(format!(
+                        "{}: the folder was removed and re-created; watching it again",
+                        d.path.display()
+                    ));
+                    d.id = now;
+                    back = true;
+                }
+                Some(_) => {}
+                None => {
+                    self.notes.push(format!(
+                        "{}: the folder is gone; watching for it to come back",
+                        d.path.display()
+                    ));
+                    d.id = None;
+                }
+            }
+        }
+        back
+    }
+
+    /// Waits up to `timeout` for events; says what changed once a burst is over.
+    pub fn changed(&mut self, timeout: Duration) -> Change {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let now = Instant::now();
+            if now >= self.next_check {
+                self.next_check = now + CHECK_EVERY;
+                if self.check_dirs() {
+                    self.refresh();
+                    self.debounce.event(now);
+                }
+            }
+            if self.debounce.ready(now) {
+                return self.take_change();
+            }
+            let until = deadline.min(self.next_check);
+            let wait = self
+                .debounce
+                .wait(now)
+                .map_or(until.saturating_duration_since(now), |w| {
+                    w.min(until.saturating_duration_since(now))
+                });
+            match self.events.recv_timeout(wait) {
+                Ok(Ok(event)) => match self.concerns(&event) {
+                    Change::None => {}
+                    change => {
+                        self.import_changed |= change == Change::Import;
+                        self.debounce.event(Instant::now());
+                    }
+                },
+                Ok(Err(_)) => {}
+                Err(RecvTimeoutError::Timeout) => {
+                    if Instant::now() >= deadline {
+                        return if self.debounce.ready(Instant::now()) {
+                            self.take_change()
+                        } else {
+                            Change::None
+                        };
+                    }
+                }
+                Err(RecvTimeoutError::Disconnected) => return Change::None,
+            }
+        }
+    }
+
+    fn take_change(&mut self) -> Change {
+        if std::mem::take(&mut self.import_changed) {
+            Change::Import
+        } else {
+            Change::File
+        }
+    }
+
+    fn concerns(&self, event: &notify::Event) -> Change {
         use notify::EventKind;
-        matches!(
+        if !matches!(
             event.kind,
             EventKind::Create(_) | EventKind::Modify(_) | EventKind::Any
-        ) && event
-            .paths
-            .iter()
-            .any(|p| p.file_name() == Some(self.name.as_os_str()))
+        ) {
+            return Change::None;
+        }
+        if event.paths.iter().any(|p| self.targets.contains(p)) {
+            Change::File
+        } else if event.paths.iter().any(|p| self.imports.contains(p)) {
+            Change::Import
+        } else {
+            Change::None
+        }
     }
+}
+
+/// The folder of `file` (`.` for a bare name).
+fn folder(file: &Path) -> PathBuf {
+    match file.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// Which file `path` is (device and inode), or `None` when it does not exist.
+#[cfg(unix)]
+fn identity(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+}
+
+/// Whether `path` exists (other systems: a re-created folder is not told apart).
+#[cfg(not(unix))]
+fn identity(path: &Path) -> Option<(u64, u64)> {
+    path.exists().then_some((0, 0))
 }
 
 #[cfg(test)]

@@ -106,7 +106,7 @@ fn check_of_a_missing_file_fails_with_its_name() {
     assert_eq!(o.status.code(), Some(1));
     let text = String::from_utf8(o.stdout).unwrap();
     assert!(
-        text.starts_with("/no/such/signals.js:1:1: error: cannot read the file"),
+        text.starts_with("/no/such/signals.js:1:1: error: cannot load the file"),
         "{text}"
     );
 }

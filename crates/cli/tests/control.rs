@@ -214,6 +214,9 @@ fn malformed_and_oversized_frames_get_error_replies_and_the_engine_plays_on() {
     let player = play(dir.path(), &sine_file(300.0, "sin"), "2.5", &[]);
     let mut conn = Connection::open(player.addr());
 
+    // The first line must be a request; after it, bad frames get error replies.
+    let reply = conn.send(br#"{"op":"status"}"#);
+    assert_eq!(reply["ok"], true, "{reply}");
     let reply = conn.send(b"this is not json");
     assert_eq!(reply["ok"], false, "{reply}");
     assert!(
@@ -339,4 +342,172 @@ fn with_a_token_every_request_must_carry_it() {
 
     let (code, log) = player.finish();
     assert_eq!(code, Some(0), "{log}");
+}
+
+/// Everything the server sends on `stream` until it closes the connection.
+fn read_to_close(mut stream: TcpStream) -> String {
+    use std::io::Read;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            // A reset also closes; a time-out means the server kept the connection open.
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break,
+            Err(e) => panic!("the connection stayed open: {e}; read {got:?}"),
+        }
+    }
+    String::from_utf8_lossy(&got).into_owned()
+}
+
+#[test]
+fn a_browser_post_or_websocket_upgrade_is_closed_before_its_body_runs() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let player = play(dir.path(), &sine_file(300.0, "sin"), "3", &[]);
+    let addr = player.addr().to_owned();
+    let port = addr.rsplit(':').next().unwrap().to_owned();
+    let body =
+        "{\"op\":\"eval\",\"code\":\"flux('intruder', (m, i) => ({ update: () => [0.9] }))\"}\n\
+                {\"op\":\"gain\",\"value\":0}\n";
+    let post = format!(
+        "POST / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: text/plain\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let upgrade = format!(
+        "GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n\
+         Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+         Sec-WebSocket-Version: 13\r\n\r\n{body}"
+    );
+    for attack in [post, upgrade] {
+        let mut stream = TcpStream::connect(&addr).unwrap();
+        stream.write_all(attack.as_bytes()).unwrap();
+        let said = read_to_close(stream);
+        assert_eq!(said.lines().count(), 1, "{said:?}");
+        let reply: serde_json::Value = serde_json::from_str(said.trim()).unwrap();
+        assert_eq!(reply["ok"], false, "{reply}");
+        let error = reply["error"].as_str().unwrap();
+        assert!(error.contains("not a flux control connection"), "{error}");
+    }
+
+    // Nothing ran: no intruder, the gain untouched, the tone plays on.
+    let reply = request(&addr, r#"{"op":"list"}"#);
+    let ids: Vec<&str> = reply["signals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["tone"], "{reply}");
+    let (code, log) = player.finish();
+    assert_eq!(code, Some(0), "{log}");
+    assert!(
+        !log.contains("intruder") && !log.contains("control: gain"),
+        "{log}"
+    );
+    let (rate, _, samples) = read_wav(&dir.path().join("rec.wav"));
+    let level = rms(window(&samples, rate, 0.2, 2.9));
+    // tanh(0.5 sin) all along: a gain of 0 would have silenced it.
+    assert!((level - 0.333).abs() < 0.01, "rms {level}\n{log}");
+}
+
+#[test]
+fn trickling_connections_give_way_to_a_real_request() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let player = play(dir.path(), &sine_file(300.0, "sin"), "3", &[]);
+    let addr = player.addr().to_owned();
+    // Eight connections take every slot: half started a frame, half sent nothing.
+    let mut trickling = Vec::new();
+    for i in 0..8 {
+        let mut stream = TcpStream::connect(&addr).unwrap();
+        if i % 2 == 0 {
+            stream.write_all(b"{\"op\":").unwrap();
+        }
+        trickling.push(stream);
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let reply = request(&addr, r#"{"id":7,"op":"status"}"#);
+    assert_eq!(reply["ok"], true, "{reply}");
+    assert_eq!(reply["id"], 7, "{reply}");
+    // The oldest idle one gave way: it was closed.
+    let oldest = trickling.remove(0);
+    let said = read_to_close(oldest);
+    assert!(!said.contains("\"ok\":true"), "{said}");
+    drop(trickling);
+    let (code, log) = player.finish();
+    assert_eq!(code, Some(0), "{log}");
+}
+
+#[test]
+fn control_characters_in_ids_and_names_are_escaped_on_the_terminal() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let mut player = play(dir.path(), &sine_file(300.0, "sin"), "2.5", &[]);
+    let addr = player.addr().to_owned();
+    let eval = serde_json::json!({
+        "op": "eval",
+        "name": "x\u{1b}[2J\nforged: ok.js",
+        "code": "flux('a\\u001b[2J\\nb', (m, i) => ({ update: () => [0] }));",
+    });
+    let reply = request(&addr, &eval.to_string());
+    assert_eq!(reply["ok"], true, "{reply}");
+    let reply = request(&addr, r#"{"op":"mute","signal":"a\u001b[2J\nb"}"#);
+    assert_eq!(reply["ok"], true, "{reply}");
+    player.wait_for("control: mute", Duration::from_secs(5));
+    let (code, log) = player.finish();
+    assert_eq!(code, Some(0), "{log}");
+    assert!(!log.contains('\u{1b}'), "{log:?}");
+    assert!(
+        log.contains("x\\x1b[2J\\nforged: ok.js: ok, 1 signal"),
+        "{log}"
+    );
+    assert!(log.contains("control: mute 'a\\x1b[2J\\nb'"), "{log}");
+}
+
+#[test]
+fn a_huge_or_infinite_gain_never_makes_the_output_nan() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let mut player = play(dir.path(), &sine_file(300.0, "sin"), "2", &["--osc", "0"]);
+    let addr = player.addr().to_owned();
+    let reply = request(&addr, r#"{"op":"gain","value":1e300}"#);
+    assert_eq!(reply["ok"], true, "{reply}");
+    let reply = request(&addr, r#"{"op":"gain","value":-1}"#);
+    assert_eq!(reply["ok"], false, "{reply}");
+    assert!(
+        reply["error"]
+            .as_str()
+            .unwrap()
+            .contains("the gain must be a number from 0 to 4, not -1"),
+        "{reply}"
+    );
+    let osc = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let packet = rosc::encoder::encode(&rosc::OscPacket::Message(rosc::OscMessage {
+        addr: "/flux/gain".into(),
+        args: vec![rosc::OscType::Float(f32::INFINITY)],
+    }))
+    .unwrap();
+    osc.send_to(&packet, ("127.0.0.1", player.osc.unwrap()))
+        .unwrap();
+    player.wait_for(
+        "the gain must be a number from 0 to 4, not inf",
+        Duration::from_secs(5),
+    );
+    // A loaded file's gain(Infinity) is refused too, with a line.
+    let eval = r#"{"op":"eval","code":"gain(Infinity);"}"#;
+    assert_eq!(request(&addr, eval)["ok"], true);
+    player.wait_for("gain(inf) refused", Duration::from_secs(5));
+    let (code, log) = player.finish();
+    assert_eq!(code, Some(0), "{log}");
+    let (_, _, samples) = read_wav(&dir.path().join("rec.wav"));
+    assert!(samples.iter().all(|s| s.is_finite()), "{log}");
+    // Clamped to 4: tanh(4 * 0.5) at the peaks.
+    let peak = samples.iter().fold(0.0f32, |m, s| m.max(s.abs()));
+    assert!((peak - 2f32.tanh()).abs() < 1e-3, "peak {peak}\n{log}");
 }

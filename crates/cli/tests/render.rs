@@ -227,7 +227,7 @@ fn render_refuses_bad_arguments_with_a_message() {
     ]));
     assert_eq!(o.status.code(), Some(2));
     assert!(
-        stderr(&o).contains("cannot read /no/such/file.js"),
+        stderr(&o).contains("cannot load /no/such/file.js"),
         "{}",
         stderr(&o)
     );

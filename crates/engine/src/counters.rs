@@ -23,6 +23,7 @@ pub struct Counters {
     /// Turns of the DSP thread's loop, rendering or sleeping: it stands still only when
     /// the thread is dead or stuck.
     heartbeat: AtomicU64,
+    nonfinite: AtomicU64,
 }
 
 /// A fixed moment to measure nanoseconds from.
@@ -83,6 +84,11 @@ impl Counters {
         self.load_last.store(load.to_bits(), Ordering::Relaxed);
     }
 
+    /// Counts output samples that were not finite numbers and went out as 0 instead.
+    pub(crate) fn add_nonfinite(&self, samples: u64) {
+        self.nonfinite.fetch_add(samples, Ordering::Relaxed);
+    }
+
     /// Counts frames handed to the output, and an underrun when some were missing.
     pub(crate) fn add_played(&self, frames: usize, short: bool) {
         self.frames_played
@@ -118,6 +124,7 @@ impl Counters {
                 sum / blocks as f64
             },
             dsp_load_last: f64::from_bits(self.load_last.load(Ordering::Relaxed)),
+            nonfinite_samples: self.nonfinite.load(Ordering::Relaxed),
         }
     }
 }
@@ -139,4 +146,6 @@ pub struct Stats {
     pub dsp_load_mean: f64,
     /// DSP load of the latest block.
     pub dsp_load_last: f64,
+    /// Output samples that were NaN or infinite after the mix and went out as 0.
+    pub nonfinite_samples: u64,
 }

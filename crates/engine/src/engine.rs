@@ -204,8 +204,18 @@ impl Engine {
             let frames = chunk.len() / ch;
             self.render_block(frames);
             self.master.apply(&mut self.mix[..frames * ch], ch);
+            // The final guard: nothing that is not a finite number reaches the output.
+            let mut guarded = 0u64;
             for (o, m) in chunk.iter_mut().zip(&self.mix) {
-                *o = m.tanh() as f32;
+                *o = if m.is_finite() {
+                    m.tanh() as f32
+                } else {
+                    guarded += 1;
+                    0.0
+                };
+            }
+            if guarded > 0 {
+                self.counters.add_nonfinite(guarded);
             }
             self.frame += frames as u64;
             let budget = frames as f64 / f64::from(self.config.sample_rate);
@@ -585,18 +595,35 @@ impl Controller {
         self.swap(patch)
     }
 
+    /// The largest gain of a signal or of the master: 4 (+12 dB). Gains are clamped to
+    /// `0.0..=MAX_GAIN`.
+    pub const MAX_GAIN: f64 = 4.0;
+
     /// Ramps the gain of the signal on `block` to `gain` over `fade` frames (0 mutes).
+    ///
+    /// The gain is clamped to `0.0..=MAX_GAIN`; a gain that is not finite is ignored.
     pub fn set_gain(&mut self, block: StateBlock, gain: f64, fade: u32) {
-        self.send(Command::Gain {
-            block: block.offset,
-            gain,
-            fade,
-        });
+        if let Some(gain) = Self::clamp_gain(gain) {
+            self.send(Command::Gain {
+                block: block.offset,
+                gain,
+                fade,
+            });
+        }
     }
 
     /// Ramps the master gain to `gain` over `fade` frames.
+    ///
+    /// The gain is clamped to `0.0..=MAX_GAIN`; a gain that is not finite is ignored.
     pub fn set_master(&mut self, gain: f64, fade: u32) {
-        self.send(Command::Master { gain, fade });
+        if let Some(gain) = Self::clamp_gain(gain) {
+            self.send(Command::Master { gain, fade });
+        }
+    }
+
+    /// `gain` clamped to `0.0..=MAX_GAIN`, or `None` when it is not finite.
+    pub fn clamp_gain(gain: f64) -> Option<f64> {
+        gain.is_finite().then(|| gain.clamp(0.0, Self::MAX_GAIN))
     }
 
     /// Resumes rendering signals.

@@ -13,6 +13,9 @@ use crate::library::{library, LIBRARY_NAME};
 
 const PRELUDE: &str = include_str!("prelude.js");
 
+/// The longest signal id, in bytes (UTF-8); `flux()` refuses longer ones.
+pub(crate) const MAX_ID_BYTES: usize = 256;
+
 /// What the prelude gets from Rust.
 pub(crate) struct Hooks {
     pub(crate) state: Arc<StateMemory>,
@@ -86,6 +89,16 @@ impl Hooks {
         hooks.set(
             "block",
             Function::new(ctx.clone(), move |ctx: Ctx<'_>, id: String| {
+                if id.len() > MAX_ID_BYTES {
+                    let shown: String = id.chars().take(32).collect();
+                    return Err(rquickjs::Exception::throw_range(
+                        &ctx,
+                        &format!(
+                            "flux('{shown}...'): an id is at most {MAX_ID_BYTES} bytes, not {}",
+                            id.len()
+                        ),
+                    ));
+                }
                 let mut alloc = alloc.lock().map_err(|_| {
                     rquickjs::Exception::throw_internal(&ctx, "the state allocator is poisoned")
                 })?;

@@ -25,3 +25,4 @@ mod modules;
 
 pub use diag::{Diagnostic, Location};
 pub use loader::{Action, LoadOptions, Loaded, Loader, SignalInfo, TierChoice, UnitReport};
+pub use modules::{read_source, MAX_SOURCE_BYTES};

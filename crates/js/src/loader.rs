@@ -1,7 +1,7 @@
 //! Loading a signals file into a patch: one QuickJS runtime (a "cartridge") per load.
 
 use std::collections::{BTreeSet, HashMap};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
@@ -20,7 +20,7 @@ use crate::cartridge::{caught_to_message, Cartridge, JsSignal, Locator, Watchdog
 use crate::diag::{Diagnostic, Location};
 use crate::hooks::Hooks;
 use crate::library::{library, LIBRARY_NAME};
-use crate::modules::{evaluate, is_module, FileLoader, FileResolver};
+use crate::modules::{evaluate, is_module, read_source, FileLoader, FileResolver, Imports};
 
 const LOG_CAPACITY: usize = 1024;
 
@@ -41,6 +41,8 @@ pub struct LoadOptions {
     pub tier: TierChoice,
     /// Seed of `Math.random` in native signals.
     pub seed: u64,
+    /// Whether imports may reach files outside the folder of the loaded file (and below).
+    pub imports_anywhere: bool,
 }
 
 /// Which tier runs a load's signals.
@@ -65,6 +67,7 @@ impl Default for LoadOptions {
             memory_limit: 256 << 20,
             tier: TierChoice::Auto,
             seed: 0x5EED,
+            imports_anywhere: false,
         }
     }
 }
@@ -81,6 +84,9 @@ pub struct Loaded {
     pub elapsed: Duration,
     /// What the load did with the state of the library's units.
     pub units: UnitReport,
+    /// The files it imported (canonical paths, in load order): a watcher reloads on their
+    /// change too.
+    pub imports: Vec<PathBuf>,
     cartridge: Option<Arc<Cartridge>>,
 }
 
@@ -160,6 +166,7 @@ impl Loaded {
             signals: Vec::new(),
             elapsed: Duration::ZERO,
             units: UnitReport::default(),
+            imports: Vec::new(),
             cartridge: None,
         }
     }
@@ -285,13 +292,13 @@ impl Loader {
     pub fn load_file(&mut self, path: &Path) -> Result<Loaded, Diagnostic> {
         let started = Instant::now();
         let name = path.to_string_lossy().into_owned();
-        let source = std::fs::read_to_string(path).map_err(|e| Diagnostic {
+        let source = read_source(path).map_err(|e| Diagnostic {
             location: Location {
                 file: name.clone(),
                 line: 1,
                 col: 1,
             },
-            message: format!("cannot read the file: {e}"),
+            message: format!("cannot load the file: {e}"),
         })?;
         self.load_inner(&name, &source, started, &[])
     }
@@ -340,7 +347,8 @@ impl Loader {
         let watchdog = Arc::new(Watchdog::default());
         let dog = watchdog.clone();
         runtime.set_interrupt_handler(Some(Box::new(move || dog.expired())));
-        runtime.set_loader(FileResolver, FileLoader);
+        let imports = Imports::new(name, source, self.options.imports_anywhere);
+        runtime.set_loader(FileResolver(imports.clone()), FileLoader(imports.clone()));
         let context =
             Context::full(&runtime).map_err(|e| fail(format!("cannot start QuickJS: {e}")))?;
 
@@ -391,6 +399,10 @@ impl Loader {
             let run = evaluate(&ctx, name, run_source, is_module);
             let fired = watchdog.disarm();
             run.map_err(|caught| {
+                // A refused import names itself and its place.
+                if let Some(refused) = imports.take_error() {
+                    return refused;
+                }
                 let (location, message) = caught_to_message(&ctx, caught, &locator);
                 let message = if fired {
                     format!(
@@ -579,6 +591,7 @@ impl Loader {
             signals: infos,
             elapsed: started.elapsed(),
             units: report,
+            imports: imports.files(),
             cartridge: Some(cartridge),
         })
     }

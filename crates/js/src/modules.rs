@@ -1,11 +1,15 @@
 //! Scripts and modules: telling them apart, evaluating them, resolving and loading imports.
 
+use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use rquickjs::context::EvalOptions;
 use rquickjs::loader::{ImportAttributes, Loader as ModuleLoader, Resolver};
 use rquickjs::module::Declared;
 use rquickjs::{CaughtError, Ctx, Module};
+
+use crate::diag::{Diagnostic, Location};
 
 /// Name the built-in API module resolves to; any import ending in `flux.js` gets it.
 pub(crate) const API_MODULE: &str = "flux:api";
@@ -106,8 +110,194 @@ pub(crate) fn evaluate<'js>(
     }
 }
 
-/// Resolves `*flux.js` to the built-in API and relative paths to files.
-pub(crate) struct FileResolver;
+/// The largest signals file or imported module: 4 MiB.
+pub const MAX_SOURCE_BYTES: u64 = 4 << 20;
+
+/// Reads a signals file or a module as text, safely: only a regular file (never a FIFO, a
+/// device or a folder, which could block or never end) of at most [`MAX_SOURCE_BYTES`],
+/// in UTF-8. The kind is checked before the file is opened and again on the opened file.
+///
+/// # Errors
+///
+/// Why the file cannot be used, without any of its content.
+pub fn read_source(path: &Path) -> Result<String, String> {
+    use std::io::Read;
+    let kind = |m: &std::fs::Metadata| {
+        let t = m.file_type();
+        if t.is_dir() {
+            "a folder"
+        } else if t.is_file() {
+            "a file"
+        } else {
+            "not a regular file (a FIFO, socket or device)"
+        }
+    };
+    let check = |m: &std::fs::Metadata| -> Result<(), String> {
+        if !m.is_file() {
+            return Err(format!("it is {}; only regular files are read", kind(m)));
+        }
+        if m.len() > MAX_SOURCE_BYTES {
+            return Err(too_big(m.len()));
+        }
+        Ok(())
+    };
+    let meta = std::fs::metadata(path).map_err(|e| format!("cannot read it: {e}"))?;
+    check(&meta)?;
+    let file = std::fs::File::open(path).map_err(|e| format!("cannot read it: {e}"))?;
+    check(
+        &file
+            .metadata()
+            .map_err(|e| format!("cannot read it: {e}"))?,
+    )?;
+    let mut bytes = Vec::new();
+    file.take(MAX_SOURCE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read it: {e}"))?;
+    if bytes.len() as u64 > MAX_SOURCE_BYTES {
+        return Err(too_big(bytes.len() as u64));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        format!(
+            "it is not UTF-8 text (a bad byte at offset {})",
+            e.utf8_error().valid_up_to()
+        )
+    })
+}
+
+fn too_big(len: u64) -> String {
+    format!(
+        "it is {len} bytes; a signals file or module is at most {MAX_SOURCE_BYTES} bytes (4 MiB)"
+    )
+}
+
+/// What the imports of one load may reach, and what they reached. Shared by the resolver,
+/// the module loader and the [`Loader`](crate::Loader) that reads it after the load.
+#[derive(Clone, Default)]
+pub(crate) struct Imports(Arc<Mutex<ImportsInner>>);
+
+#[derive(Default)]
+struct ImportsInner {
+    /// The folder imports must stay in (canonical); `None`: anywhere.
+    root: Option<PathBuf>,
+    /// Source of each module by name, to find the place of an import in it.
+    sources: HashMap<String, String>,
+    /// Where each resolved module was imported and as what, by module name.
+    places: HashMap<String, (Location, String)>,
+    /// The files imported, canonical, in the order they were loaded.
+    files: Vec<PathBuf>,
+    /// The first refused import.
+    error: Option<Diagnostic>,
+}
+
+impl Imports {
+    /// Imports of a load of `file`: inside its folder (and below), or anywhere.
+    pub(crate) fn new(file: &str, source: &str, anywhere: bool) -> Self {
+        let folder = match Path::new(file).parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        // A folder that cannot be found allows nothing but itself (an empty root).
+        let root = (!anywhere).then(|| folder.canonicalize().unwrap_or(folder));
+        let mut sources = HashMap::new();
+        sources.insert(file.to_owned(), source.to_owned());
+        Self(Arc::new(Mutex::new(ImportsInner {
+            root,
+            sources,
+            ..ImportsInner::default()
+        })))
+    }
+
+    fn with<R>(&self, f: impl FnOnce(&mut ImportsInner) -> R) -> R {
+        f(&mut self.0.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// The files the load imported.
+    pub(crate) fn files(&self) -> Vec<PathBuf> {
+        self.with(|i| i.files.clone())
+    }
+
+    /// The first import that was refused, with its place.
+    pub(crate) fn take_error(&self) -> Option<Diagnostic> {
+        self.with(|i| i.error.take())
+    }
+
+    /// Where `name` is imported in module `base`: the place of its quoted specifier.
+    fn place(&self, base: &str, name: &str) -> Location {
+        self.with(|i| {
+            let (line, col) = i
+                .sources
+                .get(base)
+                .and_then(|src| find_specifier(src, name))
+                .unwrap_or((1, 1));
+            Location {
+                file: base.to_owned(),
+                line,
+                col,
+            }
+        })
+    }
+
+    /// Records a refused import (the first one wins) and returns the error for QuickJS.
+    fn refuse(&self, place: Location, name: &str, why: &str) -> rquickjs::Error {
+        let message = format!("import '{name}' refused: {why}");
+        self.with(|i| {
+            i.error.get_or_insert(Diagnostic {
+                location: place,
+                message: message.clone(),
+            });
+        });
+        rquickjs::Error::new_loading_message(name, message)
+    }
+
+    /// Checks that `path` may be imported: it exists, is a regular file, and (after
+    /// following symlinks) lies inside the root. Returns its canonical path.
+    fn check(&self, path: &Path) -> Result<PathBuf, String> {
+        let real = path
+            .canonicalize()
+            .map_err(|e| format!("cannot find {}: {e}", path.display()))?;
+        if let Some(root) = self.with(|i| i.root.clone()) {
+            if !real.starts_with(&root) {
+                return Err(format!(
+                    "{} is outside the folder of the signals file ({}); \
+                     `--allow-imports-anywhere` allows it",
+                    real.display(),
+                    root.display()
+                ));
+            }
+        }
+        Ok(real)
+    }
+}
+
+/// The line and column of the first quoted `name` in `src` that is not on a `//` comment
+/// line: where an import names it.
+fn find_specifier(src: &str, name: &str) -> Option<(u32, u32)> {
+    ['\'', '"', '`'].iter().find_map(|q| {
+        let quoted = format!("{q}{name}{q}");
+        src.match_indices(&quoted)
+            .map(|(at, _)| at)
+            .find(|&at| {
+                let line_start = src[..at].rfind('\n').map_or(0, |i| i + 1);
+                !src[line_start..at].contains("//")
+            })
+            .map(|at| line_col(src, at))
+    })
+}
+
+/// The 1-based line and column (in characters) of byte `at` of `text`.
+fn line_col(text: &str, at: usize) -> (u32, u32) {
+    let before = &text[..at];
+    let line = before.matches('\n').count() + 1;
+    let start = before.rfind('\n').map_or(0, |i| i + 1);
+    let col = before[start..].chars().count() + 1;
+    (
+        u32::try_from(line).unwrap_or(u32::MAX),
+        u32::try_from(col).unwrap_or(u32::MAX),
+    )
+}
+
+/// Resolves `*flux.js` to the built-in API and relative paths to files inside the root.
+pub(crate) struct FileResolver(pub(crate) Imports);
 
 impl Resolver for FileResolver {
     fn resolve<'js>(
@@ -121,15 +311,23 @@ impl Resolver for FileResolver {
         if name.ends_with("flux.js") {
             return Ok(API_MODULE.to_owned());
         }
+        let place = self.0.place(base, name);
         if !(name.starts_with("./") || name.starts_with("../") || name.starts_with('/')) {
-            return Err(rquickjs::Error::new_resolving_message(
-                base,
+            return Err(self.0.refuse(
+                place,
                 name,
-                "only relative paths and flux.js can be imported",
+                "only relative paths (./, ../) and flux.js can be imported",
             ));
         }
         let dir = Path::new(base).parent().unwrap_or(Path::new(""));
-        Ok(normalize(&dir.join(name)).to_string_lossy().into_owned())
+        let path = normalize(&dir.join(name));
+        if let Err(why) = self.0.check(&path) {
+            return Err(self.0.refuse(place, name, &why));
+        }
+        let resolved = path.to_string_lossy().into_owned();
+        self.0
+            .with(|i| i.places.insert(resolved.clone(), (place, name.to_owned())));
+        Ok(resolved)
     }
 }
 
@@ -139,19 +337,23 @@ fn normalize(path: &Path) -> PathBuf {
     for part in path.components() {
         match part {
             Component::CurDir => {}
-            Component::ParentDir => {
-                if !out.pop() {
-                    out.push("..");
+            Component::ParentDir => match out.components().next_back() {
+                Some(Component::Normal(_)) => {
+                    out.pop();
                 }
-            }
+                // Above the root is the root.
+                Some(Component::RootDir | Component::Prefix(_)) => {}
+                _ => out.push(".."),
+            },
             other => out.push(other),
         }
     }
     out
 }
 
-/// Declares the built-in API module and modules read from files.
-pub(crate) struct FileLoader;
+/// Declares the built-in API module and modules read from files (checked again: the file
+/// may have changed since it was resolved).
+pub(crate) struct FileLoader(pub(crate) Imports);
 
 impl ModuleLoader for FileLoader {
     fn load<'js>(
@@ -163,16 +365,50 @@ impl ModuleLoader for FileLoader {
         if name == API_MODULE {
             return Module::declare(ctx.clone(), API_MODULE, api_source());
         }
-        let source = std::fs::read_to_string(name).map_err(|e| {
-            rquickjs::Error::new_loading_message(name, format!("cannot read it: {e}"))
-        })?;
+        let (place, spec) = self.0.with(|i| i.places.get(name).cloned()).unwrap_or((
+            Location {
+                file: name.to_owned(),
+                line: 1,
+                col: 1,
+            },
+            name.to_owned(),
+        ));
+        let real = self
+            .0
+            .check(Path::new(name))
+            .map_err(|why| self.0.refuse(place.clone(), &spec, &why))?;
+        let source = read_source(&real).map_err(|why| self.0.refuse(place, &spec, &why))?;
+        self.0.with(|i| {
+            i.sources.insert(name.to_owned(), source.clone());
+            if !i.files.contains(&real) {
+                i.files.push(real);
+            }
+        });
         Module::declare(ctx.clone(), name, source)
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::is_module;
+    use super::{find_specifier, is_module, normalize};
+    use std::path::Path;
+
+    #[test]
+    fn paths_normalize_without_losing_leading_parents() {
+        assert_eq!(
+            normalize(Path::new("../../a/../etc/passwd")),
+            Path::new("../../etc/passwd")
+        );
+        assert_eq!(normalize(Path::new("a/./b/../c.js")), Path::new("a/c.js"));
+        assert_eq!(normalize(Path::new("/x/../../y")), Path::new("/y"));
+    }
+
+    #[test]
+    fn an_import_is_found_outside_comments() {
+        let src = "// import 'fs' in a comment\nimport { a } from 'fs';\n";
+        assert_eq!(find_specifier(src, "fs"), Some((2, 19)));
+        assert_eq!(find_specifier(src, "nope"), None);
+    }
 
     #[test]
     fn modules_are_told_from_scripts() {

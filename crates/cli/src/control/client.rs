@@ -25,7 +25,7 @@ impl Client {
     ///
     /// When `addr` is not an address.
     pub fn new(addr: &str, token: Option<String>) -> anyhow::Result<Self> {
-        let first = super::parse_addr(addr).map_err(anyhow::Error::msg)?;
+        let first = crate::net::parse_addr(addr).map_err(anyhow::Error::msg)?;
         // `localhost` may name ::1 and 127.0.0.1; the server listens on one of them.
         let mut addrs: Vec<SocketAddr> = addr
             .to_socket_addrs()

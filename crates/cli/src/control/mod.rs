@@ -8,15 +8,14 @@
 //! The protocol is newline-delimited JSON (`docs/PROTOCOL.md`, [`protocol`]).
 
 pub mod client;
+#[cfg(test)]
+mod fuzz;
 pub mod osc;
 pub mod protocol;
 pub mod server;
 
-use std::net::{SocketAddr, TcpListener, ToSocketAddrs, UdpSocket};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
-use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::Instant;
 
 use anyhow::{bail, Context as _};
@@ -24,6 +23,7 @@ use clap::Args;
 use flux_engine::Counters;
 use flux_js::Action;
 
+use crate::net::parse_addr;
 use crate::session::{Reload, Session};
 use protocol::{Reply, Request, WireDiagnostic, WireSignal, WireStatus};
 
@@ -50,23 +50,6 @@ pub struct ControlArgs {
     /// Receive OSC messages on this UDP port of 127.0.0.1 (0: any free port).
     #[arg(long, value_name = "PORT")]
     pub osc: Option<u16>,
-}
-
-/// Parses `HOST:PORT` or `PORT` (on 127.0.0.1).
-///
-/// # Errors
-///
-/// When the text is not an address, naming it.
-pub fn parse_addr(text: &str) -> Result<SocketAddr, String> {
-    let full = if text.parse::<u16>().is_ok() {
-        format!("127.0.0.1:{text}")
-    } else {
-        text.to_owned()
-    };
-    full.to_socket_addrs()
-        .map_err(|e| format!("{text:?} is not an address (HOST:PORT or PORT): {e}"))?
-        .next()
-        .ok_or_else(|| format!("{text:?} resolves to no address"))
 }
 
 /// How a job's reply goes back.
@@ -291,13 +274,8 @@ impl Control {
             Request::Solo { signal, fade } => fade_ok(fade).map(|f| Action::Solo(signal, f)),
             Request::Stop { signal, fade } => fade_ok(fade).map(|f| Action::Stop(signal, f)),
             Request::Clear { fade } => fade_ok(fade).map(Action::Clear),
-            Request::Gain { value } => {
-                if value.is_finite() && value >= 0.0 {
-                    Ok(Action::Gain(value))
-                } else {
-                    Err(format!("the gain must be a number >= 0, not {value}"))
-                }
-            }
+            // Clamped to 0..=4; not a finite number >= 0: refused (`Session::act`).
+            Request::Gain { value } => Ok(Action::Gain(value)),
         };
         let result = action.and_then(|a| session.act(a));
         finish(session, &what, result, origin, quiet)
@@ -377,38 +355,4 @@ fn signals(session: &Session) -> Vec<WireSignal> {
             }
         })
         .collect()
-}
-
-/// A thread that runs until its owner drops it: the loop it runs checks the stop flag it
-/// is given.
-pub(crate) struct Worker {
-    stop: Arc<AtomicBool>,
-    handle: Option<JoinHandle<()>>,
-}
-
-impl Worker {
-    /// Starts `run` on a thread called `name`.
-    pub(crate) fn spawn(
-        name: &str,
-        run: impl FnOnce(&AtomicBool) + Send + 'static,
-    ) -> std::io::Result<Self> {
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
-        let handle = std::thread::Builder::new()
-            .name(name.into())
-            .spawn(move || run(&flag))?;
-        Ok(Self {
-            stop,
-            handle: Some(handle),
-        })
-    }
-}
-
-impl Drop for Worker {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(h) = self.handle.take() {
-            let _ = h.join();
-        }
-    }
 }

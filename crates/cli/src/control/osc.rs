@@ -13,7 +13,8 @@ use std::time::Duration;
 use rosc::{OscMessage, OscPacket, OscType};
 
 use super::protocol::Request;
-use super::{Job, Replier, Worker};
+use super::{Job, Replier};
+use crate::worker::Worker;
 
 /// The addresses Flux answers, for error messages.
 const KNOWN: &str = "/flux/eval s, /flux/mute s [f], /flux/unmute s [f], /flux/solo s [f], \
@@ -53,20 +54,75 @@ fn receive(socket: &UdpSocket, jobs: &SyncSender<Job>, stop: &AtomicBool) {
         let Ok((n, from)) = socket.recv_from(&mut buf) else {
             continue;
         };
-        let mut requests = Vec::new();
-        match rosc::decoder::decode_udp(&buf[..n]) {
-            Ok((_, packet)) => flatten(packet, &mut requests),
-            Err(e) => requests.push(Err(format!("malformed OSC packet of {n} bytes: {e}"))),
-        }
-        for request in requests {
-            let job = Job {
-                request,
-                reply: Replier::Osc(from),
-            };
-            // A full queue drops the message, as a busy network would.
-            let _ = jobs.try_send(job);
-        }
+        // A panic on one datagram is reported; the next ones are read.
+        crate::worker::guarded("flux-osc", || {
+            for request in decode(&buf[..n]) {
+                let job = Job {
+                    request,
+                    reply: Replier::Osc(from),
+                };
+                // A full queue drops the message, as a busy network would.
+                let _ = jobs.try_send(job);
+            }
+        });
     }
+}
+
+/// Bundles nested deeper than this are refused before they are decoded.
+pub const MAX_BUNDLE_DEPTH: usize = 16;
+
+/// The requests of one datagram, in order, or why it cannot be read. Never panics: the
+/// bundle structure is checked from the bytes first (a packet whose bundles nest deeper
+/// than [`MAX_BUNDLE_DEPTH`], or whose element sizes do not fit, is refused before `rosc`
+/// sees it: its decoder recurses once per level), and a panic of the decoder is caught.
+pub fn decode(packet: &[u8]) -> Vec<Result<Request, String>> {
+    let n = packet.len();
+    if let Err(why) = check_bundles(packet, 1) {
+        return vec![Err(format!("OSC packet of {n} bytes refused: {why}"))];
+    }
+    let decoded = std::panic::catch_unwind(|| rosc::decoder::decode_udp(packet));
+    let mut requests = Vec::new();
+    match decoded {
+        Ok(Ok((_, packet))) => flatten(packet, &mut requests),
+        Ok(Err(e)) => requests.push(Err(format!("malformed OSC packet of {n} bytes: {e}"))),
+        Err(_) => requests.push(Err(format!(
+            "malformed OSC packet of {n} bytes: the decoder failed on it"
+        ))),
+    }
+    requests
+}
+
+/// Checks, from the bytes, the bundles in `packet` (at nesting level `level`): they nest
+/// at most [`MAX_BUNDLE_DEPTH`] deep and every element's size fits in its bundle.
+fn check_bundles(packet: &[u8], level: usize) -> Result<(), String> {
+    const BUNDLE: &[u8] = b"#bundle\0";
+    if !packet.starts_with(BUNDLE) {
+        return Ok(());
+    }
+    if level > MAX_BUNDLE_DEPTH {
+        return Err(format!(
+            "bundles nested deeper than {MAX_BUNDLE_DEPTH} levels"
+        ));
+    }
+    if packet.len() < 16 {
+        return Err("a bundle without its time tag".into());
+    }
+    // The tag and the time tag, then (size, element) pairs.
+    let mut at = 16;
+    while at < packet.len() {
+        let Some(size) = packet.get(at..at + 4) else {
+            return Err(format!("a bundle element size cut short at byte {at}"));
+        };
+        let size = u32::from_be_bytes([size[0], size[1], size[2], size[3]]) as usize;
+        let Some(element) = packet.get(at + 4..(at + 4).saturating_add(size)) else {
+            return Err(format!(
+                "a bundle element of {size} bytes at byte {at} does not fit in the packet"
+            ));
+        };
+        check_bundles(element, level + 1)?;
+        at += 4 + size;
+    }
+    Ok(())
 }
 
 fn flatten(packet: OscPacket, out: &mut Vec<Result<Request, String>>) {
@@ -202,6 +258,48 @@ mod tests {
             addr: addr.into(),
             args,
         }
+    }
+
+    /// `depth` bundles, each holding the next, around one `/flux/gain 0.5`.
+    fn nested(depth: usize) -> Vec<u8> {
+        let mut packet = rosc::encoder::encode(&OscPacket::Message(msg(
+            "/flux/gain",
+            vec![OscType::Float(0.5)],
+        )))
+        .unwrap();
+        for _ in 0..depth {
+            let mut outer = b"#bundle\0".to_vec();
+            outer.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 1]);
+            outer.extend_from_slice(&(packet.len() as u32).to_be_bytes());
+            outer.extend_from_slice(&packet);
+            packet = outer;
+        }
+        packet
+    }
+
+    #[test]
+    fn bundles_nested_2500_deep_are_refused_without_decoding() {
+        let requests = decode(&nested(2_500));
+        assert_eq!(requests.len(), 1);
+        let e = requests[0].as_ref().unwrap_err();
+        assert!(e.contains("nested deeper than 16 levels"), "{e}");
+        // At the limit, the message inside is read.
+        assert_eq!(
+            decode(&nested(MAX_BUNDLE_DEPTH)),
+            vec![Ok(Request::Gain { value: 0.5 })]
+        );
+        assert!(decode(&nested(MAX_BUNDLE_DEPTH + 1))[0].is_err());
+    }
+
+    #[test]
+    fn bundles_whose_sizes_do_not_fit_are_refused_without_a_panic() {
+        let mut packet = b"#bundle\0\0\0\0\0\0\0\0\x01".to_vec();
+        packet.extend_from_slice(&[0xff, 0xff, 0xff, 0xf0]);
+        packet.extend_from_slice(b"/x\0\0,\0\0\0");
+        let e = decode(&packet).remove(0).unwrap_err();
+        assert!(e.contains("does not fit in the packet"), "{e}");
+        assert!(decode(b"#bundle\0\0\0")[0].is_err());
+        assert!(decode(b"#bundle\0\0\0\0\0\0\0\0\x01\0\0")[0].is_err());
     }
 
     #[test]

@@ -240,7 +240,11 @@ pub fn parse(
     frame: &[u8],
     token: Option<&str>,
 ) -> Result<(Option<serde_json::Value>, Request), Refusal> {
-    let refuse = |id: Option<serde_json::Value>, error: String| Refusal { id, error };
+    let refuse = |id: Option<serde_json::Value>, error: String| Refusal {
+        id,
+        error,
+        token: false,
+    };
     let text = std::str::from_utf8(frame)
         .map_err(|e| refuse(None, format!("malformed frame: not UTF-8 ({e})")))?;
     let value: serde_json::Value = serde_json::from_str(text)
@@ -254,7 +258,10 @@ pub fn parse(
                 None => "refused: this server needs a \"token\" in every request",
                 Some(_) => "refused: wrong token",
             };
-            return Err(refuse(id, error.into()));
+            return Err(Refusal {
+                token: true,
+                ..refuse(id, error.into())
+            });
         }
     }
     Ok((envelope.id, envelope.request))
@@ -267,6 +274,8 @@ pub struct Refusal {
     pub id: Option<serde_json::Value>,
     /// Why it was refused.
     pub error: String,
+    /// True when the request was valid but its token missing or wrong.
+    pub token: bool,
 }
 
 impl From<Refusal> for Reply {

@@ -4,21 +4,32 @@
 //! thread of its own, at most [`MAX_CONNECTIONS`] at once. A request goes to the play loop
 //! over the bounded job queue and its reply comes back over a channel of its own; the server
 //! never touches the session or the engine.
+//!
+//! Defences (docs/PROTOCOL.md, "Security"):
+//! - a connection whose first line is not a valid request (an HTTP request line never is
+//!   one, so a web page's cross-protocol POST or WebSocket upgrade) gets one error line and
+//!   is closed before anything else it sent is read;
+//! - a started frame must reach its newline within [`FRAME_WITHIN`];
+//! - when every slot is taken, the connection idle the longest (not waiting for a reply)
+//!   is closed to make room for the new one.
 
-use std::io::{self, BufRead, BufReader, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use super::protocol::{self, Reply, MAX_FRAME};
-use super::{Job, Replier, Worker};
+use super::{Job, Replier};
+use crate::worker::{spawn_guarded, Worker};
 
-/// Connections served at once; more are answered with an error and closed.
+/// Connections served at once; past it the longest-idle one gives way.
 pub const MAX_CONNECTIONS: usize = 8;
 /// A connection that sends nothing for this long is closed.
 const IDLE: Duration = Duration::from_secs(60);
+/// A frame, once its first byte arrived, must reach its newline within this time.
+pub const FRAME_WITHIN: Duration = Duration::from_secs(5);
 /// How long a reply may take (an `eval` may run for up to 5 s of loading).
 const REPLY_WITHIN: Duration = Duration::from_secs(15);
 
@@ -44,7 +55,7 @@ impl Server {
         listener.set_nonblocking(true)?;
         let token: Option<Arc<str>> = token.map(Into::into);
         let worker = Worker::spawn("flux-control", move |stop| {
-            accept_loop(&listener, token, &jobs, stop)
+            accept_loop(&listener, token, &jobs, stop);
         })?;
         Ok(Self {
             addr,
@@ -58,39 +69,106 @@ impl Server {
     }
 }
 
+/// One open connection, as the accept loop sees it.
+struct Slot {
+    id: u64,
+    /// A handle to close it with.
+    stream: TcpStream,
+    /// When it last finished a frame (or opened).
+    active: Instant,
+    /// Waiting for the engine's reply: never closed to make room.
+    busy: bool,
+}
+
+/// The open connections.
+#[derive(Clone, Default)]
+struct Slots(Arc<Mutex<Vec<Slot>>>);
+
+impl Slots {
+    fn with<R>(&self, f: impl FnOnce(&mut Vec<Slot>) -> R) -> R {
+        f(&mut self.0.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Takes a slot for `stream`, closing the longest-idle connection when all are taken;
+    /// false when every connection is busy.
+    fn take(&self, id: u64, stream: &TcpStream) -> bool {
+        self.with(|slots| {
+            if slots.len() >= MAX_CONNECTIONS {
+                let oldest = slots
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, s)| !s.busy)
+                    .min_by_key(|(_, s)| s.active)
+                    .map(|(i, _)| i);
+                let Some(i) = oldest else {
+                    return false;
+                };
+                let gone = slots.swap_remove(i);
+                let _ = gone.stream.shutdown(Shutdown::Both);
+            }
+            match stream.try_clone() {
+                Ok(handle) => {
+                    slots.push(Slot {
+                        id,
+                        stream: handle,
+                        active: Instant::now(),
+                        busy: false,
+                    });
+                    true
+                }
+                Err(_) => false,
+            }
+        })
+    }
+
+    fn set_busy(&self, id: u64, busy: bool) {
+        self.with(|slots| {
+            if let Some(s) = slots.iter_mut().find(|s| s.id == id) {
+                s.busy = busy;
+                s.active = Instant::now();
+            }
+        });
+    }
+
+    fn release(&self, id: u64) {
+        self.with(|slots| slots.retain(|s| s.id != id));
+    }
+}
+
 fn accept_loop(
     listener: &TcpListener,
     token: Option<Arc<str>>,
     jobs: &SyncSender<Job>,
     stop: &AtomicBool,
 ) {
-    let open = Arc::new(AtomicUsize::new(0));
+    let slots = Slots::default();
+    let mut next_id = 0u64;
     while !stop.load(Ordering::Relaxed) {
         match listener.accept() {
             Ok((mut stream, _)) => {
                 let _ = stream.set_nonblocking(false);
                 let _ = stream.set_write_timeout(Some(Duration::from_secs(5)));
-                if open.load(Ordering::Relaxed) >= MAX_CONNECTIONS {
+                next_id += 1;
+                let id = next_id;
+                if !slots.take(id, &stream) {
                     let reply = Reply::error(format!(
-                        "busy: {MAX_CONNECTIONS} connections are open already"
+                        "busy: {MAX_CONNECTIONS} connections are waiting for replies already"
                     ));
                     let _ = stream.write_all(reply.to_line().as_bytes());
                     continue;
                 }
-                open.fetch_add(1, Ordering::Relaxed);
-                let (count, token, jobs) = (open.clone(), token.clone(), jobs.clone());
-                let spawned = std::thread::Builder::new()
-                    .name("flux-control-conn".into())
-                    .spawn(move || {
-                        let _ = serve(stream, token.as_deref(), &jobs);
-                        count.fetch_sub(1, Ordering::Relaxed);
-                    });
+                let (conn_slots, token, jobs) = (slots.clone(), token.clone(), jobs.clone());
+                let done = conn_slots.clone();
+                let spawned = spawn_guarded(
+                    "flux-control-conn",
+                    move || {
+                        let _ = serve(stream, token.as_deref(), &jobs, &conn_slots, id);
+                    },
+                    move || done.release(id),
+                );
                 if spawned.is_err() {
-                    open.fetch_sub(1, Ordering::Relaxed);
+                    slots.release(id);
                 }
-            }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                std::thread::sleep(Duration::from_millis(50));
             }
             Err(_) => std::thread::sleep(Duration::from_millis(50)),
         }
@@ -104,17 +182,63 @@ enum Frame {
     Line,
     /// A frame over [`MAX_FRAME`], skipped up to its newline.
     TooLong(usize),
-    /// The end of the stream.
+    /// A frame that did not reach its newline within [`FRAME_WITHIN`].
+    Late,
+    /// The end of the stream, or a connection idle for too long.
     Eof,
 }
 
+/// A reader whose reads can be given a time limit.
+trait TimedRead: BufRead {
+    /// Limits the next reads to `limit`.
+    fn set_limit(&mut self, limit: Duration) -> io::Result<()>;
+}
+
+impl TimedRead for BufReader<TcpStream> {
+    fn set_limit(&mut self, limit: Duration) -> io::Result<()> {
+        self.get_ref()
+            .set_read_timeout(Some(limit.max(Duration::from_millis(1))))
+    }
+}
+
+impl TimedRead for &[u8] {
+    fn set_limit(&mut self, _: Duration) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 /// Reads one newline-terminated frame into `buf` (without the newline); a frame longer than
-/// [`MAX_FRAME`] is read to its end and thrown away, never held in memory.
-fn read_frame(r: &mut impl BufRead, buf: &mut Vec<u8>) -> io::Result<Frame> {
+/// [`MAX_FRAME`] is read to its end and thrown away, never held in memory. A frame that has
+/// started must end within `within`; between frames the connection may idle for [`IDLE`].
+fn read_frame(r: &mut impl TimedRead, buf: &mut Vec<u8>, within: Duration) -> io::Result<Frame> {
     buf.clear();
     let mut skipped = 0usize;
+    let mut started: Option<Instant> = None;
     loop {
-        let available = r.fill_buf()?;
+        let limit = match started {
+            None => IDLE,
+            Some(t) => match within.checked_sub(t.elapsed()) {
+                Some(left) if !left.is_zero() => left,
+                _ => return Ok(Frame::Late),
+            },
+        };
+        r.set_limit(limit)?;
+        let available = match r.fill_buf() {
+            Ok(a) => a,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                if started.is_some() {
+                    return Ok(Frame::Late);
+                }
+                return Ok(Frame::Eof);
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
         if available.is_empty() {
             return Ok(match (skipped, buf.is_empty()) {
                 (0, true) => Frame::Eof,
@@ -122,6 +246,7 @@ fn read_frame(r: &mut impl BufRead, buf: &mut Vec<u8>) -> io::Result<Frame> {
                 (n, _) => Frame::TooLong(n),
             });
         }
+        started.get_or_insert_with(Instant::now);
         let (chunk, used, end) = match available.iter().position(|&b| b == b'\n') {
             Some(i) => (&available[..i], i + 1, true),
             None => (available, available.len(), false),
@@ -143,34 +268,86 @@ fn read_frame(r: &mut impl BufRead, buf: &mut Vec<u8>) -> io::Result<Frame> {
     }
 }
 
-/// Serves one connection until it closes, goes idle or fails.
-fn serve(stream: TcpStream, token: Option<&str>, jobs: &SyncSender<Job>) -> io::Result<()> {
-    stream.set_read_timeout(Some(IDLE))?;
+/// The reply to a first line that is not a request; the connection closes after it.
+fn not_a_request(why: &str) -> Reply {
+    Reply::error(format!(
+        "not a flux control connection: the first line must be a JSON request ({why}); closing"
+    ))
+}
+
+/// Serves one connection until it closes, goes idle or fails. The first frame must be a
+/// valid request, or the connection gets one error line and is closed.
+fn serve(
+    stream: TcpStream,
+    token: Option<&str>,
+    jobs: &SyncSender<Job>,
+    slots: &Slots,
+    id: u64,
+) -> io::Result<()> {
     let mut writer = stream.try_clone()?;
     let mut reader = BufReader::with_capacity(64 * 1024, stream);
     let mut buf = Vec::new();
+    let mut first = true;
     loop {
-        let reply = match read_frame(&mut reader, &mut buf)? {
+        let frame = read_frame(&mut reader, &mut buf, FRAME_WITHIN)?;
+        let (reply, close) = match frame {
             Frame::Eof => return Ok(()),
-            Frame::TooLong(n) => Reply::error(format!(
-                "frame of {n} bytes refused: frames are at most {MAX_FRAME} bytes (1 MiB)"
-            )),
+            Frame::Late => (
+                Reply::error(format!(
+                    "frame refused: it did not end with a newline within {} s; closing",
+                    FRAME_WITHIN.as_secs()
+                )),
+                true,
+            ),
+            Frame::TooLong(n) if first => (not_a_request(&format!("{n} bytes, too long")), true),
+            Frame::TooLong(n) => (
+                Reply::error(format!(
+                    "frame of {n} bytes refused: frames are at most {MAX_FRAME} bytes (1 MiB)"
+                )),
+                false,
+            ),
             Frame::Line => {
                 let line = buf.strip_suffix(b"\r").unwrap_or(&buf);
                 if line.iter().all(u8::is_ascii_whitespace) {
                     continue;
                 }
                 match protocol::parse(line, token) {
-                    Err(refusal) => refusal.into(),
-                    Ok((id, request)) => {
+                    // A request without the right token: said plainly, then closed.
+                    Err(refusal) if first && refusal.token => (refusal.into(), true),
+                    Err(refusal) if first => (not_a_request(&refusal.error), true),
+                    Err(refusal) => (refusal.into(), false),
+                    Ok((request_id, request)) => {
+                        slots.set_busy(id, true);
                         let mut reply = run(request, jobs);
-                        reply.id = id;
-                        reply
+                        slots.set_busy(id, false);
+                        reply.id = request_id;
+                        (reply, false)
                     }
                 }
             }
         };
+        first = false;
         writer.write_all(reply.to_line().as_bytes())?;
+        if close {
+            close_gently(&mut writer);
+            return Ok(());
+        }
+    }
+}
+
+/// Ends the connection so the client reads the last line: no more writes, then what it
+/// still sends is read and dropped (at most 1 MiB, for at most half a second), never run.
+fn close_gently(stream: &mut TcpStream) {
+    let _ = stream.shutdown(Shutdown::Write);
+    let _ = stream.set_read_timeout(Some(Duration::from_millis(100)));
+    let until = Instant::now() + Duration::from_millis(500);
+    let mut sink = [0u8; 16 * 1024];
+    let mut left = MAX_FRAME;
+    while left > 0 && Instant::now() < until {
+        match stream.read(&mut sink) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => left = left.saturating_sub(n),
+        }
     }
 }
 
@@ -197,19 +374,39 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_frame_that_does_not_reach_its_newline_in_time_is_late() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        let mut reader = BufReader::new(server);
+        let mut buf = Vec::new();
+        client.write_all(b"{\"op\":\"list\"}\n{\"op\":").unwrap();
+        let within = Duration::from_millis(200);
+        assert_eq!(
+            read_frame(&mut reader, &mut buf, within).unwrap(),
+            Frame::Line
+        );
+        assert_eq!(
+            read_frame(&mut reader, &mut buf, within).unwrap(),
+            Frame::Late
+        );
+    }
+
+    #[test]
     fn frames_over_the_limit_are_skipped_to_their_newline() {
         let mut input = vec![b'x'; MAX_FRAME + 10];
         input.extend_from_slice(b"\n{\"op\":\"list\"}\nlast");
-        let mut r = BufReader::with_capacity(4096, &input[..]);
+        let mut r = &input[..];
         let mut buf = Vec::new();
+        let within = FRAME_WITHIN;
         assert_eq!(
-            read_frame(&mut r, &mut buf).unwrap(),
+            read_frame(&mut r, &mut buf, within).unwrap(),
             Frame::TooLong(MAX_FRAME + 11)
         );
-        assert_eq!(read_frame(&mut r, &mut buf).unwrap(), Frame::Line);
+        assert_eq!(read_frame(&mut r, &mut buf, within).unwrap(), Frame::Line);
         assert_eq!(buf, br#"{"op":"list"}"#);
-        assert_eq!(read_frame(&mut r, &mut buf).unwrap(), Frame::Line);
+        assert_eq!(read_frame(&mut r, &mut buf, within).unwrap(), Frame::Line);
         assert_eq!(buf, b"last");
-        assert_eq!(read_frame(&mut r, &mut buf).unwrap(), Frame::Eof);
+        assert_eq!(read_frame(&mut r, &mut buf, within).unwrap(), Frame::Eof);
     }
 }

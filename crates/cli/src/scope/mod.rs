@@ -10,10 +10,8 @@
 pub mod http;
 pub mod stream;
 
-use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::net::{SocketAddr, TcpListener};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::thread::JoinHandle;
 
 use anyhow::Context as _;
 use flux_engine::{Counters, TapReader};
@@ -22,32 +20,10 @@ use flux_js::SignalInfo;
 pub use stream::Status;
 use stream::{Feed, SignalStatus};
 
+use crate::worker::Worker;
+
 /// Where `--scope` listens when no address is given.
 pub const DEFAULT_ADDR: &str = "127.0.0.1:7780";
-
-/// Parses a scope address: `HOST:PORT` or a bare `PORT` (on 127.0.0.1), loopback only.
-///
-/// # Errors
-///
-/// When the address does not parse, does not resolve, or is not a loopback address.
-pub fn parse_addr(text: &str) -> Result<SocketAddr, String> {
-    let full = if text.parse::<u16>().is_ok() {
-        format!("127.0.0.1:{text}")
-    } else {
-        text.to_owned()
-    };
-    let addrs: Vec<SocketAddr> = full
-        .to_socket_addrs()
-        .map_err(|e| format!("{text:?} is not an address (HOST:PORT or PORT): {e}"))?
-        .collect();
-    match addrs.iter().find(|a| a.ip().is_loopback()) {
-        Some(addr) if addrs.iter().all(|a| a.ip().is_loopback()) => Ok(*addr),
-        _ => Err(format!(
-            "{text:?} is not a loopback address; the scope serves this machine only \
-             (use 127.0.0.1, localhost or [::1])"
-        )),
-    }
-}
 
 /// A listening scope that has not started streaming yet.
 ///
@@ -87,7 +63,6 @@ impl Listener {
         sample_rate: u32,
         status: Status,
     ) -> anyhow::Result<Scope> {
-        let stop = Arc::new(AtomicBool::new(false));
         let status = Arc::new(Mutex::new(status));
         let feed = Feed {
             tap,
@@ -95,17 +70,13 @@ impl Listener {
             sample_rate,
             status: status.clone(),
         };
-        let flag = stop.clone();
         let listener = self.listener;
-        let thread = std::thread::Builder::new()
-            .name("flux-scope".into())
-            .spawn(move || stream::run(listener, feed, &flag))
+        let worker = Worker::spawn("flux-scope", move |stop| stream::run(listener, feed, stop))
             .context("cannot start the scope thread")?;
         Ok(Scope {
             url: self.url,
-            stop,
             status,
-            thread: Some(thread),
+            worker,
         })
     }
 }
@@ -113,9 +84,9 @@ impl Listener {
 /// A running scope. Stops on [`stop`](Scope::stop) or drop.
 pub struct Scope {
     url: String,
-    stop: Arc<AtomicBool>,
     status: Arc<Mutex<Status>>,
-    thread: Option<JoinHandle<u64>>,
+    /// The stream thread; stops when dropped. A panic there ends the scope, not the sound.
+    worker: Worker<u64>,
 }
 
 impl Scope {
@@ -139,43 +110,7 @@ impl Scope {
     }
 
     /// Stops the scope; returns the frames its tap dropped.
-    pub fn stop(mut self) -> u64 {
-        self.join()
-    }
-
-    fn join(&mut self) -> u64 {
-        self.stop.store(true, Ordering::Relaxed);
-        self.thread.take().and_then(|t| t.join().ok()).unwrap_or(0)
-    }
-}
-
-impl Drop for Scope {
-    fn drop(&mut self) {
-        self.join();
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_scope_address_must_be_loopback() {
-        assert_eq!(parse_addr("127.0.0.1:7780").unwrap().port(), 7780);
-        assert_eq!(
-            parse_addr("9000").unwrap(),
-            "127.0.0.1:9000".parse().unwrap()
-        );
-        assert!(parse_addr("[::1]:0").unwrap().ip().is_loopback());
-        assert!(parse_addr("localhost:7780").unwrap().ip().is_loopback());
-        let err = parse_addr("0.0.0.0:7780").unwrap_err();
-        assert!(
-            err.starts_with("\"0.0.0.0:7780\" is not a loopback address"),
-            "{err}"
-        );
-        assert!(parse_addr("192.168.1.2:7780").is_err());
-        assert!(parse_addr("signals.js")
-            .unwrap_err()
-            .contains("is not an address"));
+    pub fn stop(self) -> u64 {
+        self.worker.stop().unwrap_or(0)
     }
 }

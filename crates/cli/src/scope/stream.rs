@@ -312,12 +312,13 @@ fn accept(
         }
         requests.fetch_add(1, Ordering::Relaxed);
         let (upgraded, count) = (upgraded.clone(), requests.clone());
-        let spawned = std::thread::Builder::new()
-            .name("flux-scope-http".into())
-            .spawn(move || {
-                super::http::serve(stream, port, &upgraded);
+        let spawned = crate::worker::spawn_guarded(
+            "flux-scope-http",
+            move || super::http::serve(stream, port, &upgraded),
+            move || {
                 count.fetch_sub(1, Ordering::Relaxed);
-            });
+            },
+        );
         if spawned.is_err() {
             requests.fetch_sub(1, Ordering::Relaxed);
         }

@@ -1,0 +1,2 @@
+// expect: error * ran longer than
+flux('fl', () => { for (;;) {} });

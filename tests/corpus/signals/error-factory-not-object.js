@@ -1,0 +1,2 @@
+// expect: error 2:* update
+flux('nf', () => 42);

@@ -1,0 +1,3 @@
+// expect: error * memory
+const a = [];
+while (true) a.push(new Array(1e6).fill(1));

@@ -1,0 +1,2 @@
+// expect: error 2:* ReferenceError
+setTimeout(() => {}, 10);

@@ -1,0 +1,2 @@
+// expect: error * SyntaxError
+flux('a', () => ({ update: () => 0 });

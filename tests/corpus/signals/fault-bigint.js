@@ -1,0 +1,2 @@
+// expect: fault big
+flux('big', () => ({ update: () => 10n }));

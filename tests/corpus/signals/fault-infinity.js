@@ -1,0 +1,2 @@
+// expect: fault inf
+flux('inf', () => ({ update: () => Infinity }));

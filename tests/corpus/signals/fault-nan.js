@@ -1,0 +1,2 @@
+// expect: fault nan
+flux('nan', () => ({ update: () => NaN }));

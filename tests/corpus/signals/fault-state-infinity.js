@@ -1,0 +1,2 @@
+// expect: fault si
+flux('si', (mem, idx) => ({ update: () => { mem[idx] = Infinity; return mem[idx] - mem[idx]; } }));

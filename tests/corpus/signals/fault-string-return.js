@@ -1,0 +1,2 @@
+// expect: fault str
+flux('str', () => ({ update: () => 'loud' }));

@@ -1,0 +1,2 @@
+// expect: fault thrower
+flux('thrower', () => ({ update: () => { throw new Error('in update'); } }));

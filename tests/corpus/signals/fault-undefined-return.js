@@ -1,0 +1,2 @@
+// expect: fault undef
+flux('undef', () => ({ update: () => undefined }));

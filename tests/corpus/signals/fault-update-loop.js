@@ -1,0 +1,2 @@
+// expect: fault spin
+flux('spin', () => ({ update: () => { while (true) {} } }));

@@ -1,0 +1,3 @@
+// expect: fault deep
+function f(n) { return f(n + 1) + 1; }
+flux('deep', () => ({ update: () => f(0) }));

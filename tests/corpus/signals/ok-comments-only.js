@@ -1,0 +1,3 @@
+// expect: ok 0
+/* nothing here */
+// flux('x', () => ({ update: () => 1 }));

@@ -1,0 +1,3 @@
+// expect: ok 1
+flux('dup', () => ({ update: () => 0.1 }));
+flux('dup', () => ({ update: () => 0.2 }));

@@ -1,0 +1,1 @@
+// expect: ok 0

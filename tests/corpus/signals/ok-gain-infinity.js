@@ -1,0 +1,2 @@
+// expect: ok 0
+gain(Infinity);

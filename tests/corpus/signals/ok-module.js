@@ -1,0 +1,3 @@
+// expect: ok 1
+import { flux } from './flux.js';
+flux('m', () => ({ update: () => 0.1 }));
