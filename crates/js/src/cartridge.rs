@@ -14,6 +14,8 @@ use crate::diag::{describe_exception, Location, Place};
 pub(crate) struct Locator {
     pub(crate) file: String,
     pub(crate) positions: Option<PositionMap>,
+    /// Column maps of the imported modules the load tagged, by module name.
+    pub(crate) modules: Arc<std::sync::Mutex<std::collections::HashMap<String, PositionMap>>>,
 }
 
 impl Locator {
@@ -22,6 +24,13 @@ impl Locator {
             (l.line, l.col) = map.original(l.line, l.col);
         } else if l.file == crate::library::LIBRARY_NAME {
             (l.line, l.col) = crate::library::library().positions.original(l.line, l.col);
+        } else if let Some(map) = self
+            .modules
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&l.file).cloned())
+        {
+            (l.line, l.col) = map.original(l.line, l.col);
         }
         l
     }

@@ -20,7 +20,9 @@ use crate::cartridge::{caught_to_message, Cartridge, JsSignal, Locator, Watchdog
 use crate::diag::{Diagnostic, Location};
 use crate::hooks::Hooks;
 use crate::library::{library, LIBRARY_NAME};
-use crate::modules::{evaluate, is_module, read_source, FileLoader, FileResolver, Imports};
+use crate::modules::{
+    evaluate, is_module, read_source, FileLoader, FileResolver, Imports, Tagging,
+};
 
 const LOG_CAPACITY: usize = 1024;
 
@@ -366,9 +368,20 @@ impl Loader {
                 unit_ctors: &ctors,
             },
         );
+        let module_positions = Arc::new(Mutex::new(HashMap::new()));
+        // Modules are tagged on every tier, as the file is: their units are named too.
+        if let Some(t) = &tagged {
+            imports.tag_modules(Tagging {
+                next_id: lib.sites.len() + t.functions.len(),
+                ctors: lib.ctors.clone(),
+                modules: Vec::new(),
+                positions: module_positions.clone(),
+            });
+        }
         let locator = Arc::new(Locator {
             file: name.to_owned(),
             positions: tagged.as_ref().map(|t| t.positions.clone()),
+            modules: module_positions,
         });
         let run_source = tagged.as_ref().map_or(source, |t| t.source.as_str());
         let mut sites = vec![String::new(); lib.sites.len()];
@@ -475,9 +488,10 @@ impl Loader {
                     Err(reason) => native[i] = Some(Err(reason)),
                 }
             }
+            let modules = imports.tagged();
             let mut sites = lib.sites.clone();
             sites.extend(tagged.functions.iter().cloned());
-            let sources = [
+            let mut sources = vec![
                 Source {
                     name: LIBRARY_NAME,
                     text: &lib.source,
@@ -489,6 +503,14 @@ impl Loader {
                     module: is_module,
                 },
             ];
+            for (module, text, t) in &modules {
+                sites.extend(t.functions.iter().cloned());
+                sources.push(Source {
+                    name: module,
+                    text,
+                    module: true,
+                });
+            }
             let results = compile(&sources, &sites, &wanted, &target);
             for (i, result) in slots.into_iter().zip(results) {
                 native[i] = Some(result.map_err(|u| u.to_string()));

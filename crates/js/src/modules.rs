@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
+use flux_jit::analyze::{instrument_with, Instrumented, Options, PositionMap};
 use rquickjs::context::EvalOptions;
 use rquickjs::loader::{ImportAttributes, Loader as ModuleLoader, Resolver};
 use rquickjs::module::Declared;
@@ -187,6 +188,22 @@ struct ImportsInner {
     files: Vec<PathBuf>,
     /// The first refused import.
     error: Option<Diagnostic>,
+    /// Tagging of imported modules for the native tier, when it is wanted.
+    tagging: Option<Tagging>,
+}
+
+/// Imported modules tagged for the native tier: their functions get tag ids after the
+/// library's and the file's, and they become sources of the load's compile.
+#[derive(Default)]
+pub(crate) struct Tagging {
+    /// The next free tag id.
+    pub next_id: usize,
+    /// The library's unit makers (calls of them are named in modules too).
+    pub ctors: Vec<String>,
+    /// The modules tagged so far, in load order: name, original text, tagged copy.
+    pub modules: Vec<(String, String, Instrumented)>,
+    /// Column maps of the tagged modules, by name, shared with the load's locator.
+    pub positions: Arc<Mutex<HashMap<String, PositionMap>>>,
 }
 
 impl Imports {
@@ -209,6 +226,17 @@ impl Imports {
 
     fn with<R>(&self, f: impl FnOnce(&mut ImportsInner) -> R) -> R {
         f(&mut self.0.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Tags the modules this load imports from now on (see [`Tagging`]).
+    pub(crate) fn tag_modules(&self, tagging: Tagging) {
+        self.with(|i| i.tagging = Some(tagging));
+    }
+
+    /// The modules tagged by this load.
+    pub(crate) fn tagged(&self) -> Vec<(String, String, Instrumented)> {
+        self.with(|i| i.tagging.as_mut().map(|t| std::mem::take(&mut t.modules)))
+            .unwrap_or_default()
     }
 
     /// The files the load imported.
@@ -378,13 +406,32 @@ impl ModuleLoader for FileLoader {
             .check(Path::new(name))
             .map_err(|why| self.0.refuse(place.clone(), &spec, &why))?;
         let source = read_source(&real).map_err(|why| self.0.refuse(place, &spec, &why))?;
-        self.0.with(|i| {
+        let run = self.0.with(|i| {
             i.sources.insert(name.to_owned(), source.clone());
             if !i.files.contains(&real) {
                 i.files.push(real);
             }
+            let t = i.tagging.as_mut()?;
+            let ctors: Vec<&str> = t.ctors.iter().map(String::as_str).collect();
+            let tagged = instrument_with(
+                &source,
+                true,
+                &Options {
+                    id_base: t.next_id,
+                    // Sources of a compile: the library, the file, then the modules.
+                    source: 2 + t.modules.len(),
+                    unit_ctors: &ctors,
+                },
+            )?;
+            t.next_id += tagged.functions.len();
+            if let Ok(mut p) = t.positions.lock() {
+                p.insert(name.to_owned(), tagged.positions.clone());
+            }
+            let run = tagged.source.clone();
+            t.modules.push((name.to_owned(), source.clone(), tagged));
+            Some(run)
         });
-        Module::declare(ctx.clone(), name, source)
+        Module::declare(ctx.clone(), name, run.unwrap_or(source))
     }
 }
 

@@ -218,3 +218,38 @@ flux('b', (mem, idx) => ({ update: () => { mem[idx] = (mem[idx] + 1) % 96; retur
         }
     }
 }
+
+#[test]
+fn functions_and_units_imported_from_the_users_modules_run_native() {
+    let dir = std::env::temp_dir().join(format!("flux-units-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("helpers.js"),
+        "import { sine } from './flux.js';\n\
+         export function vibrato(rate) { const l = sine(); return (f) => f * (1 + 0.01 * l(rate)); }\n\
+         export const soft = (x) => Math.tanh(3 * x) * 0.3;\n",
+    )
+    .unwrap();
+    let main = dir.join("main.js");
+    std::fs::write(
+        &main,
+        "import { flux, sine } from './flux.js';\nimport { vibrato, soft } from './helpers.js';\n\
+         flux('lead', () => { const vib = vibrato(5); const o = sine(); return { update: () => soft(o(vib(220))) }; });\n",
+    )
+    .unwrap();
+    let mut outs = Vec::new();
+    for (choice, tier) in tiers() {
+        let mut r = rig(choice, 0);
+        let loaded = r.loader.load_file(&main).unwrap();
+        assert_eq!(
+            loaded.signals[0].tier, tier,
+            "{:?}",
+            loaded.signals[0].reason
+        );
+        assert_eq!(loaded.units.made, ["lead:l", "lead:o"]);
+        r.ctl.swap(loaded.patch);
+        outs.push(r.render(4_800));
+    }
+    assert_eq!(outs[0], outs[1], "both tiers give the same samples");
+    std::fs::remove_dir_all(&dir).ok();
+}
