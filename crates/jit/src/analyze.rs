@@ -204,6 +204,88 @@ pub fn instrument_with(source: &str, module: bool, options: &Options<'_>) -> Opt
     })
 }
 
+/// Deepest bracket nesting (`(`, `[`, `{`) a source may have.
+pub const MAX_NESTING: usize = 1_000;
+/// Most binary operators one expression may chain without brackets (`1 + 1 + ...`).
+pub const MAX_CHAIN: usize = 10_000;
+
+/// Where `source` nests brackets deeper than [`MAX_NESTING`] or chains more than
+/// [`MAX_CHAIN`] operators, as `(line, col, message)`; `None` when it does neither.
+///
+/// Parsers and compilers walk such shapes recursively, and a deep enough one overflows
+/// any stack: this scan, which uses none, refuses them first. A small scanner, not a
+/// parser: it skips comments, strings and template literals.
+pub fn too_deep(source: &str) -> Option<(u32, u32, String)> {
+    let b = source.as_bytes();
+    let mut depth = 0usize;
+    // Operators chained at each open bracket's level.
+    let mut chains: Vec<usize> = vec![0];
+    let mut i = 0;
+    let at = |i: usize| line_col(source, i as u32);
+    while i < b.len() {
+        let c = b[i];
+        match c {
+            b'/' if b.get(i + 1) == Some(&b'/') => {
+                while i < b.len() && b[i] != b'\n' {
+                    i += 1;
+                }
+                continue;
+            }
+            b'/' if b.get(i + 1) == Some(&b'*') => {
+                i += 2;
+                while i + 1 < b.len() && !(b[i] == b'*' && b[i + 1] == b'/') {
+                    i += 1;
+                }
+                i += 2;
+                continue;
+            }
+            b'\'' | b'"' | b'`' => {
+                i += 1;
+                while i < b.len() && b[i] != c {
+                    i += if b[i] == b'\\' { 2 } else { 1 };
+                }
+            }
+            b'(' | b'[' | b'{' => {
+                depth += 1;
+                if depth > MAX_NESTING {
+                    let (line, col) = at(i);
+                    return Some((
+                        line,
+                        col,
+                        format!("brackets nested more than {MAX_NESTING} deep"),
+                    ));
+                }
+                chains.push(0);
+            }
+            b')' | b']' | b'}' => {
+                depth = depth.saturating_sub(1);
+                if chains.len() > 1 {
+                    chains.pop();
+                }
+            }
+            // Elements, arguments and statements are lists, not chains.
+            b';' | b',' => *chains.last_mut().expect("a level") = 0,
+            b'+' | b'-' | b'*' | b'%' | b'&' | b'|' | b'^' | b'<' | b'>' | b'?' | b'/' => {
+                let chain = chains.last_mut().expect("a level");
+                *chain += 1;
+                if *chain > MAX_CHAIN {
+                    let (line, col) = at(i);
+                    return Some((
+                        line,
+                        col,
+                        format!(
+                            "an expression of more than {MAX_CHAIN} operators without brackets"
+                        ),
+                    ));
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
 /// Parses `source` as a module or a script; `None` when it has errors.
 pub(crate) fn parse<'a>(
     allocator: &'a Allocator,
@@ -448,6 +530,23 @@ mod tests {
             "{}",
             t.source
         );
+    }
+
+    #[test]
+    fn deep_and_long_shapes_are_found_before_any_parser_sees_them() {
+        assert_eq!(too_deep("const a = [[1], (2 + 3)]; // (((\n'[[['"), None);
+        let deep = format!("const a = {}1{};", "[".repeat(1_200), "]".repeat(1_200));
+        let (line, col, message) = too_deep(&deep).unwrap();
+        assert_eq!((line, col), (1, 1_011));
+        assert_eq!(message, "brackets nested more than 1000 deep");
+        let long = format!("const s = 1{};\n", " + 1".repeat(12_000));
+        let (line, _, message) = too_deep(&long).unwrap();
+        assert_eq!(line, 1);
+        assert!(message.starts_with("an expression of more than 10000"));
+        let many = "const s = 1 + 1 + 1;\n".repeat(6_000);
+        assert_eq!(too_deep(&many), None, "a long file of short expressions");
+        let table = format!("const t = [{}];", "-1, ".repeat(70_000));
+        assert_eq!(too_deep(&table), None, "a long table of negative numbers");
     }
 
     #[test]

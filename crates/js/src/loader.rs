@@ -11,7 +11,7 @@ use flux_engine::{
     Block, Fault, Footprint, Patch, PatchSignal, Signal, StateAllocator, StateBlock, StateMemory,
     Tier, MAX_BLOCK,
 };
-use flux_jit::analyze::{instrument_with, Options};
+use flux_jit::analyze::{instrument_with, too_deep, Options};
 use flux_jit::{compile, NativeSignal, Request, Source, Target};
 use rquickjs::{Context, Function, Object, Runtime, Value};
 
@@ -25,6 +25,8 @@ use crate::modules::{
 };
 
 const LOG_CAPACITY: usize = 1024;
+/// Stack of the thread a load runs on (address space; pages are used as touched).
+const LOAD_STACK: usize = 512 << 20;
 
 /// How loads are done.
 #[derive(Debug, Clone, PartialEq)]
@@ -328,7 +330,47 @@ impl Loader {
         self.load_inner(name, source, Instant::now(), running)
     }
 
+    /// Loads on a thread of its own with a large stack: parsing, instrumenting and compiling
+    /// recurse along the shape of the code, and a file at the limits [`too_deep`] allows
+    /// would overflow the main thread's stack.
     fn load_inner(
+        &mut self,
+        name: &str,
+        source: &str,
+        started: Instant,
+        running: &[String],
+    ) -> Result<Loaded, Diagnostic> {
+        if let Some((line, col, message)) = too_deep(source) {
+            return Err(Diagnostic {
+                location: Location {
+                    file: name.to_owned(),
+                    line,
+                    col,
+                },
+                message: format!("{message}: Flux does not load shapes this deep"),
+            });
+        }
+        std::thread::scope(|scope| {
+            let load = std::thread::Builder::new()
+                .name("flux-load".into())
+                .stack_size(LOAD_STACK)
+                .spawn_scoped(scope, || self.load_here(name, source, started, running));
+            match load.map(|thread| thread.join()) {
+                Ok(Ok(result)) => result,
+                Ok(Err(panic)) => std::panic::resume_unwind(panic),
+                Err(e) => Err(Diagnostic {
+                    location: Location {
+                        file: name.to_owned(),
+                        line: 1,
+                        col: 1,
+                    },
+                    message: format!("cannot start a thread to load the file: {e}"),
+                }),
+            }
+        })
+    }
+
+    fn load_here(
         &mut self,
         name: &str,
         source: &str,

@@ -406,6 +406,14 @@ impl ModuleLoader for FileLoader {
             .check(Path::new(name))
             .map_err(|why| self.0.refuse(place.clone(), &spec, &why))?;
         let source = read_source(&real).map_err(|why| self.0.refuse(place, &spec, &why))?;
+        if let Some((line, col, why)) = flux_jit::analyze::too_deep(&source) {
+            let here = Location {
+                file: name.to_owned(),
+                line,
+                col,
+            };
+            return Err(self.0.refuse(here, &spec, &why));
+        }
         let run = self.0.with(|i| {
             i.sources.insert(name.to_owned(), source.clone());
             if !i.files.contains(&real) {

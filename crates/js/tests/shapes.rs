@@ -1,0 +1,79 @@
+//! Shapes that once overflowed the stack (and ended the process) load or are refused with
+//! a diagnostic at their place: deep brackets, long operator chains, in a file or a module.
+
+use std::sync::Arc;
+
+use flux_engine::{StateAllocator, StateMemory, Tier};
+use flux_js::{LoadOptions, Loader};
+
+fn loader() -> Loader {
+    Loader::new(
+        Arc::new(StateMemory::new(1 << 16)),
+        StateAllocator::new(1 << 16, 64),
+        LoadOptions::default(),
+    )
+}
+
+#[test]
+fn arrays_nested_eight_thousand_deep_are_refused_at_their_place() {
+    let src = format!(
+        "flux('a', () => ({{ update: () => {}0{} }}));",
+        "[".repeat(8_000),
+        "]".repeat(8_000)
+    );
+    let d = loader().load_source("deep.js", &src).unwrap_err();
+    assert_eq!(
+        d.to_string(),
+        "deep.js:1:1031: brackets nested more than 1000 deep: Flux does not load shapes this deep"
+    );
+}
+
+#[test]
+fn a_sum_of_nine_thousand_terms_loads_and_runs_native() {
+    let src = format!(
+        "flux('a', () => ({{ update: () => 0{} }}));",
+        " + 0.0001".repeat(9_000)
+    );
+    let loaded = loader().load_source("sum.js", &src).unwrap();
+    assert_eq!(loaded.signals[0].tier, Tier::Native);
+}
+
+#[test]
+fn a_sum_of_twelve_thousand_terms_is_refused_at_its_place() {
+    let src = format!(
+        "const k = 1;\nflux('a', () => ({{ update: () => 0{} }}));",
+        " + k".repeat(12_000)
+    );
+    let d = loader().load_source("sum.js", &src).unwrap_err();
+    assert!(d.to_string().starts_with("sum.js:2:"), "{d}");
+    assert!(d.message.contains("more than 10000 operators"), "{d}");
+}
+
+#[test]
+fn a_module_nested_too_deep_is_refused_at_its_own_place() {
+    let dir = std::env::temp_dir().join(format!("flux-shapes-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("deep.js"),
+        format!(
+            "export const x = {}1{};\n",
+            "(".repeat(2_000),
+            ")".repeat(2_000)
+        ),
+    )
+    .unwrap();
+    let main = dir.join("main.js");
+    std::fs::write(
+        &main,
+        "import { x } from './deep.js';\nflux('a', () => ({ update: () => x * 0 }));\n",
+    )
+    .unwrap();
+    let d = loader().load_file(&main).unwrap_err();
+    let text = d.to_string();
+    assert!(text.contains("deep.js:1:1018"), "{text}");
+    assert!(
+        text.contains("brackets nested more than 1000 deep"),
+        "{text}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
