@@ -77,3 +77,21 @@ fn a_module_nested_too_deep_is_refused_at_its_own_place() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn helpers_that_call_each_other_a_million_times_stay_on_the_javascript_tier() {
+    let mut src = String::from("const f0 = (x) => x * 0.5;\n");
+    for level in 1..=6 {
+        let call = format!("f{}(x)", level - 1);
+        src += &format!("const f{level} = (x) => {};\n", vec![call; 10].join(" + "));
+    }
+    src += "flux('bomb', () => ({ update: () => f6(1e-9) }));\n";
+    src += "flux('fine', () => ({ update: () => f2(0.001) }));\n";
+    let loaded = loader().load_source("bomb.js", &src).unwrap();
+    assert_eq!(loaded.signals[0].tier, Tier::Js);
+    assert_eq!(
+        loaded.signals[0].reason.as_deref(),
+        Some("2:43: more than 4096 calls to inline (helpers that call each other many times over)")
+    );
+    assert_eq!(loaded.signals[1].tier, Tier::Native);
+}

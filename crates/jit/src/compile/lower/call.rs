@@ -13,6 +13,10 @@ use crate::compile::values::{describe, Frame, Return, Val, R};
 use crate::compile::Captured;
 use crate::kernel::status;
 
+/// Calls one kernel may inline: past it the code is too large to compile quickly (and to
+/// run in a block's time), and the signal stays on the JavaScript tier.
+pub(crate) const MAX_INLINED: usize = 4_096;
+
 impl<'x, 'f, 'a, 'b> Lower<'x, 'f, 'a, 'b> {
     pub(super) fn args(&mut self, c: &'a CallExpression<'a>) -> R<Vec<Val>> {
         let mut out = Vec::new();
@@ -58,6 +62,13 @@ impl<'x, 'f, 'a, 'b> Lower<'x, 'f, 'a, 'b> {
         }
         if self.frames.len() > 32 {
             return self.err(span, "calls nested more than 32 deep");
+        }
+        self.inlined += 1;
+        if self.inlined > MAX_INLINED {
+            return self.err(
+                span,
+                format!("more than {MAX_INLINED} calls to inline (helpers that call each other many times over)"),
+            );
         }
         let Some(node) = self.shared.node(function) else {
             return self.err(span, "calling a function the compiler cannot see");

@@ -37,6 +37,8 @@ pub(super) struct Lower<'x, 'f, 'a, 'b> {
     fuel_out: ir::Block,
     /// Site of the `update` being compiled.
     update: usize,
+    /// Calls inlined so far.
+    inlined: usize,
 }
 
 impl<'x, 'f, 'a, 'b> Lower<'x, 'f, 'a, 'b> {
@@ -69,6 +71,7 @@ impl<'x, 'f, 'a, 'b> Lower<'x, 'f, 'a, 'b> {
             fuel,
             fuel_out,
             update: 0,
+            inlined: 0,
         }
     }
 
