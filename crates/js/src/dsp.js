@@ -280,7 +280,7 @@ function pink() {
     zeros.push(Math.exp((-TAU * fp * Math.sqrt(PINK_R)) / SR));
   }
   return () => {
-    let x = (xorshift(s) / 2147483648) * 0.0625;
+    let x = (xorshift(s) / 2147483648) * 0.2;
     for (let i = 0; i < PINK_N; i++) {
       const x1 = s + 1 + 2 * i;
       const y = x - zeros[i] * mem[x1] + poles[i] * mem[x1 + 1];
