@@ -19,18 +19,16 @@ const BL_P = 64;
 // Cutoff of the band-limiting kernel, as a fraction of the sample rate.
 const BL_FC = 0.35;
 
-// The residual of a band-limited unit step (ramp when `ramp` is true) against the naive
-// one, for kernel taps j = 0..BL_K-1 at offsets t = j - BL_D + q / BL_P, q = 0..BL_P.
-function blTable(ramp) {
-  const sub = 2;
-  const n = BL_K * BL_P * sub;
-  const dt = 1 / (BL_P * sub);
-  const step = [];
-  const rampv = [];
+// The residuals of a band-limited unit step and ramp against the naive ones, for kernel
+// taps j = 0..BL_K-1 at offsets t = j - BL_D + q / BL_P, q = 0..BL_P: the step's table,
+// then the ramp's (from BL_RAMP).
+function blTables() {
+  const n = BL_K * BL_P;
+  const dt = 1 / BL_P;
+  // The windowed-sinc kernel (Blackman window), integrated by the trapezoid rule.
+  const cum = [];
   let h0 = 0;
   let acc = 0;
-  let accR = 0;
-  let prevR = 0;
   for (let i = 0; i <= n; i++) {
     const t = -BL_D + i * dt;
     const x = t / BL_D;
@@ -40,45 +38,52 @@ function blTable(ramp) {
       acc += (h0 + h) * dt * 0.5;
     }
     h0 = h;
-    step.push(acc);
+    cum.push(acc);
   }
-  const total = acc;
-  // Integrate the step residual, taking its left value at the end of each interval (it
-  // jumps at t = 0).
+  const ramp = [];
+  let r0 = 0;
+  let integral = 0;
   for (let i = 0; i <= n; i++) {
     const t = -BL_D + i * dt;
-    const left = step[i] / total - (t > 0 ? 1 : 0);
+    const H = cum[i] / acc;
+    // The step residual jumps at t = 0: integrate up to its left value, go on from the right.
     if (i > 0) {
-      accR += (prevR + left) * dt * 0.5;
+      integral += (r0 + H - (t > 0 ? 1 : 0)) * dt * 0.5;
     }
-    prevR = step[i] / total - (t >= 0 ? 1 : 0);
-    rampv.push(accR);
+    r0 = H - (t >= 0 ? 1 : 0);
+    ramp.push(integral);
   }
   const out = [];
   for (let j = 0; j < BL_K; j++) {
     for (let q = 0; q <= BL_P; q++) {
-      const i = (j * BL_P + q) * sub;
+      const i = j * BL_P + q;
       const t = j - BL_D + q / BL_P;
       // The step residual jumps at t = 0: a row's last point takes the value from the left.
-      const u = t > 0 || (t === 0 && q < BL_P) ? 1 : 0;
-      out.push(ramp ? rampv[i] : step[i] / total - u);
+      out.push(cum[i] / acc - (t > 0 || (t === 0 && q < BL_P) ? 1 : 0));
+    }
+  }
+  for (let j = 0; j < BL_K; j++) {
+    for (let q = 0; q <= BL_P; q++) {
+      out.push(ramp[j * BL_P + q]);
     }
   }
   return out;
 }
 
-const BL_STEP = blTable(false);
-const BL_RAMP = blTable(true);
+const BL_TABLES = blTables();
+// Where the ramp's table starts in BL_TABLES.
+const BL_RAMP = BL_K * (BL_P + 1);
 
-// Adds `amp` times a residual (from `table`) for an event `frac` samples before now to the
-// ring of BL_K slots at `ring`, whose current output slot is `pos`.
+// Adds `amp` times a residual (the step's for `table` 0, the ramp's for BL_RAMP) for an
+// event `frac` samples before now to the ring of BL_K slots at `ring`, whose current
+// output slot is `pos`.
 function blAdd(ring, pos, table, frac, amp) {
   const x = frac * BL_P;
   const q = Math.min(Math.floor(x), BL_P - 1);
   const w = x - q;
   for (let j = 0; j < BL_K; j++) {
-    const i = j * (BL_P + 1) + q;
-    const v = table[i] + (table[i + 1] - table[i]) * w;
+    const i = table + j * (BL_P + 1) + q;
+    const v = BL_TABLES[i] + (BL_TABLES[i + 1] - BL_TABLES[i]) * w;
     const k = pos + j < BL_K ? pos + j : pos + j - BL_K;
     mem[ring + k] += amp * v;
   }
@@ -149,11 +154,11 @@ function saw() {
     const pos = mem[s + 1];
     const up = blCross(prev, next, 1, inc);
     if (up >= 0) {
-      blAdd(s + 2, pos, BL_STEP, up, -2);
+      blAdd(s + 2, pos, 0, up, -2);
     }
     const down = blCross(prev, next, 0, inc);
     if (down >= 0) {
-      blAdd(s + 2, pos, BL_STEP, down, 2);
+      blAdd(s + 2, pos, 0, down, 2);
     }
     return blEmit(s, 2 * p - 1);
   };
@@ -172,23 +177,23 @@ function pulseStep(s, freq, width) {
   // Rising edges at phase 0 (or 1), falling edges at `w`, as the phase moves up.
   const a = blCross(prev, next, w, inc);
   if (a >= 0) {
-    blAdd(s + 2, pos, BL_STEP, a, -2 * dir);
+    blAdd(s + 2, pos, 0, a, -2 * dir);
   }
   const b = blCross(prev, next, 1, inc);
   if (b >= 0) {
-    blAdd(s + 2, pos, BL_STEP, b, 2 * dir);
+    blAdd(s + 2, pos, 0, b, 2 * dir);
   }
   const c = blCross(prev, next, 0, inc);
   if (c >= 0) {
-    blAdd(s + 2, pos, BL_STEP, c, 2 * dir);
+    blAdd(s + 2, pos, 0, c, 2 * dir);
   }
   const d = blCross(prev, next, w - 1, inc);
   if (d >= 0) {
-    blAdd(s + 2, pos, BL_STEP, d, -2 * dir);
+    blAdd(s + 2, pos, 0, d, -2 * dir);
   }
   const e = blCross(prev, next, w + 1, inc);
   if (e >= 0) {
-    blAdd(s + 2, pos, BL_STEP, e, -2 * dir);
+    blAdd(s + 2, pos, 0, e, -2 * dir);
   }
   return blEmit(s, p < w ? 1 : -1);
 }

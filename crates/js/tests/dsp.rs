@@ -8,15 +8,19 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use assert_no_alloc::{assert_no_alloc, AllocDisabler};
 use flux_engine::{Block, StateAllocator, StateMemory, Tier};
 use flux_js::{LoadOptions, Loader, TierChoice};
 use proptest::prelude::*;
+
+#[global_allocator]
+static ALLOCATOR: AllocDisabler = AllocDisabler;
 
 const DSP: &str = include_str!("../src/dsp.js");
 const SR: u32 = 48_000;
 /// State memory for the tests: the loader's blocks use the first 32,768 slots, the shim's
 /// unit slots and buffers the rest.
-const MEMORY: usize = 1 << 20;
+const MEMORY: usize = 1 << 18;
 const FIRST_UNIT_SLOT: usize = 32_768;
 
 /// Stands in for the plumbing that will provide the library: defines the names dsp.js
@@ -46,10 +50,21 @@ fn signal_body(setup: &str, body: &str) -> String {
 /// Renders `test` (with the library) on one tier: `frames` frames of `channels` channels,
 /// interleaved, straight from the signal (no master gain or tanh).
 fn render(sr: u32, test: &str, tier: TierChoice, channels: usize, frames: usize) -> Vec<f64> {
+    render_with_state(sr, test, tier, channels, frames).0
+}
+
+/// Like [`render`]; also returns the state memory's bits afterwards.
+fn render_with_state(
+    sr: u32,
+    test: &str,
+    tier: TierChoice,
+    channels: usize,
+    frames: usize,
+) -> (Vec<f64>, Vec<u64>) {
     let source = with_library(sr, test);
     let state = Arc::new(StateMemory::new(MEMORY));
     let mut loader = Loader::new(
-        state,
+        state.clone(),
         StateAllocator::new(FIRST_UNIT_SLOT, 64),
         LoadOptions {
             sample_rate: sr,
@@ -84,13 +99,24 @@ fn render(sr: u32, test: &str, tier: TierChoice, channels: usize, frames: usize)
         code.render(&mut block)
             .unwrap_or_else(|f| panic!("{f}\n{test}"));
     }
-    out
+    let bits = (0..MEMORY)
+        .map(|i| state.get(i).unwrap().to_bits())
+        .collect();
+    (out, bits)
 }
 
-/// Renders on both tiers, asserts the same bits, returns the output.
+/// Renders on both tiers, asserts the same bits (output and state memory), returns the
+/// output.
 fn both_at(sr: u32, test: &str, channels: usize, frames: usize) -> Vec<f64> {
-    let js = render(sr, test, TierChoice::Js, channels, frames);
-    let native = render(sr, test, TierChoice::Native, channels, frames);
+    let (js, js_state) = render_with_state(sr, test, TierChoice::Js, channels, frames);
+    let (native, native_state) = render_with_state(sr, test, TierChoice::Native, channels, frames);
+    if let Some(i) = (0..MEMORY).find(|&i| js_state[i] != native_state[i]) {
+        panic!(
+            "state slot {i}: js {:e} native {:e}\n{test}",
+            f64::from_bits(js_state[i]),
+            f64::from_bits(native_state[i])
+        );
+    }
     for (i, (a, b)) in js.iter().zip(&native).enumerate() {
         assert!(
             a.to_bits() == b.to_bits(),
@@ -763,4 +789,46 @@ proptest! {
         let out = both(&src, 2, 600);
         prop_assert!(out.iter().all(|v| v.is_finite()), "{}", src);
     }
+}
+
+#[test]
+fn a_patch_built_from_the_library_renders_natively_without_allocating() {
+    let test = signal_body(
+        "const o = saw(); const p = pulse(); const e = adsr(); const f = lowpass(); \
+         const d = delay(0.5); const c = comb(0.1); const r = reverb(); const s = slew(); \
+         const x = pink();",
+        "const env = e(n % 9000 < 4000 ? 1 : 0); \
+         const y = f(o(mtof(45)) + p(110, 0.3) + x(), 400 + 3000 * env, 4); \
+         const z = c(d(drive(y * env, 2), 0.05), 0.01, 0.7); \
+         const [l, rr] = r(z * 0.5); const [pl, pr] = pan(z, s(0.5, 0.1)); \
+         return [l + pl, rr + pr];",
+    );
+    let source = with_library(SR, &test);
+    let state = Arc::new(StateMemory::new(MEMORY));
+    let mut loader = Loader::new(
+        state,
+        StateAllocator::new(FIRST_UNIT_SLOT, 64),
+        LoadOptions {
+            channels: 2,
+            tier: TierChoice::Native,
+            ..LoadOptions::default()
+        },
+    );
+    let loaded = loader.load_source("patch.js", &source).unwrap();
+    println!("load and compile of a 9-unit patch: {:?}", loaded.elapsed);
+    let mut signals = loaded.patch.into_signals();
+    let code = &mut signals[0].code;
+    let mut out = vec![0.0; 128 * 2];
+    assert_no_alloc(|| {
+        for _ in 0..64 {
+            let mut block = Block {
+                frames: 128,
+                channels: 2,
+                sample_rate: f64::from(SR),
+                out: &mut out,
+            };
+            code.render(&mut block).unwrap();
+        }
+    });
+    assert!(out.iter().any(|&v| v != 0.0));
 }
