@@ -123,6 +123,12 @@ function wrap(p) {
   return p - Math.floor(p);
 }
 
+// Sets values under 1e-30 to 0, so decaying feedback ends at 0 and never reaches the slow
+// subnormal numbers.
+function flush(x) {
+  return Math.abs(x) < 1e-30 ? 0 : x;
+}
+
 // ----- oscillators -----
 
 function phasor() {
@@ -382,7 +388,7 @@ function decay(t = 0.5) {
   const k = Math.pow(0.001, 1 / (Math.max(1e-4, t) * SR));
   return (trigger = 0) => {
     const on = trigger > 0;
-    const y = on && !(mem[s + 1] > 0) ? 1 : mem[s] * k;
+    const y = on && !(mem[s + 1] > 0) ? 1 : flush(mem[s] * k);
     mem[s] = y;
     mem[s + 1] = trigger;
     return y;
@@ -405,8 +411,8 @@ function svf(s, x, cutoff, q, mode) {
   const v3 = x - ic2;
   const v1 = a1 * ic1 + a2 * v3;
   const v2 = ic2 + a2 * ic1 + a3 * v3;
-  mem[s] = 2 * v1 - ic1;
-  mem[s + 1] = 2 * v2 - ic2;
+  mem[s] = flush(2 * v1 - ic1);
+  mem[s + 1] = flush(2 * v2 - ic2);
   if (mode === 0) {
     return v2;
   }
@@ -445,7 +451,7 @@ function onepoleStep(s, x, cutoff) {
   const g = Math.tan((Math.PI * fc) / SR);
   const v = ((x - mem[s]) * g) / (1 + g);
   const y = v + mem[s];
-  mem[s] = y + v;
+  mem[s] = flush(y + v);
   return y;
 }
 
@@ -493,7 +499,7 @@ function comb(maxSeconds = 0.1) {
   const b = buffer(len);
   return (x, seconds = 0.05, feedback = 0.5) => {
     const fb = Math.max(-0.999, Math.min(0.999, feedback));
-    const y = x + fb * mem[w + 1];
+    const y = flush(x + fb * mem[w + 1]);
     // The line returns y from `seconds` ago for the next frame.
     mem[w + 1] = lineStep(b, len, w, y, seconds * SR - 1);
     return y;
@@ -508,7 +514,7 @@ function allpass(maxSeconds = 0.1) {
   return (x, seconds = 0.05, gain = 0.5) => {
     const g = Math.max(-0.999, Math.min(0.999, gain));
     const late = mem[w + 1];
-    const v = x + g * late;
+    const v = flush(x + g * late);
     mem[w + 1] = lineStep(b, len, w, v, seconds * SR - 1);
     return late - g * v;
   };
@@ -544,7 +550,7 @@ function reverb(size = 2, damping = 0.3, mix = 0.3) {
     // Read each line's oldest sample, damp it and apply its decay gain.
     for (let i = 0; i < 8; i++) {
       const y = mem[b + offs[i] + mem[s + i]];
-      const lp = y + (mem[s + 8 + i] - y) * damp;
+      const lp = flush(y + (mem[s + 8 + i] - y) * damp);
       mem[s + 8 + i] = lp;
       mem[s + 16 + i] = lp * gains[i];
     }

@@ -832,3 +832,26 @@ fn a_patch_built_from_the_library_renders_natively_without_allocating() {
     });
     assert!(out.iter().any(|&v| v != 0.0));
 }
+
+#[test]
+fn decaying_feedback_ends_at_zero_without_subnormal_numbers() {
+    for (setup, expr) in [
+        ("const e = decay(0.01);", "e(n === 0 ? 1 : 0)"),
+        ("const f = lowpass();", "f(n === 0 ? 1 : 0, 5000, 0.5)"),
+        ("const f = onepole();", "f(n === 0 ? 1 : 0, 5000)"),
+        ("const c = comb(0.01);", "c(n === 0 ? 1 : 0, 0.0001, 0.5)"),
+        (
+            "const a = allpass(0.01);",
+            "a(n === 0 ? 1 : 0, 0.0001, 0.5)",
+        ),
+        ("const r = reverb(0.05, 0.5, 1);", "r(n === 0 ? 1 : 0)[0]"),
+    ] {
+        let out = both(&signal(setup, expr), 1, 36_000);
+        assert!(
+            out.iter()
+                .all(|v| *v == 0.0 || v.abs() >= f64::MIN_POSITIVE),
+            "{setup}"
+        );
+        assert!(out[30_000..].iter().all(|v| *v == 0.0), "{setup}");
+    }
+}
