@@ -149,6 +149,9 @@ function sine() {
   };
 }
 
+// Each oscillator calls `blAdd` from one place (a loop over its edges where it has
+// several): every call site of the compiled code holds its own copy of the table.
+
 function saw() {
   const s = slots(2 + BL_K);
   return (freq = 440) => {
@@ -158,13 +161,10 @@ function saw() {
     const p = wrap(next);
     mem[s] = p;
     const pos = mem[s + 1];
-    const up = blCross(prev, next, 1, inc);
-    if (up >= 0) {
-      blAdd(s + 2, pos, 0, up, -2);
-    }
-    const down = blCross(prev, next, 0, inc);
-    if (down >= 0) {
-      blAdd(s + 2, pos, 0, down, 2);
+    // The ramp falls by 2 where the phase wraps: at 1 going up, at 0 going down.
+    const frac = blCross(prev, next, inc > 0 ? 1 : 0, inc);
+    if (frac >= 0) {
+      blAdd(s + 2, pos, 0, frac, inc > 0 ? -2 : 2);
     }
     return blEmit(s, 2 * p - 1);
   };
@@ -180,26 +180,14 @@ function pulseStep(s, freq, width) {
   mem[s] = p;
   const pos = mem[s + 1];
   const dir = inc > 0 ? 1 : -1;
-  // Rising edges at phase 0 (or 1), falling edges at `w`, as the phase moves up.
-  const a = blCross(prev, next, w, inc);
-  if (a >= 0) {
-    blAdd(s + 2, pos, 0, a, -2 * dir);
-  }
-  const b = blCross(prev, next, 1, inc);
-  if (b >= 0) {
-    blAdd(s + 2, pos, 0, b, 2 * dir);
-  }
-  const c = blCross(prev, next, 0, inc);
-  if (c >= 0) {
-    blAdd(s + 2, pos, 0, c, 2 * dir);
-  }
-  const d = blCross(prev, next, w - 1, inc);
-  if (d >= 0) {
-    blAdd(s + 2, pos, 0, d, -2 * dir);
-  }
-  const e = blCross(prev, next, w + 1, inc);
-  if (e >= 0) {
-    blAdd(s + 2, pos, 0, e, -2 * dir);
+  // Going up, the wave falls by 2 at w (and w - 1, w + 1 past a wrap) and rises by 2 at
+  // 0 (or 1); going down, the other way round.
+  for (let e = 0; e < 5; e++) {
+    const c = e === 0 ? w : e === 1 ? w - 1 : e === 2 ? w + 1 : e === 3 ? 0 : 1;
+    const frac = blCross(prev, next, c, inc);
+    if (frac >= 0) {
+      blAdd(s + 2, pos, 0, frac, e < 3 ? -2 * dir : 2 * dir);
+    }
   }
   return blEmit(s, p < w ? 1 : -1);
 }
@@ -224,23 +212,15 @@ function tri() {
     const p = wrap(next);
     mem[s] = p;
     const pos = mem[s + 1];
-    // The slope is 4 per cycle up, then down; corners at 0.25 and 0.75 (and their wraps).
+    // The slope is +4 per cycle, then -4: it bends by -8 at 0.25 (and -0.75, 1.25) and by
+    // +8 at 0.75 (and -0.25), whichever way the phase moves.
     const bend = 8 * Math.abs(inc);
-    const c1 = blCross(prev, next, 0.25, inc);
-    if (c1 >= 0) {
-      blAdd(s + 2, pos, BL_RAMP, c1, -bend);
-    }
-    const c2 = blCross(prev, next, 0.75, inc);
-    if (c2 >= 0) {
-      blAdd(s + 2, pos, BL_RAMP, c2, bend);
-    }
-    const c3 = blCross(prev, next, 1.25, inc);
-    if (c3 >= 0) {
-      blAdd(s + 2, pos, BL_RAMP, c3, -bend);
-    }
-    const c4 = blCross(prev, next, -0.25, inc);
-    if (c4 >= 0) {
-      blAdd(s + 2, pos, BL_RAMP, c4, bend);
+    for (let e = 0; e < 4; e++) {
+      const c = e === 0 ? 0.25 : e === 1 ? 1.25 : e === 2 ? 0.75 : -0.25;
+      const frac = blCross(prev, next, c, inc);
+      if (frac >= 0) {
+        blAdd(s + 2, pos, BL_RAMP, frac, e < 2 ? -bend : bend);
+      }
     }
     const q = wrap(p + 0.25);
     return blEmit(s, 1 - 4 * Math.abs(q - 0.5));
