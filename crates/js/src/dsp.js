@@ -227,22 +227,24 @@ function tri() {
   };
 }
 
-// A 32-bit xorshift step on `mem[s]`; returns the new state as a signed integer.
-function xorshift(s) {
-  let x = mem[s] | 0;
-  x ^= x << 13;
-  x ^= x >>> 17;
-  x ^= x << 5;
-  x = x | 0;
+// The "minimal standard" generator (Park and Miller, multiplier 48271, modulus 2^31 - 1)
+// on `mem[s]`, in exact double arithmetic (no integer conversions, which are calls in native
+// code); returns a uniform number in (-1, 1).
+function minstd(s) {
+  const p = mem[s] * 48271;
+  let x = p - Math.floor(p / 2147483647) * 2147483647;
+  if (x < 0) {
+    x += 2147483647;
+  }
   mem[s] = x;
-  return x;
+  return (2 * x) / 2147483647 - 1;
 }
 
-// A nonzero 32-bit seed from SEED and the unit's first slot.
+// A seed in [1, 2^31 - 2] from SEED and the unit's first slot.
 function seedOf(s) {
   const a = Math.imul((SEED | 0) ^ 0x5bd1e995, 0x27d4eb2d);
   const b = Math.imul(s + 1, 0x9e3779b1);
-  return ((a ^ b) | 0) || 1;
+  return 1 + (((a ^ b) >>> 0) % 2147483646);
 }
 
 function noise() {
@@ -250,13 +252,22 @@ function noise() {
   if (mem[s] === 0) {
     mem[s] = seedOf(s);
   }
-  return () => xorshift(s) / 2147483648;
+  return () => minstd(s);
 }
 
 // Pink noise: white noise through PINK_N pole-zero pairs spaced 1.5 octaves apart.
 const PINK_N = 9;
 const PINK_F0 = 5;
 const PINK_R = 2.8284271247461903;
+
+// Section i of the pink filter: a zero and a pole; last input and output at s + 1 + 2i.
+function pinkSection(s, zeros, poles, i, x) {
+  const at = s + 1 + 2 * i;
+  const y = x - zeros[i] * mem[at] + poles[i] * mem[at + 1];
+  mem[at] = x;
+  mem[at + 1] = y;
+  return y;
+}
 
 function pink() {
   const s = slots(1 + 2 * PINK_N);
@@ -271,15 +282,16 @@ function pink() {
     zeros.push(Math.exp((-TAU * fp * Math.sqrt(PINK_R)) / SR));
   }
   return () => {
-    let x = (xorshift(s) / 2147483648) * 0.2;
-    for (let i = 0; i < PINK_N; i++) {
-      const x1 = s + 1 + 2 * i;
-      const y = x - zeros[i] * mem[x1] + poles[i] * mem[x1 + 1];
-      mem[x1] = x;
-      mem[x1 + 1] = y;
-      x = y;
-    }
-    return x;
+    const x = minstd(s) * 0.2;
+    const y0 = pinkSection(s, zeros, poles, 0, x);
+    const y1 = pinkSection(s, zeros, poles, 1, y0);
+    const y2 = pinkSection(s, zeros, poles, 2, y1);
+    const y3 = pinkSection(s, zeros, poles, 3, y2);
+    const y4 = pinkSection(s, zeros, poles, 4, y3);
+    const y5 = pinkSection(s, zeros, poles, 5, y4);
+    const y6 = pinkSection(s, zeros, poles, 6, y5);
+    const y7 = pinkSection(s, zeros, poles, 7, y6);
+    return pinkSection(s, zeros, poles, 8, y7);
   };
 }
 
@@ -503,16 +515,30 @@ function allpass(maxSeconds = 0.1) {
 // Reverb: 8 delay lines (lengths in ms at REVERB_MS) mixed by a Hadamard matrix, with a
 // one-pole lowpass in each line for damping.
 const REVERB_MS = [29.7, 37.1, 41.1, 43.7, 53.9, 59.3, 67.1, 73.3];
-const REVERB_L = [1, -1, 1, -1, 1, 1, -1, -1];
-const REVERB_R = [1, 1, -1, -1, 1, -1, 1, -1];
-const REVERB_IN = [1, 1, 1, 1, -1, -1, -1, -1];
+
+// Line i of a reverb (state at s, buffer at b): its oldest sample, and that sample damped
+// (filter state at s + 8 + i) and scaled by the line's gain. Called with a constant `i`,
+// so every index folds to a constant when compiled.
+function reverbRead(s, b, offs, gains, damp, i) {
+  const y = mem[b + offs[i] + mem[s + i]];
+  const lp = flush(y + (mem[s + 8 + i] - y) * damp);
+  mem[s + 8 + i] = lp;
+  return [y, lp * gains[i]];
+}
+
+// Writes `v` into line i of a reverb and moves its position on.
+function reverbWrite(s, b, offs, lens, i, v) {
+  const pos = mem[s + i];
+  mem[b + offs[i] + pos] = v;
+  mem[s + i] = pos + 1 < lens[i] ? pos + 1 : 0;
+}
 
 function reverb(size = 2, damping = 0.3, mix = 0.3) {
   const rt60 = Math.max(0.05, Math.min(60, size));
   const damp = Math.max(0, Math.min(0.99, damping));
   const wet = Math.max(0, Math.min(1, mix));
-  // Slots: 8 write positions, 8 filter states, 8 scratch values.
-  const s = slots(24);
+  // Slots: 8 write positions, 8 filter states.
+  const s = slots(16);
   const lens = [];
   const offs = [];
   const gains = [];
@@ -525,36 +551,46 @@ function reverb(size = 2, damping = 0.3, mix = 0.3) {
     total += len;
   }
   const b = buffer(total);
+  // 1 / sqrt(8): makes the Hadamard matrix orthonormal.
   const norm = 0.35355339059327373;
   return (x) => {
-    // Read each line's oldest sample, damp it and apply its decay gain.
-    for (let i = 0; i < 8; i++) {
-      const y = mem[b + offs[i] + mem[s + i]];
-      const lp = flush(y + (mem[s + 8 + i] - y) * damp);
-      mem[s + 8 + i] = lp;
-      mem[s + 16 + i] = lp * gains[i];
-    }
-    // An orthonormal 8x8 Hadamard mix (fast Walsh-Hadamard transform).
-    for (let h = 1; h < 8; h *= 2) {
-      for (let i = 0; i < 8; i += 2 * h) {
-        for (let j = i; j < i + h; j++) {
-          const a = mem[s + 16 + j];
-          const c = mem[s + 16 + j + h];
-          mem[s + 16 + j] = a + c;
-          mem[s + 16 + j + h] = a - c;
-        }
-      }
-    }
-    let l = 0;
-    let r = 0;
-    for (let i = 0; i < 8; i++) {
-      const out = mem[b + offs[i] + mem[s + i]];
-      l += REVERB_L[i] * out;
-      r += REVERB_R[i] * out;
-      const pos = mem[s + i];
-      mem[b + offs[i] + pos] = mem[s + 16 + i] * norm + REVERB_IN[i] * x * norm;
-      mem[s + i] = pos + 1 < lens[i] ? pos + 1 : 0;
-    }
+    const [y0, a0] = reverbRead(s, b, offs, gains, damp, 0);
+    const [y1, a1] = reverbRead(s, b, offs, gains, damp, 1);
+    const [y2, a2] = reverbRead(s, b, offs, gains, damp, 2);
+    const [y3, a3] = reverbRead(s, b, offs, gains, damp, 3);
+    const [y4, a4] = reverbRead(s, b, offs, gains, damp, 4);
+    const [y5, a5] = reverbRead(s, b, offs, gains, damp, 5);
+    const [y6, a6] = reverbRead(s, b, offs, gains, damp, 6);
+    const [y7, a7] = reverbRead(s, b, offs, gains, damp, 7);
+    // An 8x8 Hadamard mix as a fast Walsh-Hadamard transform: three butterfly stages.
+    const b0 = a0 + a1;
+    const b1 = a0 - a1;
+    const b2 = a2 + a3;
+    const b3 = a2 - a3;
+    const b4 = a4 + a5;
+    const b5 = a4 - a5;
+    const b6 = a6 + a7;
+    const b7 = a6 - a7;
+    const c0 = b0 + b2;
+    const c1 = b1 + b3;
+    const c2 = b0 - b2;
+    const c3 = b1 - b3;
+    const c4 = b4 + b6;
+    const c5 = b5 + b7;
+    const c6 = b4 - b6;
+    const c7 = b5 - b7;
+    const xi = x * norm;
+    reverbWrite(s, b, offs, lens, 0, (c0 + c4) * norm + xi);
+    reverbWrite(s, b, offs, lens, 1, (c1 + c5) * norm + xi);
+    reverbWrite(s, b, offs, lens, 2, (c2 + c6) * norm + xi);
+    reverbWrite(s, b, offs, lens, 3, (c3 + c7) * norm + xi);
+    reverbWrite(s, b, offs, lens, 4, (c0 - c4) * norm - xi);
+    reverbWrite(s, b, offs, lens, 5, (c1 - c5) * norm - xi);
+    reverbWrite(s, b, offs, lens, 6, (c2 - c6) * norm - xi);
+    reverbWrite(s, b, offs, lens, 7, (c3 - c7) * norm - xi);
+    // Two sign patterns of the line outputs for left and right.
+    const l = y0 - y1 + y2 - y3 + y4 + y5 - y6 - y7;
+    const r = y0 + y1 - y2 - y3 + y4 - y5 + y6 - y7;
     const dry = 1 - wet;
     return [dry * x + wet * norm * l, dry * x + wet * norm * r];
   };
