@@ -389,11 +389,20 @@ function decay(t = 0.5) {
 
 // ----- filters -----
 
-// One step of a TPT state-variable filter (Zavalishin / Simper); state at s, s + 1.
-// `mode`: 0 lowpass, 1 highpass, 2 bandpass (unity peak), 3 notch.
+// tan(pi * fc / SR), recomputed only when fc changes: the last fc at s, its tan at s + 1.
+function prewarp(s, fc) {
+  if (fc !== mem[s]) {
+    mem[s] = fc;
+    mem[s + 1] = Math.tan((Math.PI * fc) / SR);
+  }
+  return mem[s + 1];
+}
+
+// One step of a TPT state-variable filter (Zavalishin / Simper); integrator states at s and
+// s + 1, its prewarped cutoff at s + 2, s + 3. `mode`: 0 lowpass, 1 highpass, 2 bandpass
+// (unity peak), 3 notch.
 function svf(s, x, cutoff, q, mode) {
-  const fc = Math.max(1, Math.min(0.49 * SR, cutoff));
-  const g = Math.tan((Math.PI * fc) / SR);
+  const g = prewarp(s + 2, Math.max(1, Math.min(0.49 * SR, cutoff)));
   const k = 1 / Math.max(0.1, Math.min(40, q));
   const a1 = 1 / (1 + g * (g + k));
   const a2 = g * a1;
@@ -418,29 +427,28 @@ function svf(s, x, cutoff, q, mode) {
 }
 
 function lowpass() {
-  const s = slots(2);
+  const s = slots(4);
   return (x, cutoff = 1000, q = 0.7071067811865476) => svf(s, x, cutoff, q, 0);
 }
 
 function highpass() {
-  const s = slots(2);
+  const s = slots(4);
   return (x, cutoff = 1000, q = 0.7071067811865476) => svf(s, x, cutoff, q, 1);
 }
 
 function bandpass() {
-  const s = slots(2);
+  const s = slots(4);
   return (x, cutoff = 1000, q = 0.7071067811865476) => svf(s, x, cutoff, q, 2);
 }
 
 function notch() {
-  const s = slots(2);
+  const s = slots(4);
   return (x, cutoff = 1000, q = 0.7071067811865476) => svf(s, x, cutoff, q, 3);
 }
 
-// A TPT one-pole lowpass step on state slot s.
+// A TPT one-pole lowpass step: state at s, prewarped cutoff at s + 1, s + 2.
 function onepoleStep(s, x, cutoff) {
-  const fc = Math.max(0, Math.min(0.49 * SR, cutoff));
-  const g = Math.tan((Math.PI * fc) / SR);
+  const g = prewarp(s + 1, Math.max(0, Math.min(0.49 * SR, cutoff)));
   const v = ((x - mem[s]) * g) / (1 + g);
   const y = v + mem[s];
   mem[s] = flush(y + v);
@@ -448,7 +456,7 @@ function onepoleStep(s, x, cutoff) {
 }
 
 function onepole() {
-  const s = slots(1);
+  const s = slots(3);
   return (x, cutoff = 1000) => onepoleStep(s, x, cutoff);
 }
 
