@@ -212,8 +212,8 @@ function tri() {
     const p = wrap(next);
     mem[s] = p;
     const pos = mem[s + 1];
-    // The slope is +4 per cycle, then -4: it bends by -8 at 0.25 (and -0.75, 1.25) and by
-    // +8 at 0.75 (and -0.25), whichever way the phase moves.
+    // The slope is +4 per cycle, then -4: it bends by -8 at 0.25 (1.25 past a wrap) and by
+    // +8 at 0.75 (-0.25 past a wrap), whichever way the phase moves.
     const bend = 8 * Math.abs(inc);
     for (let e = 0; e < 4; e++) {
       const c = e === 0 ? 0.25 : e === 1 ? 1.25 : e === 2 ? 0.75 : -0.25;

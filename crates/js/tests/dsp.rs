@@ -186,25 +186,41 @@ fn channel(x: &[f64], channels: usize, c: usize) -> Vec<f64> {
 }
 
 #[test]
-fn oscillators_have_their_pitch_and_range() {
+fn oscillators_have_their_pitch_range_and_level() {
     // Band-limiting rounds the edges of saw, square and pulse and leaves a Gibbs overshoot
-    // up to 1.14 over [-1, 1] (docs/DSP.md).
-    for (unit, call, lo, hi) in [
-        ("sine()", "o(440)", -1.0, 1.0),
-        ("saw()", "o(440)", -1.14, 1.14),
-        ("square()", "o(440)", -1.14, 1.14),
-        ("tri()", "o(440)", -1.0, 1.0),
-        ("pulse()", "o(440, 0.25)", -1.14, 1.14),
-        ("phasor()", "o(440) - 0.5", -0.5, 0.5),
+    // up to 1.14 over [-1, 1] (docs/DSP.md). `mean` is the DC over 88 whole cycles.
+    for (unit, call, lo, hi, mean) in [
+        ("sine()", "o(440)", -1.0, 1.0, 0.0),
+        ("saw()", "o(440)", -1.14, 1.14, 0.0),
+        ("square()", "o(440)", -1.14, 1.14, 0.0),
+        ("tri()", "o(440)", -1.0, 1.0, 0.0),
+        ("pulse()", "o(440, 0.25)", -1.14, 1.14, -0.5),
+        ("phasor()", "o(440) - 0.5", -0.5, 0.5, 0.0),
     ] {
-        let out = both(&signal(&format!("const o = {unit};"), call), 1, 9600);
+        let out = both(&signal(&format!("const o = {unit};"), call), 1, 9600 + 64);
         let f = pitch(&out[64..], f64::from(SR));
         let min = out.iter().copied().fold(f64::INFINITY, f64::min);
         let max = out.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        println!("{unit}: pitch {f:.4} Hz, range {min:.4}..{max:.4}");
+        let dc = out[64..].iter().sum::<f64>() / 9600.0;
+        println!("{unit}: pitch {f:.4} Hz, range {min:.4}..{max:.4}, mean {dc:.5}");
         assert!((f - 440.0).abs() < 0.05, "{unit}: {f} Hz");
         assert!(min >= lo && max <= hi, "{unit}: {min}..{max}");
         assert!(min < lo + 0.2 && max > hi - 0.2, "{unit}: {min}..{max}");
+        assert!((dc - mean).abs() < 0.005, "{unit}: mean {dc}");
+    }
+    // Other sample rates: the band-limiting table is in samples, the pitch in Hz.
+    for sr in [44_100, 96_000] {
+        for unit in ["saw()", "tri()", "square()"] {
+            let out = both_at(
+                sr,
+                &signal(&format!("const o = {unit};"), "o(1000)"),
+                1,
+                9600,
+            );
+            let f = pitch(&out[64..], f64::from(sr));
+            println!("{unit} at {sr} Hz: pitch {f:.4} Hz");
+            assert!((f - 1000.0).abs() < 0.1, "{unit} at {sr}: {f} Hz");
+        }
     }
 }
 
