@@ -875,3 +875,12 @@ fn decaying_feedback_ends_at_zero_without_subnormal_numbers() {
         assert!(out[30_000..].iter().all(|v| *v == 0.0), "{setup}");
     }
 }
+
+#[test]
+fn the_example_in_the_docs_plays_natively() {
+    let doc = include_str!("../../../docs/DSP.md");
+    let start = doc.find("```js\n").unwrap() + 6;
+    let example = &doc[start..start + doc[start..].find("```").unwrap()];
+    let out = both(example, 1, 48_000);
+    assert!(rms(&out) > 0.01 && out.iter().all(|v| v.abs() < 1.0));
+}
