@@ -40,10 +40,12 @@ fn signal(setup: &str, expr: &str) -> String {
     signal_body(setup, &format!("return {expr};"))
 }
 
-/// Like [`signal`], with statements for the frame's body.
+/// Like [`signal`], with statements for the frame's body. Only the flux API is used here
+/// (the frame count lives in the signal's own slot `idx`), so this stays valid when the
+/// library comes from the real plumbing instead of [`with_library`].
 fn signal_body(setup: &str, body: &str) -> String {
     format!(
-        "flux('t', () => {{\n  const frame = slots(1);\n  {setup}\n  return {{ update: () => {{\n    const n = mem[frame];\n    mem[frame] = n + 1;\n    {body}\n  }} }};\n}});"
+        "flux('t', (mem, idx) => {{\n  {setup}\n  return {{ update: () => {{\n    const n = mem[idx];\n    mem[idx] = n + 1;\n    {body}\n  }} }};\n}});"
     )
 }
 
@@ -883,4 +885,12 @@ fn the_example_in_the_docs_plays_natively() {
     let example = &doc[start..start + doc[start..].find("```").unwrap()];
     let out = both(example, 1, 48_000);
     assert!(rms(&out) > 0.01 && out.iter().all(|v| v.abs() < 1.0));
+}
+
+#[test]
+fn units_made_at_the_top_level_play_natively() {
+    let src = "const lead = saw();\nconst room = reverb(1, 0.5, 0.5);\n\
+               flux('t', () => ({ update: () => room(lead(220) * 0.3) }));";
+    let out = both(src, 2, 4800);
+    assert!(rms(&out) > 0.05);
 }
