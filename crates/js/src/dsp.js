@@ -523,6 +523,8 @@ function allpass(maxSeconds = 0.1) {
 // Reverb: 8 delay lines (lengths in ms at REVERB_MS) mixed by a Hadamard matrix, with a
 // one-pole lowpass in each line for damping.
 const REVERB_MS = [29.7, 37.1, 41.1, 43.7, 53.9, 59.3, 67.1, 73.3];
+// Four allpass diffusers on the input (ms), so an impulse enters the lines as a dense burst.
+const DIFFUSE_MS = [4.77, 3.59, 2.73, 1.63];
 
 // Line i of a reverb (state at s, buffer at b): its oldest sample, and that sample damped
 // (filter state at s + 8 + i) and scaled by the line's gain. Called with a constant `i`,
@@ -532,6 +534,18 @@ function reverbRead(s, b, offs, gains, damp, i) {
   const lp = flush(y + (mem[s + 8 + i] - y) * damp);
   mem[s + 8 + i] = lp;
   return [y, lp * gains[i]];
+}
+
+// Diffuser i of a reverb: a Schroeder allpass (gain 0.6) as long as line 8 + i; position at
+// s + 16 + i.
+function reverbDiffuse(s, b, offs, lens, i, x) {
+  const pos = mem[s + 16 + i];
+  const at = b + offs[8 + i] + pos;
+  const late = mem[at];
+  const v = flush(x + 0.6 * late);
+  mem[at] = v;
+  mem[s + 16 + i] = pos + 1 < lens[8 + i] ? pos + 1 : 0;
+  return late - 0.6 * v;
 }
 
 // Writes `v` into line i of a reverb and moves its position on.
@@ -545,8 +559,8 @@ function reverb(size = 2, damping = 0.3, mix = 0.3) {
   const rt60 = Math.max(0.05, Math.min(60, size));
   const damp = Math.max(0, Math.min(0.99, damping));
   const wet = Math.max(0, Math.min(1, mix));
-  // Slots: 8 write positions, 8 filter states.
-  const s = slots(16);
+  // Slots: 8 line positions, 8 filter states, 4 diffuser positions.
+  const s = slots(20);
   const lens = [];
   const offs = [];
   const gains = [];
@@ -556,6 +570,12 @@ function reverb(size = 2, damping = 0.3, mix = 0.3) {
     lens.push(len);
     offs.push(total);
     gains.push(Math.pow(0.001, len / (rt60 * SR)));
+    total += len;
+  }
+  for (let i = 0; i < 4; i++) {
+    const len = Math.round((DIFFUSE_MS[i] * SR) / 1000);
+    lens.push(len);
+    offs.push(total);
     total += len;
   }
   const b = buffer(total);
@@ -587,7 +607,10 @@ function reverb(size = 2, damping = 0.3, mix = 0.3) {
     const c5 = b5 + b7;
     const c6 = b4 - b6;
     const c7 = b5 - b7;
-    const xi = x * norm;
+    const d0 = reverbDiffuse(s, b, offs, lens, 0, x);
+    const d1 = reverbDiffuse(s, b, offs, lens, 1, d0);
+    const d2 = reverbDiffuse(s, b, offs, lens, 2, d1);
+    const xi = reverbDiffuse(s, b, offs, lens, 3, d2) * norm;
     reverbWrite(s, b, offs, lens, 0, (c0 + c4) * norm + xi);
     reverbWrite(s, b, offs, lens, 1, (c1 + c5) * norm + xi);
     reverbWrite(s, b, offs, lens, 2, (c2 + c6) * norm + xi);
