@@ -745,3 +745,25 @@ fn units_made_at_the_top_level_play_natively() {
     let out = both(src, 2, 4800);
     assert!(rms(&out) > 0.05);
 }
+
+#[test]
+fn envelopes_take_boolean_gates() {
+    let setup = "const e = adsr(0.001, 0.01, 0.5, 0.01); const d = decay(0.1); const a = ar();";
+    let with_bools = both(
+        &signal(
+            setup,
+            "[e(n % 1000 < 500), d(n % 1000 < 10), a(n % 1000 === 0)]",
+        ),
+        3,
+        3000,
+    );
+    let with_numbers = both(
+        &signal(
+            setup,
+            "[e(n % 1000 < 500 ? 1 : 0), d(n % 1000 < 10 ? 1 : 0), a(n % 1000 === 0 ? 1 : 0)]",
+        ),
+        3,
+        3000,
+    );
+    assert_eq!(with_bools, with_numbers);
+}
