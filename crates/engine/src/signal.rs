@@ -367,6 +367,11 @@ impl Patch {
         &self.signals
     }
 
+    /// The signals, owned, in render order.
+    pub fn into_signals(self) -> Vec<PatchSignal> {
+        self.signals
+    }
+
     /// Number of signals.
     pub fn len(&self) -> usize {
         self.signals.len()

@@ -20,6 +20,7 @@ fn kernel(source: &str, channels: usize) -> NativeSignal {
         channels,
         state: Arc::new(StateMemory::new(16)),
         file: "k.js".into(),
+        globals: Vec::new(),
     };
     let sources = [Source {
         name: "k.js",

@@ -14,6 +14,9 @@ use rquickjs::{FromJs, Function, Object, Value};
 
 use crate::cartridge::Watchdog;
 
+/// Library functions by name, as scripts reach them, with their captures.
+pub(crate) type Globals = Vec<(String, Captured)>;
+
 /// Captured values (numbers, array elements, fields, ...) one load may read in all.
 pub(crate) const CAPTURE_BUDGET: usize = 1 << 20;
 
@@ -27,19 +30,34 @@ const DEPTH_LIMIT: usize = 8;
 ///
 /// `ids` are the signals' ids, in the prelude's order. The reads run under `watchdog`
 /// armed for `time_left`, the rest of the load's time limit.
+///
+/// Also reads the library's functions named in `globals` (with their own captures), which
+/// `update`s in scripts reach as globals rather than as captured variables; a name that
+/// cannot be read is left out (the compiler then declines it as an unknown global).
 pub(crate) fn native_requests<'s>(
     flux: &Object<'_>,
     ids: impl Iterator<Item = &'s str>,
     seed: u64,
     watchdog: &Watchdog,
     time_left: Duration,
-) -> Vec<Result<Request, String>> {
+    globals: &[String],
+) -> (Globals, Vec<Result<Request, String>>) {
     let mut reader = Reader {
         flux,
         left: CAPTURE_BUDGET,
         seen: HashMap::new(),
     };
     watchdog.arm(time_left);
+    let mut library = Vec::new();
+    if let Ok(api) = flux.get::<_, Object>("api") {
+        for name in globals {
+            if let Ok(v) = api.get::<_, Value>(name.as_str()) {
+                if let Ok(c @ Captured::Function { .. }) = reader.capture(v, 0) {
+                    library.push((name.clone(), c));
+                }
+            }
+        }
+    }
     let requests = ids
         .enumerate()
         .map(|(index, id)| {
@@ -60,7 +78,7 @@ pub(crate) fn native_requests<'s>(
         })
         .collect();
     watchdog.disarm();
-    requests
+    (library, requests)
 }
 
 /// Why reading stopped.

@@ -12,7 +12,7 @@ use flux_engine::{
     Tier, MAX_BLOCK,
 };
 use flux_jit::analyze::{instrument_with, too_deep, Options};
-use flux_jit::{compile, NativeSignal, Request, Source, Target};
+use flux_jit::{compile, NativeSignal, Source, Target};
 use rquickjs::{Context, Function, Object, Runtime, Value};
 
 use crate::capture::native_requests;
@@ -446,69 +446,72 @@ impl Loader {
             sample_rate: self.options.sample_rate,
             seed: self.options.seed,
         };
-        let (entries, requests, actions) = context.with(|ctx| -> Result<_, Diagnostic> {
-            hooks
-                .install(&ctx)
-                .map_err(|e| fail(format!("cannot set up the Flux API: {e}")))?;
-            watchdog.arm(self.options.load_time_limit);
-            let run = evaluate(&ctx, name, run_source, is_module);
-            let fired = watchdog.disarm();
-            run.map_err(|caught| {
-                // A refused import names itself and its place.
-                if let Some(refused) = imports.take_error() {
-                    return refused;
-                }
-                let (location, message) = caught_to_message(&ctx, caught, &locator);
-                let message = if fired {
-                    format!(
-                        "the file ran longer than {} ms while loading (an endless loop?)",
-                        self.options.load_time_limit.as_millis()
-                    )
-                } else {
-                    message
+        let (entries, requests, actions, globals) =
+            context.with(|ctx| -> Result<_, Diagnostic> {
+                hooks
+                    .install(&ctx)
+                    .map_err(|e| fail(format!("cannot set up the Flux API: {e}")))?;
+                watchdog.arm(self.options.load_time_limit);
+                let run = evaluate(&ctx, name, run_source, is_module);
+                let fired = watchdog.disarm();
+                run.map_err(|caught| {
+                    // A refused import names itself and its place.
+                    if let Some(refused) = imports.take_error() {
+                        return refused;
+                    }
+                    let (location, message) = caught_to_message(&ctx, caught, &locator);
+                    let message = if fired {
+                        format!(
+                            "the file ran longer than {} ms while loading (an endless loop?)",
+                            self.options.load_time_limit.as_millis()
+                        )
+                    } else {
+                        message
+                    };
+                    Diagnostic {
+                        location: location.unwrap_or_else(|| Location {
+                            file: name.to_owned(),
+                            line: 1,
+                            col: 1,
+                        }),
+                        message,
+                    }
+                })?;
+                let api = || -> rquickjs::Result<(Object<'_>, Function<'_>)> {
+                    let flux: Object = ctx.globals().get("__flux")?;
+                    let finish: Function = flux.get("finish")?;
+                    Ok((flux, finish))
                 };
-                Diagnostic {
-                    location: location.unwrap_or_else(|| Location {
-                        file: name.to_owned(),
-                        line: 1,
-                        col: 1,
-                    }),
-                    message,
-                }
+                let (flux, finish) =
+                    api().map_err(|e| fail(format!("the Flux API is gone: {e}")))?;
+                let entries: Vec<Vec<String>> = finish
+                    .call(())
+                    .map_err(|e| fail(format!("cannot list the signals: {e}")))?;
+                // [id, where flux() was called]
+                let entries: Vec<(String, String)> = entries
+                    .into_iter()
+                    .map(|mut e| {
+                        let place = e.pop().unwrap_or_default();
+                        (e.pop().unwrap_or_default(), place)
+                    })
+                    .collect();
+                let actions = read_actions(&flux)
+                    .map_err(|e| fail(format!("cannot read the control calls: {e}")))?;
+                let (globals, requests) = match &tagged {
+                    Some(_) if self.options.tier != TierChoice::Js => native_requests(
+                        &flux,
+                        entries.iter().map(|e| e.0.as_str()),
+                        self.options.seed,
+                        &watchdog,
+                        self.options
+                            .load_time_limit
+                            .saturating_sub(started.elapsed()),
+                        &lib.exports,
+                    ),
+                    _ => (Vec::new(), Vec::new()),
+                };
+                Ok((entries, requests, actions, globals))
             })?;
-            let api = || -> rquickjs::Result<(Object<'_>, Function<'_>)> {
-                let flux: Object = ctx.globals().get("__flux")?;
-                let finish: Function = flux.get("finish")?;
-                Ok((flux, finish))
-            };
-            let (flux, finish) = api().map_err(|e| fail(format!("the Flux API is gone: {e}")))?;
-            let entries: Vec<Vec<String>> = finish
-                .call(())
-                .map_err(|e| fail(format!("cannot list the signals: {e}")))?;
-            // [id, where flux() was called]
-            let entries: Vec<(String, String)> = entries
-                .into_iter()
-                .map(|mut e| {
-                    let place = e.pop().unwrap_or_default();
-                    (e.pop().unwrap_or_default(), place)
-                })
-                .collect();
-            let actions = read_actions(&flux)
-                .map_err(|e| fail(format!("cannot read the control calls: {e}")))?;
-            let requests: Vec<Result<Request, String>> = match &tagged {
-                Some(_) if self.options.tier != TierChoice::Js => native_requests(
-                    &flux,
-                    entries.iter().map(|e| e.0.as_str()),
-                    self.options.seed,
-                    &watchdog,
-                    self.options
-                        .load_time_limit
-                        .saturating_sub(started.elapsed()),
-                ),
-                _ => Vec::new(),
-            };
-            Ok((entries, requests, actions))
-        })?;
 
         // Compile what can be compiled; the rest stays on the JavaScript tier.
         let mut native: Vec<Option<Result<NativeSignal, String>>> =
@@ -518,6 +521,7 @@ impl Loader {
                 channels: self.options.channels,
                 state: self.state.clone(),
                 file: name.to_owned(),
+                globals,
             };
             let mut wanted = Vec::new();
             let mut slots = Vec::new();

@@ -111,6 +111,8 @@ pub struct Target {
     pub state: Arc<StateMemory>,
     /// The file's name, for fault messages.
     pub file: String,
+    /// Functions code may call as globals (the library's, in scripts), with their captures.
+    pub globals: Vec<(String, Captured)>,
 }
 
 /// One source text of a load: the signals file, a module it imports, or the library.
@@ -188,6 +190,7 @@ pub fn compile(
     let mut compiled: Vec<Result<(FuncId, String), Unsupported>> = Vec::new();
     for (n, request) in requests.iter().enumerate() {
         let shared = Shared {
+            globals: &target.globals,
             sources: &parsed,
             sites,
             file: &target.file,
@@ -279,6 +282,7 @@ fn functions<'a>(nodes: &AstNodes<'a>) -> HashMap<(u32, u32), FnNode<'a>> {
 
 /// Read-only facts shared by every kernel of a load.
 struct Shared<'a, 'b> {
+    globals: &'b [(String, Captured)],
     sources: &'b [Parsed<'a, 'b>],
     sites: &'b [FunctionSite],
     /// The signals file's name: places in other sources name their file.

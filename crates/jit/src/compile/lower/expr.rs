@@ -126,6 +126,10 @@ impl<'x, 'f, 'a, 'b> Lower<'x, 'f, 'a, 'b> {
         if symbol.is_some() {
             return self.err(id.span, format!("`{name}` used before its declaration"));
         }
+        if let Some((_, c)) = self.shared.globals.iter().find(|(n, _)| n == name) {
+            let c = c.clone();
+            return self.materialize(&c, id.span);
+        }
         match name {
             "undefined" => Ok(Val::Undef),
             "NaN" => Ok(Val::Num(self.num_const(f64::NAN))),
