@@ -15,6 +15,9 @@ pub(crate) struct KernelCtx {
     pub sample_rate: f64,
     pub fuel: u64,
     pub rng: u64,
+    /// The instance's parameters: the captured numbers of a kernel shared by several
+    /// signals (see `Captured::Param`).
+    pub params: *const f64,
 }
 
 /// Byte offsets of [`KernelCtx`] fields, for the code generator.
@@ -24,7 +27,18 @@ pub(crate) mod ctx_offset {
     pub const FRAMES: i32 = 16;
     pub const SAMPLE_RATE: i32 = 24;
     pub const FUEL: i32 = 32;
+    pub const PARAMS: i32 = 48;
 }
+
+// The generated code addresses the context by these offsets.
+const _: () = {
+    assert!(std::mem::offset_of!(KernelCtx, state) == ctx_offset::STATE as usize);
+    assert!(std::mem::offset_of!(KernelCtx, out) == ctx_offset::OUT as usize);
+    assert!(std::mem::offset_of!(KernelCtx, frames) == ctx_offset::FRAMES as usize);
+    assert!(std::mem::offset_of!(KernelCtx, sample_rate) == ctx_offset::SAMPLE_RATE as usize);
+    assert!(std::mem::offset_of!(KernelCtx, fuel) == ctx_offset::FUEL as usize);
+    assert!(std::mem::offset_of!(KernelCtx, params) == ctx_offset::PARAMS as usize);
+};
 
 /// Kernel results.
 pub(crate) mod status {
@@ -87,6 +101,8 @@ pub struct NativeSignal {
     channels: usize,
     /// `file:line:col` of the `update`, for naming faults on the main thread.
     location: String,
+    /// Its parameters, when its kernel is shared with other signals.
+    params: Box<[f64]>,
 }
 
 impl NativeSignal {
@@ -97,6 +113,7 @@ impl NativeSignal {
         seed: u64,
         location: String,
         channels: usize,
+        params: Vec<f64>,
     ) -> Self {
         Self {
             code,
@@ -105,7 +122,16 @@ impl NativeSignal {
             rng: seed | 1,
             channels,
             location,
+            params: params.into_boxed_slice(),
         }
+    }
+}
+
+impl NativeSignal {
+    /// The address of its machine code: signals made by one function of the same shape
+    /// (voices made in a loop) share it.
+    pub fn kernel_address(&self) -> usize {
+        self.kernel as usize
     }
 }
 
@@ -138,13 +164,16 @@ impl Signal for NativeSignal {
             sample_rate: block.sample_rate,
             fuel: FUEL_PER_BLOCK,
             rng: self.rng,
+            params: self.params.as_ptr(),
         };
         // SAFETY: `ctx` is a valid, exclusive `KernelCtx` for the call. The kernel was
         // compiled for `self.channels` (asserted equal to `block.channels` above) and writes
         // exactly `frames * channels` samples from `out`, which the asserts above show
         // `block.out` holds. It reads and writes the state memory only at indices it has
-        // checked against the memory's length (`state` is alive: `self.state`), and its
-        // machine code is alive as long as `self.code`.
+        // checked against the memory's length (`state` is alive: `self.state`); it reads
+        // `params` only below the number of parameters its compile gave every instance
+        // (`self.params` holds that many); and its machine code is alive as long as
+        // `self.code`.
         let status = unsafe { (self.kernel)(&mut ctx) };
         self.rng = ctx.rng;
         match status {

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use flux_engine::{Block, Signal, StateMemory};
 use flux_jit::analyze::instrument;
-use flux_jit::{compile, NativeSignal, Request, Source, Target};
+use flux_jit::{compile, Captured, NativeSignal, Request, Source, Target};
 
 /// Compiles `update` (the only function in `source`) for `channels` output channels.
 fn kernel(source: &str, channels: usize) -> NativeSignal {
@@ -85,4 +85,55 @@ fn a_kernel_refuses_a_block_longer_than_the_engine_renders() {
         sample_rate: 48_000.0,
         out: &mut out,
     });
+}
+
+#[test]
+fn closures_of_one_function_that_differ_in_numbers_share_one_kernel() {
+    let source = "const make = (f, k) => (sr) => Math.sin(f * k) * 0.1;";
+    let tagged = instrument(source, false).expect("the source parses");
+    let inner = 1;
+    let request = |id: &str, f: f64, k: f64| Request {
+        id: id.into(),
+        function: inner,
+        captures: vec![Captured::Number(f), Captured::Number(k)],
+        seed: 1,
+    };
+    let target = Target {
+        channels: 1,
+        state: Arc::new(StateMemory::new(16)),
+        file: "k.js".into(),
+        globals: Vec::new(),
+    };
+    let sources = [Source {
+        name: "k.js",
+        text: source,
+        module: false,
+    }];
+    let requests = [
+        request("a", 1.0, 0.5),
+        request("b", 2.0, 0.5),
+        request("c", 3.0, 0.25),
+    ];
+    let mut signals: Vec<NativeSignal> = compile(&sources, &tagged.functions, &requests, &target)
+        .into_iter()
+        .map(|r| r.expect("compiles"))
+        .collect();
+    assert_eq!(signals[0].kernel_address(), signals[1].kernel_address());
+    assert_eq!(signals[0].kernel_address(), signals[2].kernel_address());
+    // Each instance computes with its own numbers.
+    for (s, want) in signals.iter_mut().zip([0.5f64, 1.0, 0.75]) {
+        let mut out = vec![0.0; 2];
+        let mut block = Block {
+            frames: 2,
+            channels: 1,
+            sample_rate: 48_000.0,
+            out: &mut out,
+        };
+        s.render(&mut block).unwrap();
+        assert_eq!(out, [want.sin() * 0.1; 2]);
+    }
+    // Alone, a closure keeps its numbers folded in: a kernel of its own.
+    let alone = compile(&sources, &tagged.functions, &requests[..1], &target);
+    let alone = alone.into_iter().next().unwrap().unwrap();
+    assert_ne!(alone.kernel_address(), signals[0].kernel_address());
 }

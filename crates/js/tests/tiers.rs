@@ -21,10 +21,10 @@ fn render(
     channels: usize,
     frames: usize,
 ) -> (Vec<f32>, Vec<u64>, Vec<String>) {
-    let state = Arc::new(StateMemory::new(4096));
+    let state = Arc::new(StateMemory::new(1 << 20));
     let mut loader = Loader::new(
         state.clone(),
-        StateAllocator::new(4096, 64),
+        StateAllocator::new(1 << 20, 64),
         LoadOptions {
             sample_rate: SR,
             channels,

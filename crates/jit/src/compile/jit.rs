@@ -141,6 +141,7 @@ impl Jit {
         request: &Request,
         n: usize,
         tables: &mut Vec<Box<[f64]>>,
+        param_ranges: &[Option<(f64, f64)>],
     ) -> Result<FuncId, Unsupported> {
         let ptr = self.module.target_config().pointer_type();
         self.module.clear_context(&mut self.ctx);
@@ -164,7 +165,7 @@ impl Jit {
                 let r = self.module.declare_func_in_func(*id, b.func);
                 refs.insert(*name, r);
             }
-            let mut lower = Lower::start(&mut b, shared, refs, tables, ptr);
+            let mut lower = Lower::start(&mut b, shared, refs, tables, ptr, param_ranges);
             match lower.kernel_body(node, request) {
                 Ok(()) => {
                     b.seal_all_blocks();

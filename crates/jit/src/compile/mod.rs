@@ -14,7 +14,6 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
-use cranelift_module::FuncId;
 use flux_engine::StateMemory;
 use oxc_allocator::Allocator;
 use oxc_ast::ast::*;
@@ -50,6 +49,10 @@ pub enum Captured {
         /// Its captured values, in the order of its site's `captures`.
         captures: Vec<Captured>,
     },
+    /// A number that differs between the signals sharing one kernel (their `idx`, their
+    /// units' slots, a frequency): read at run time from the instance's parameters, at this
+    /// index, instead of being folded in.
+    Param(usize),
     /// `FLUX_STATE` itself.
     State,
     /// A `Float64Array` over `FLUX_STATE`'s memory (`mem.subarray(a, b)`): read and written
@@ -186,23 +189,50 @@ pub fn compile(
             return requests.iter().map(|_| Err(e.clone())).collect();
         }
     };
+    // Signals whose `update` is the same function with captured values of the same shape
+    // (a loop of voices) share one kernel: their captured numbers become parameters.
+    let (kernels, mut params) = share(requests);
+    let shared = Shared {
+        globals: &target.globals,
+        sources: &parsed,
+        sites,
+        file: &target.file,
+        channels: target.channels,
+        state_len: target.state.len(),
+    };
     let mut tables = Vec::new();
-    let mut compiled: Vec<Result<(FuncId, String), Unsupported>> = Vec::new();
-    for (n, request) in requests.iter().enumerate() {
-        let shared = Shared {
-            globals: &target.globals,
-            sources: &parsed,
-            sites,
-            file: &target.file,
-            channels: target.channels,
-            state_len: target.state.len(),
-        };
-        let result = jit.kernel(&shared, request, n, &mut tables).map(|id| {
+    // Compiles `request` as kernel `n`; gives its id and the place of its `update`.
+    let mut build = |jit: &mut Jit, request: &Request, n: usize, ranges: &[Option<(f64, f64)>]| {
+        jit.kernel(&shared, request, n, &mut tables, ranges).map(|id| {
             let site = &sites[request.function];
             let source = &parsed[site.source];
             let (line, col) = source.lines.position(site.start);
             (id, format!("{}:{line}:{col}", source.name))
-        });
+        })
+    };
+    let mut by_kernel = Vec::with_capacity(kernels.len());
+    for (n, request) in kernels.iter().enumerate() {
+        // Each parameter's range over the instances that share the kernel.
+        let mut ranges: Vec<Option<(f64, f64)>> = Vec::new();
+        for (_, p) in params.iter().filter(|(k, _)| *k == n) {
+            ranges.resize(p.len(), Some((f64::INFINITY, f64::NEG_INFINITY)));
+            for (r, &x) in ranges.iter_mut().zip(p) {
+                *r = r.filter(|_| x.fract() == 0.0).map(|(lo, hi)| (lo.min(x), hi.max(x)));
+            }
+        }
+        by_kernel.push(build(&mut jit, request, n, &ranges));
+    }
+    // A shared kernel that does not compile (a parameter where the code needs a constant)
+    // leaves its signals to be compiled one by one, their numbers folded in.
+    let mut compiled = Vec::with_capacity(requests.len());
+    for (i, (k, p)) in params.iter_mut().enumerate() {
+        let result = match &by_kernel[*k] {
+            Err(_) if !p.is_empty() => {
+                p.clear();
+                build(&mut jit, &requests[i], kernels.len() + i, &[])
+            }
+            other => other.clone(),
+        };
         compiled.push(result);
     }
     if let Err(e) = jit.module.finalize_definitions() {
@@ -221,8 +251,8 @@ pub fn compile(
     compiled
         .into_iter()
         .zip(pointers)
-        .zip(requests)
-        .map(|((c, ptr), request)| {
+        .zip(requests.iter().zip(params))
+        .map(|((c, ptr), (request, (_, params)))| {
             let (_, location) = c?;
             let ptr = ptr.expect("a compiled kernel has a pointer");
             // SAFETY: `ptr` is the finalized code of a function this module compiled with the
@@ -236,9 +266,73 @@ pub fn compile(
                 request.seed,
                 location,
                 target.channels,
+                params,
             ))
         })
         .collect()
+}
+
+/// The kernels to compile, and for each request the kernel it runs and its parameters.
+///
+/// Requests for the same function whose captured values differ only in numbers (outside
+/// arrays and objects, which stay folded) share a kernel compiled with those numbers as
+/// [`Captured::Param`]s; a request alike to no other keeps its numbers folded in.
+fn share(requests: &[Request]) -> (Vec<Request>, Vec<(usize, Vec<f64>)>) {
+    let shapes: Vec<(Vec<Captured>, Vec<f64>)> = requests
+        .iter()
+        .map(|r| {
+            let mut params = Vec::new();
+            let captures = r
+                .captures
+                .iter()
+                .map(|c| parametrize(c, &mut params))
+                .collect();
+            (captures, params)
+        })
+        .collect();
+    let mut kernels: Vec<Request> = Vec::new();
+    // For each kernel: the shape it was made for, when it is shared.
+    let mut kernel_shapes: Vec<Option<usize>> = Vec::new();
+    let mut out = Vec::with_capacity(requests.len());
+    for (i, r) in requests.iter().enumerate() {
+        let alike = |j: usize| requests[j].function == r.function && shapes[j].0 == shapes[i].0;
+        let twin = (0..requests.len()).any(|j| j != i && alike(j));
+        if !twin {
+            kernels.push(r.clone());
+            kernel_shapes.push(None);
+            out.push((kernels.len() - 1, Vec::new()));
+            continue;
+        }
+        let found = kernel_shapes
+            .iter()
+            .position(|k| k.is_some_and(&alike));
+        let k = found.unwrap_or_else(|| {
+            kernels.push(Request {
+                captures: shapes[i].0.clone(),
+                ..r.clone()
+            });
+            kernel_shapes.push(Some(i));
+            kernels.len() - 1
+        });
+        out.push((k, shapes[i].1.clone()));
+    }
+    (kernels, out)
+}
+
+/// `c` with its numbers, and those of the functions it holds, replaced by parameters
+/// (their values pushed to `params`); arrays and objects are left as they are.
+fn parametrize(c: &Captured, params: &mut Vec<f64>) -> Captured {
+    match c {
+        Captured::Number(x) => {
+            params.push(*x);
+            Captured::Param(params.len() - 1)
+        }
+        Captured::Function { id, captures } => Captured::Function {
+            id: *id,
+            captures: captures.iter().map(|c| parametrize(c, params)).collect(),
+        },
+        other => other.clone(),
+    }
 }
 
 /// A function of the file, by span.

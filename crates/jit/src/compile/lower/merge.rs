@@ -23,9 +23,31 @@ impl<'x, 'f, 'a, 'b> Lower<'x, 'f, 'a, 'b> {
         }
     }
 
+    /// The integer range `v` has for every instance of the kernel, when it is known: a
+    /// constant integer, a parameter, or sums of those.
+    pub(super) fn range_of(&self, v: &Val) -> Option<(f64, f64)> {
+        let Val::Num(x) = v else { return None };
+        match self.consts.get(x) {
+            Some(&c) if c.fract() == 0.0 && c.abs() < 9.0e15 => Some((c, c)),
+            Some(_) => None,
+            None => self.ranges.get(x).copied(),
+        }
+    }
+
     pub(super) fn materialize(&mut self, c: &Captured, span: Span) -> R<Val> {
         Ok(match c {
             Captured::Number(x) => Val::Num(self.num_const(*x)),
+            Captured::Param(i) => {
+                let flags = cranelift_codegen::ir::MemFlagsData::trusted().with_readonly();
+                let offset = i32::try_from(*i * 8).map_err(|_| {
+                    self.unsupported(span.start, "more captured numbers than a kernel takes")
+                })?;
+                let v = self.b.ins().load(types::F64, flags, self.params, offset);
+                if let Some(Some(range)) = self.param_ranges.get(*i) {
+                    self.ranges.insert(v, *range);
+                }
+                Val::Num(v)
+            }
             Captured::Bool(b) => Val::Bool(self.b.ins().iconst(types::I8, i64::from(*b))),
             Captured::Undefined => Val::Undef,
             Captured::Null => Val::Null,

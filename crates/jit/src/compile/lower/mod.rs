@@ -32,6 +32,13 @@ pub(super) struct Lower<'x, 'f, 'a, 'b> {
     consts: HashMap<Value, f64>,
     ctx: Value,
     state: Value,
+    /// The instance's parameters (`Captured::Param`).
+    params: Value,
+    /// For each parameter, when it is an integer for every instance: its least and greatest.
+    param_ranges: &'x [Option<(f64, f64)>],
+    /// Values known to be integers in a range for every instance (parameters and sums of
+    /// them with integer constants), so that state indices made of them need no check.
+    ranges: HashMap<Value, (f64, f64)>,
     out: Value,
     fuel: Variable,
     fuel_out: ir::Block,
@@ -48,6 +55,7 @@ impl<'x, 'f, 'a, 'b> Lower<'x, 'f, 'a, 'b> {
         refs: HashMap<&'static str, ir::FuncRef>,
         tables: &'x mut Vec<Box<[f64]>>,
         ptr: types::Type,
+        param_ranges: &'x [Option<(f64, f64)>],
     ) -> Self {
         let entry = b.create_block();
         b.append_block_params_for_function_params(entry);
@@ -67,6 +75,9 @@ impl<'x, 'f, 'a, 'b> Lower<'x, 'f, 'a, 'b> {
             consts: HashMap::new(),
             ctx,
             state: placeholder,
+            params: placeholder,
+            param_ranges,
+            ranges: HashMap::new(),
             out: placeholder,
             fuel,
             fuel_out,
@@ -104,6 +115,7 @@ impl<'x, 'f, 'a, 'b> Lower<'x, 'f, 'a, 'b> {
         let flags = MemFlagsData::trusted();
         let ctx = self.ctx;
         self.state = self.b.ins().load(self.ptr, flags, ctx, ctx_offset::STATE);
+        self.params = self.b.ins().load(self.ptr, flags, ctx, ctx_offset::PARAMS);
         let out_base = self.b.ins().load(self.ptr, flags, ctx, ctx_offset::OUT);
         let frames = self
             .b

@@ -87,6 +87,7 @@ impl<'x, 'f, 'a, 'b> Lower<'x, 'f, 'a, 'b> {
             | B::Remainder
             | B::Exponential => {
                 let (ka, kb) = (self.const_of(&l), self.const_of(&r));
+                let (ra, rb) = (self.range_of(&l), self.range_of(&r));
                 let a = self.number(l, span)?;
                 let b = self.number(r, span)?;
                 if let (Some(x), Some(y)) = (ka, kb) {
@@ -101,7 +102,7 @@ impl<'x, 'f, 'a, 'b> Lower<'x, 'f, 'a, 'b> {
                     return Ok(Val::Num(self.num_const(z)));
                 }
                 let ins = self.b.ins();
-                Ok(Val::Num(match op {
+                let z = match op {
                     B::Addition => ins.fadd(a, b),
                     B::Subtraction => ins.fsub(a, b),
                     B::Multiplication => ins.fmul(a, b),
@@ -109,7 +110,20 @@ impl<'x, 'f, 'a, 'b> Lower<'x, 'f, 'a, 'b> {
                     B::Remainder if kb == Some(1.0) => self.frac(a),
                     B::Remainder => self.call2("flux_fmod", a, b),
                     _ => self.call2("flux_pow", a, b),
-                }))
+                };
+                // Sums of integers in known ranges stay integers in known ranges.
+                if let (Some((la, ha)), Some((lb, hb))) = (ra, rb) {
+                    let range = match op {
+                        B::Addition => Some((la + lb, ha + hb)),
+                        B::Subtraction => Some((la - hb, ha - lb)),
+                        _ => None,
+                    };
+                    if let Some((lo, hi)) = range.filter(|(lo, hi)| lo.abs().max(hi.abs()) < 9.0e15)
+                    {
+                        self.ranges.insert(z, (lo, hi));
+                    }
+                }
+                Ok(Val::Num(z))
             }
             B::BitwiseAnd | B::BitwiseOR | B::BitwiseXOR => {
                 let a = self.number(l, span)?;

@@ -80,7 +80,19 @@ impl<'x, 'f, 'a, 'b> Lower<'x, 'f, 'a, 'b> {
                 }
             },
             &Val::State(offset, len) => {
+                let range = self.range_of(&i);
                 let x = self.number(i, span)?;
+                if let (None, Some((lo, hi))) = (k, range) {
+                    if lo >= 0.0 && hi < len as f64 {
+                        // An index in range for every instance of a shared kernel.
+                        let addr = self.state_slot(offset, x);
+                        let v = self
+                            .b
+                            .ins()
+                            .load(types::F64, MemFlagsData::trusted(), addr, 0);
+                        return Ok(Val::Num(v));
+                    }
+                }
                 if let Some(k) = k {
                     if k >= 0.0 && k.fract() == 0.0 && (k as usize) < len {
                         let v = self.b.ins().load(
@@ -149,7 +161,22 @@ impl<'x, 'f, 'a, 'b> Lower<'x, 'f, 'a, 'b> {
 
     /// Stores `v` at slot `x` of the view of the state memory at `offset..offset + len`;
     /// nothing happens when `x` is not a slot of it.
+    /// The address of slot `x` (an integer known to be in range) of the view at `offset`.
+    fn state_slot(&mut self, offset: usize, x: Value) -> Value {
+        let i = self.b.ins().fcvt_to_uint_sat(types::I64, x);
+        let byte = self.b.ins().imul_imm_s(i, 8);
+        let base = self.view_base(offset);
+        self.b.ins().iadd(base, byte)
+    }
+
     pub(super) fn state_store(&mut self, offset: usize, len: usize, x: Value, v: Value) {
+        if let Some(&(lo, hi)) = self.ranges.get(&x) {
+            if lo >= 0.0 && hi < len as f64 {
+                let addr = self.state_slot(offset, x);
+                self.b.ins().store(MemFlagsData::trusted(), v, addr, 0);
+                return;
+            }
+        }
         if let Some(k) = self.consts.get(&x).copied() {
             if k >= 0.0 && k.fract() == 0.0 && (k as usize) < len {
                 self.b.ins().store(
