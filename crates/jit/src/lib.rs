@@ -22,3 +22,4 @@ mod lines;
 
 pub use compile::{compile, Captured, Request, Target, Unsupported};
 pub use kernel::{NativeSignal, FUEL_PER_BLOCK};
+pub use lines::LineIndex;
