@@ -125,7 +125,7 @@ impl NullThread {
 
 /// Runs the clock and turns a panic in the source into a reported error.
 fn run_guarded(output: NullOutput, source: impl Source, stop: &AtomicBool, status: &Status) {
-    promote_to_realtime();
+    flux_rt::promote_to_realtime();
     let result = panic::catch_unwind(AssertUnwindSafe(|| run(output, source, stop, status)));
     if let Err(payload) = result {
         let what = payload
@@ -157,36 +157,6 @@ fn run(output: NullOutput, mut source: impl Source, stop: &AtomicBool, status: &
             continue;
         }
         sleep_until(deadline, stop);
-    }
-}
-
-/// Asks the OS to schedule the calling thread as a real-time (audio) thread; false when it
-/// cannot or `FLUX_NO_REALTIME` is set.
-fn promote_to_realtime() -> bool {
-    use thread_priority::{ThreadPriority, ThreadPriorityValue};
-    if std::env::var_os("FLUX_NO_REALTIME").is_some() {
-        return false;
-    }
-    let Ok(value) = ThreadPriorityValue::try_from(70u8) else {
-        return false;
-    };
-    #[cfg(unix)]
-    {
-        use thread_priority::unix::{
-            set_thread_priority_and_policy, thread_native_id, RealtimeThreadSchedulePolicy,
-            ThreadSchedulePolicy,
-        };
-        set_thread_priority_and_policy(
-            thread_native_id(),
-            ThreadPriority::Crossplatform(value),
-            ThreadSchedulePolicy::Realtime(RealtimeThreadSchedulePolicy::Fifo),
-        )
-        .is_ok()
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = value;
-        thread_priority::set_current_thread_priority(ThreadPriority::Max).is_ok()
     }
 }
 

@@ -642,6 +642,11 @@ impl Controller {
         // take them (stalled or dead) does not make them pile up without end.
         if self.pending.len() >= PENDING_LIMIT {
             self.dropped += 1;
+            if let Command::Swap { patch, .. } = &command {
+                for s in &patch.signals {
+                    self.names.remove(&s.key);
+                }
+            }
             return;
         }
         self.pending.push_back(command);

@@ -20,6 +20,14 @@
 //! [`Controller`], the allocator and patch building run on the main thread; [`Counters`]
 //! are read from anywhere.
 
+// The state memory's slots are shared with signal code that stores them with plain
+// aligned 8-byte stores (QuickJS's Float64Array, native kernels): those are single,
+// untearable accesses only on 64-bit targets (see docs/ARCHITECTURE.md, "State memory").
+#[cfg(not(all(target_has_atomic = "64", target_pointer_width = "64")))]
+compile_error!(
+    "flux-engine needs a 64-bit target: 8-byte stores into the state memory could tear here"
+);
+
 mod counters;
 mod engine;
 mod signal;

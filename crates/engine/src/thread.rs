@@ -112,7 +112,7 @@ impl DspThread {
         let handle = thread::Builder::new()
             .name("flux-dsp".into())
             .spawn(move || {
-                promoted_flag.store(promote_to_realtime(), Ordering::Relaxed);
+                promoted_flag.store(flux_rt::promote_to_realtime(), Ordering::Relaxed);
                 let mut scratch = vec![0.0f32; MAX_BLOCK * ch];
                 while !stop_flag.load(Ordering::Relaxed) {
                     beats.beat();
@@ -247,35 +247,6 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
         .map(|s| (*s).to_owned())
         .or_else(|| payload.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "(no message)".to_owned())
-}
-
-/// Asks the OS to schedule the calling thread as a real-time (audio) thread.
-fn promote_to_realtime() -> bool {
-    use thread_priority::{ThreadPriority, ThreadPriorityValue};
-    if std::env::var_os("FLUX_NO_REALTIME").is_some() {
-        return false;
-    }
-    #[cfg(unix)]
-    {
-        use thread_priority::unix::{
-            set_thread_priority_and_policy, thread_native_id, RealtimeThreadSchedulePolicy,
-            ThreadSchedulePolicy,
-        };
-        let Ok(value) = ThreadPriorityValue::try_from(70u8) else {
-            return false;
-        };
-        set_thread_priority_and_policy(
-            thread_native_id(),
-            ThreadPriority::Crossplatform(value),
-            ThreadSchedulePolicy::Realtime(RealtimeThreadSchedulePolicy::Fifo),
-        )
-        .is_ok()
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = ThreadPriorityValue::try_from(0u8);
-        thread_priority::set_current_thread_priority(ThreadPriority::Max).is_ok()
-    }
 }
 
 /// Copies `samples` into `ring`, which the caller made sure has room.

@@ -441,10 +441,7 @@ impl<'a> Visit<'a> for Finder<'_> {
 
 /// The 1-based line and column (in characters) of a byte offset.
 pub fn line_col(source: &str, offset: u32) -> (u32, u32) {
-    let before = &source[..(offset as usize).min(source.len())];
-    let line = before.matches('\n').count() as u32 + 1;
-    let start = before.rfind('\n').map_or(0, |i| i + 1);
-    (line, before[start..].chars().count() as u32 + 1)
+    crate::LineIndex::new(source).position(offset)
 }
 
 /// Maps columns of a tagged source back to the original. Lines never move.

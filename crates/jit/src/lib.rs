@@ -23,3 +23,4 @@ pub mod units;
 
 pub use compile::{compile, Captured, Request, Source, Target, Unsupported};
 pub use kernel::{NativeSignal, FUEL_PER_BLOCK};
+pub use lines::LineIndex;

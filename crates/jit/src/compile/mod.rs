@@ -203,12 +203,13 @@ pub fn compile(
     let mut tables = Vec::new();
     // Compiles `request` as kernel `n`; gives its id and the place of its `update`.
     let mut build = |jit: &mut Jit, request: &Request, n: usize, ranges: &[Option<(f64, f64)>]| {
-        jit.kernel(&shared, request, n, &mut tables, ranges).map(|id| {
-            let site = &sites[request.function];
-            let source = &parsed[site.source];
-            let (line, col) = source.lines.position(site.start);
-            (id, format!("{}:{line}:{col}", source.name))
-        })
+        jit.kernel(&shared, request, n, &mut tables, ranges)
+            .map(|id| {
+                let site = &sites[request.function];
+                let source = &parsed[site.source];
+                let (line, col) = source.lines.position(site.start);
+                (id, format!("{}:{line}:{col}", source.name))
+            })
     };
     let mut by_kernel = Vec::with_capacity(kernels.len());
     for (n, request) in kernels.iter().enumerate() {
@@ -217,7 +218,9 @@ pub fn compile(
         for (_, p) in params.iter().filter(|(k, _)| *k == n) {
             ranges.resize(p.len(), Some((f64::INFINITY, f64::NEG_INFINITY)));
             for (r, &x) in ranges.iter_mut().zip(p) {
-                *r = r.filter(|_| x.fract() == 0.0).map(|(lo, hi)| (lo.min(x), hi.max(x)));
+                *r = r
+                    .filter(|_| x.fract() == 0.0)
+                    .map(|(lo, hi)| (lo.min(x), hi.max(x)));
             }
         }
         by_kernel.push(build(&mut jit, request, n, &ranges));
@@ -303,9 +306,7 @@ fn share(requests: &[Request]) -> (Vec<Request>, Vec<(usize, Vec<f64>)>) {
             out.push((kernels.len() - 1, Vec::new()));
             continue;
         }
-        let found = kernel_shapes
-            .iter()
-            .position(|k| k.is_some_and(&alike));
+        let found = kernel_shapes.iter().position(|k| k.is_some_and(&alike));
         let k = found.unwrap_or_else(|| {
             kernels.push(Request {
                 captures: shapes[i].0.clone(),
