@@ -83,6 +83,7 @@ struct StatsFile {
     recorded_frames: u64,
     recording_dropped_frames: u64,
     scope_dropped_frames: u64,
+    nonfinite_samples: u64,
 }
 
 /// What plays the frames.
@@ -291,6 +292,7 @@ pub fn run(args: PlayArgs) -> anyhow::Result<ExitCode> {
             recorded_frames,
             recording_dropped_frames,
             scope_dropped_frames,
+            nonfinite_samples: stats.nonfinite_samples,
         };
         std::fs::write(path, serde_json::to_string_pretty(&file)? + "\n")
             .with_context(|| format!("cannot write {}", path.display()))?;

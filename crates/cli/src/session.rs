@@ -93,7 +93,7 @@ pub struct Session {
     pub audible_ms: Vec<f64>,
     /// Lines to print at the next poll (refused gains of loaded code).
     notes: Vec<String>,
-    /// Files the last file load that succeeded imported.
+    /// Files the last file load read or looked for through imports.
     imports: Vec<PathBuf>,
 }
 
@@ -157,6 +157,8 @@ impl Session {
         let started = Instant::now();
         let result = self.loader.load_source(&name, source);
         let took = started.elapsed();
+        // Loaded or not: a fix to a broken module must reload too.
+        self.imports = self.loader.last_imports();
         let first = self.loads == 0;
         self.loads += 1;
         let reload = match result {
@@ -164,7 +166,6 @@ impl Session {
                 let elapsed = took;
                 let signals = loaded.signals.len();
                 let actions = loaded.actions;
-                self.imports = loaded.imports;
                 self.previous = std::mem::replace(&mut self.current, loaded.signals);
                 let generation = self.controller.swap(loaded.patch);
                 self.sent = Some((generation, Instant::now()));
@@ -329,7 +330,8 @@ impl Session {
         }
     }
 
-    /// The files the last successful load of a file imported (canonical paths).
+    /// The files the last load of a file read or looked for through imports, whether it
+    /// loaded or not.
     pub fn imports(&self) -> &[PathBuf] {
         &self.imports
     }

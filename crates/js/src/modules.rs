@@ -173,6 +173,8 @@ struct ImportsInner {
     places: HashMap<String, (Location, String)>,
     /// The files imported, canonical, in the order they were loaded.
     files: Vec<PathBuf>,
+    /// Files looked for and not found (absolute): creating one may fix the load.
+    missing: Vec<PathBuf>,
     /// The first refused import.
     error: Option<Diagnostic>,
 }
@@ -202,6 +204,12 @@ impl Imports {
     /// The files the load imported.
     pub(crate) fn files(&self) -> Vec<PathBuf> {
         self.with(|i| i.files.clone())
+    }
+
+    /// The files the load read or looked for: what a watcher should watch so that a
+    /// change to any of them, or the creation of a missing one, reloads.
+    pub(crate) fn watch_list(&self) -> Vec<PathBuf> {
+        self.with(|i| i.files.iter().chain(&i.missing).cloned().collect())
     }
 
     /// The first import that was refused, with its place.
@@ -240,9 +248,16 @@ impl Imports {
     /// Checks that `path` may be imported: it exists, is a regular file, and (after
     /// following symlinks) lies inside the root. Returns its canonical path.
     fn check(&self, path: &Path) -> Result<PathBuf, String> {
-        let real = path
-            .canonicalize()
-            .map_err(|e| format!("cannot find {}: {e}", path.display()))?;
+        let real = path.canonicalize().map_err(|e| {
+            if let Ok(absolute) = std::path::absolute(path) {
+                self.with(|i| {
+                    if !i.missing.contains(&absolute) {
+                        i.missing.push(absolute);
+                    }
+                });
+            }
+            format!("cannot find {}: {e}", path.display())
+        })?;
         if let Some(root) = self.with(|i| i.root.clone()) {
             if !real.starts_with(&root) {
                 return Err(format!(
