@@ -229,6 +229,10 @@ impl Watcher {
             if self.debounce.ready(now) {
                 return self.take_change();
             }
+            // A flood of events (a busy folder) never holds the play loop past its tick.
+            if now >= deadline {
+                return Change::None;
+            }
             let until = deadline.min(self.next_check);
             let wait = self
                 .debounce
