@@ -392,7 +392,7 @@ fn every_control_frame_and_osc_case_ends_as_it_says_and_the_sound_stays_exact() 
         OsStr::new("--osc"),
         OsStr::new("0"),
         OsStr::new("--seconds"),
-        OsStr::new("6"),
+        OsStr::new("8"),
         OsStr::new("--record"),
         rec.as_os_str(),
     ]);
