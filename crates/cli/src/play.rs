@@ -83,6 +83,7 @@ struct StatsFile {
     recorded_frames: u64,
     recording_dropped_frames: u64,
     scope_dropped_frames: u64,
+    nonfinite_samples: u64,
 }
 
 /// What plays the frames.
@@ -142,6 +143,23 @@ pub fn run(args: PlayArgs) -> anyhow::Result<ExitCode> {
     let first_line = session.load(&args.file, &source).line(&file_name);
     eprintln!("{}", crate::text::escape(&first_line));
     watcher.watch_imports(session.imports());
+    // Neither output may be written over the signals file or a file it imports.
+    let mut inputs = vec![args.file.clone()];
+    inputs.extend(session.imports().iter().cloned());
+    for (flag, path) in [("--record", &args.record), ("--stats", &args.stats)] {
+        if let Some(path) = path {
+            if let Some(input) = crate::render::same_file_as(path, &inputs) {
+                bail!(
+                    "{flag} {} is {}, an input of this session: refusing to write over it",
+                    path.display(),
+                    input.display()
+                );
+            }
+        }
+    }
+    if let Some(path) = &args.record {
+        crate::render::check_wav_or_new(path, "--record", "(give a new file or a WAV file)")?;
+    }
     let mut last_source = source;
 
     // Copies of what plays: two seconds for the recorder, half a second for the scope.
@@ -306,6 +324,7 @@ pub fn run(args: PlayArgs) -> anyhow::Result<ExitCode> {
             recorded_frames,
             recording_dropped_frames,
             scope_dropped_frames,
+            nonfinite_samples: stats.nonfinite_samples,
         };
         std::fs::write(path, serde_json::to_string_pretty(&file)? + "\n")
             .with_context(|| format!("cannot write {}", path.display()))?;

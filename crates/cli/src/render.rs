@@ -183,20 +183,31 @@ pub fn run(args: RenderArgs) -> anyhow::Result<ExitCode> {
 /// Refuses an output that is one of the render's `inputs` (the same file, through any
 /// path or link) or an existing file that is not a WAV file: both would lose data.
 fn check_output(output: &Path, inputs: &[PathBuf]) -> anyhow::Result<()> {
+    if let Some(input) = same_file_as(output, inputs) {
+        bail!(
+            "-o {} is an input of this render ({}): refusing to write over it \
+             (--force writes anyway)",
+            output.display(),
+            input.display()
+        );
+    }
+    check_wav_or_new(output, "-o", "(--force writes anyway)")
+}
+
+/// The input among `inputs` that `output` is (through any path or link), if any.
+pub fn same_file_as<'a>(output: &Path, inputs: &'a [PathBuf]) -> Option<&'a PathBuf> {
+    let out = output.canonicalize().ok()?;
+    inputs
+        .iter()
+        .find(|input| input.canonicalize().is_ok_and(|i| i == out))
+}
+
+/// Refuses `output` (given with `flag`) when it exists and is not a WAV file; `hint` says
+/// what to do instead.
+pub fn check_wav_or_new(output: &Path, flag: &str, hint: &str) -> anyhow::Result<()> {
     let Ok(meta) = std::fs::metadata(output) else {
         return Ok(());
     };
-    let out = output.canonicalize().unwrap_or_else(|_| output.to_owned());
-    for input in inputs {
-        if input.canonicalize().is_ok_and(|i| i == out) {
-            bail!(
-                "-o {} is an input of this render ({}): refusing to write over it \
-                 (--force writes anyway)",
-                output.display(),
-                input.display()
-            );
-        }
-    }
     if meta.is_file() {
         let mut head = [0u8; 12];
         let is_wav = std::fs::File::open(output)
@@ -206,8 +217,7 @@ fn check_output(output: &Path, inputs: &[PathBuf]) -> anyhow::Result<()> {
             && &head[8..] == b"WAVE";
         if !is_wav {
             bail!(
-                "-o {} exists and is not a WAV file: refusing to write over it \
-                 (--force writes anyway)",
+                "{flag} {} exists and is not a WAV file: refusing to write over it {hint}",
                 output.display()
             );
         }

@@ -100,8 +100,29 @@ pub struct Session {
     pub audible_ms: Vec<f64>,
     /// Lines to print at the next poll (refused gains of loaded code).
     notes: Vec<String>,
-    /// Files the last file load that succeeded imported.
+    /// Files the last file load read or looked for through imports.
     imports: Vec<PathBuf>,
+}
+
+/// Runs a load, turning a panic inside it (a bug in the loader or the compiler) into a
+/// diagnostic: the running patch plays on.
+fn guarded_load(
+    name: &str,
+    load: impl FnOnce() -> Result<Loaded, Diagnostic>,
+) -> Result<Loaded, Diagnostic> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(load)).unwrap_or_else(|payload| {
+        Err(Diagnostic {
+            location: flux_js::Location {
+                file: name.to_owned(),
+                line: 1,
+                col: 1,
+            },
+            message: format!(
+                "internal error while loading (the sound plays on): {}",
+                crate::worker::panic_message(payload.as_ref())
+            ),
+        })
+    })
 }
 
 /// A master gain as a control asks for it: clamped to `0..=MAX_GAIN` (4).
@@ -162,8 +183,11 @@ impl Session {
     pub fn load(&mut self, path: &Path, source: &str) -> Reload {
         let name = path.to_string_lossy();
         let started = Instant::now();
-        let result = self.loader.load_source(&name, source);
+        let loader = &mut self.loader;
+        let result = guarded_load(&name, || loader.load_source(&name, source));
         let took = started.elapsed();
+        // Loaded or not: a fix to a broken module must reload too.
+        self.imports = self.loader.last_imports();
         let first = self.loads == 0;
         self.loads += 1;
         let reload = match result {
@@ -172,7 +196,6 @@ impl Session {
                 let signals = loaded.signals.len();
                 let units = loaded.units.summary();
                 let actions = loaded.actions;
-                self.imports = loaded.imports;
                 self.previous = std::mem::replace(&mut self.current, loaded.signals);
                 let generation = self.controller.swap(loaded.patch);
                 self.sent = Some((generation, Instant::now()));
@@ -205,7 +228,8 @@ impl Session {
     pub fn eval(&mut self, name: &str, source: &str) -> Reload {
         let started = Instant::now();
         let running: Vec<String> = self.current.iter().map(|s| s.id.clone()).collect();
-        let loaded = match self.loader.load_snippet(name, source, &running) {
+        let loader = &mut self.loader;
+        let loaded = match guarded_load(name, || loader.load_snippet(name, source, &running)) {
             Ok(loaded) => loaded,
             Err(diagnostic) => {
                 return Reload::Failed {
@@ -343,7 +367,8 @@ impl Session {
         }
     }
 
-    /// The files the last successful load of a file imported (canonical paths).
+    /// The files the last load of a file read or looked for through imports, whether it
+    /// loaded or not.
     pub fn imports(&self) -> &[PathBuf] {
         &self.imports
     }
@@ -410,5 +435,32 @@ impl Session {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_while_loading_becomes_a_diagnostic() {
+        let result = guarded_load("song.js", || panic!("compiler bug"));
+        let d = result.unwrap_err();
+        assert_eq!(
+            d.to_string(),
+            "song.js:1:1: internal error while loading (the sound plays on): compiler bug"
+        );
+    }
+
+    #[test]
+    fn gains_are_clamped_and_non_finite_ones_refused() {
+        assert_eq!(gain_value(9.0), Ok(4.0));
+        assert_eq!(gain_value(0.5), Ok(0.5));
+        assert!(gain_value(f64::NAN).is_err());
+        assert!(gain_value(-0.1).is_err());
+        assert_eq!(
+            gain_value(f64::INFINITY).unwrap_err(),
+            "the gain must be a number from 0 to 4, not inf"
+        );
     }
 }

@@ -68,6 +68,8 @@ pub enum Change {
 struct Dir {
     path: PathBuf,
     id: Option<(u64, u64)>,
+    /// Whether it existed once (a folder that appears for the first time is no news).
+    seen: bool,
 }
 
 /// How often folders are checked for having been removed or re-created.
@@ -174,7 +176,8 @@ impl Watcher {
                 let id = identity(&path);
                 let id =
                     id.filter(|_| self.inner.watch(&path, RecursiveMode::NonRecursive).is_ok());
-                self.dirs.push(Dir { path, id });
+                let seen = id.is_some();
+                self.dirs.push(Dir { path, id, seen });
             }
         }
     }
@@ -188,29 +191,25 @@ impl Watcher {
                 continue;
             }
             let _ = self.inner.unwatch(&d.path);
-            match now {
-                Some(_)
-                    if self
-                        .inner
-                        .watch(&d.path, RecursiveMode::NonRecursive)
-                        .is_ok() =>
-                {
-                    self.notes.push(format!(
-                        "{}: the folder was removed and re-created; watching it again",
-                        d.path.display()
-                    ));
-                    d.id = now;
-                    back = true;
-                }
-                Some(_) => {}
-                None => {
-                    self.notes.push(format!(
-                        "{}: the folder is gone; watching for it to come back",
-                        d.path.display()
-                    ));
-                    d.id = None;
-                }
+            let watched = now.is_some()
+                && self
+                    .inner
+                    .watch(&d.path, RecursiveMode::NonRecursive)
+                    .is_ok();
+            let note = match (watched, now.is_some(), d.seen) {
+                (true, _, true) => "the folder was removed and re-created; watching it again",
+                (false, false, true) => "the folder is gone; watching for it to come back",
+                _ => "",
+            };
+            if !note.is_empty() {
+                self.notes.push(format!("{}: {note}", d.path.display()));
             }
+            if watched {
+                d.seen = true;
+                back = true;
+            }
+            // A folder that could not be watched is tried again at the next check.
+            d.id = if watched { now } else { None };
         }
         back
     }
@@ -229,6 +228,10 @@ impl Watcher {
             }
             if self.debounce.ready(now) {
                 return self.take_change();
+            }
+            // A flood of events (a busy folder) never holds the play loop past its tick.
+            if now >= deadline {
+                return Change::None;
             }
             let until = deadline.min(self.next_check);
             let wait = self

@@ -382,7 +382,7 @@ fn every_control_frame_and_osc_case_ends_as_it_says_and_the_sound_stays_exact() 
     let file = dir.path().join("good.js");
     std::fs::write(&file, GOOD).unwrap();
     let rec = dir.path().join("rec.wav");
-    let mut player = Player::start(&[
+    let player = Player::start(&[
         file.as_os_str(),
         OsStr::new("--null"),
         OsStr::new("--channels"),
@@ -392,7 +392,7 @@ fn every_control_frame_and_osc_case_ends_as_it_says_and_the_sound_stays_exact() 
         OsStr::new("--osc"),
         OsStr::new("0"),
         OsStr::new("--seconds"),
-        OsStr::new("6"),
+        OsStr::new("8"),
         OsStr::new("--record"),
         rec.as_os_str(),
     ]);

@@ -178,3 +178,43 @@ fn a_render_past_the_wav_limit_is_refused_up_front() {
     );
     assert!(!out.exists());
 }
+
+#[test]
+fn play_refuses_to_record_or_write_stats_over_its_signals_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let song = dir.path().join("song.js");
+    let text = sine_file(440.0, "sin");
+    std::fs::write(&song, &text).unwrap();
+    for flag in ["--record", "--stats"] {
+        let o = run(flux()
+            .arg("play")
+            .arg(&song)
+            .args(["--null", "--no-listen", "--seconds", "0.2", flag])
+            .arg(&song));
+        assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+        assert!(
+            stderr(&o).contains(&format!(
+                "{flag} {} is {}, an input of this session",
+                song.display(),
+                song.display()
+            )),
+            "{}",
+            stderr(&o)
+        );
+    }
+    let notes = dir.path().join("notes.txt");
+    std::fs::write(&notes, "keep me\n").unwrap();
+    let o = run(flux()
+        .arg("play")
+        .arg(&song)
+        .args(["--null", "--no-listen", "--seconds", "0.2", "--record"])
+        .arg(&notes));
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("exists and is not a WAV file"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(std::fs::read_to_string(&song).unwrap(), text);
+    assert_eq!(std::fs::read_to_string(&notes).unwrap(), "keep me\n");
+}

@@ -92,3 +92,29 @@ fn a_folder_removed_and_re_created_is_watched_again() {
     std::fs::write(&main, "flux('c', () => ({ update: () => 0.1 }));\n").unwrap();
     player.wait_for("main.js: ok, 1 signal", WAIT);
 }
+
+#[test]
+fn fixing_a_broken_or_missing_module_reloads() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let main = dir.path().join("main.js");
+    std::fs::write(dir.path().join("lib.js"), "export const level = ;\n").unwrap();
+    std::fs::write(
+        &main,
+        "import { flux } from './flux.js';\nimport { level } from './lib.js';\n\
+         import { other } from './later.js';\nflux('a', () => ({ update: () => level + other }));\n",
+    )
+    .unwrap();
+    let mut player = play(&main);
+    assert!(
+        player.seen.iter().any(|l| l.contains("lib.js:1:")),
+        "{:?}",
+        player.seen
+    );
+    // The broken module is fixed: the load now stops at the missing one.
+    std::fs::write(dir.path().join("lib.js"), "export const level = 0.1;\n").unwrap();
+    player.wait_for("import './later.js' refused: cannot find", WAIT);
+    // The missing one appears: the file loads.
+    std::fs::write(dir.path().join("later.js"), "export const other = 0.1;\n").unwrap();
+    player.wait_for("main.js: ok, 1 signal", WAIT);
+}

@@ -247,6 +247,8 @@ pub struct Loader {
     log_tx: SyncSender<String>,
     log_rx: Receiver<String>,
     logs_dropped: Arc<AtomicU64>,
+    /// The imports of the last load, failed or not.
+    last_imports: Option<Imports>,
 }
 
 impl Loader {
@@ -261,6 +263,7 @@ impl Loader {
             log_tx,
             log_rx,
             logs_dropped: Arc::new(AtomicU64::new(0)),
+            last_imports: None,
         }
     }
 
@@ -277,6 +280,15 @@ impl Loader {
     /// The block of `id`, if it has one.
     pub fn block_of(&self, id: &str) -> Option<StateBlock> {
         self.alloc.lock().ok()?.get(id)
+    }
+
+    /// The files the last load read or looked for through imports, whether it loaded or
+    /// not (a module with a syntax error, a missing one): a watcher reloads when one of
+    /// them changes or appears.
+    pub fn last_imports(&self) -> Vec<PathBuf> {
+        self.last_imports
+            .as_ref()
+            .map_or_else(Vec::new, Imports::watch_list)
     }
 
     /// Lines signals printed with `console.log` since the last call, oldest first, and how
@@ -392,6 +404,7 @@ impl Loader {
         let dog = watchdog.clone();
         runtime.set_interrupt_handler(Some(Box::new(move || dog.expired())));
         let imports = Imports::new(name, source, self.options.imports_anywhere);
+        self.last_imports = Some(imports.clone());
         runtime.set_loader(FileResolver(imports.clone()), FileLoader(imports.clone()));
         let context =
             Context::full(&runtime).map_err(|e| fail(format!("cannot start QuickJS: {e}")))?;

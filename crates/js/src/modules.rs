@@ -186,6 +186,8 @@ struct ImportsInner {
     places: HashMap<String, (Location, String)>,
     /// The files imported, canonical, in the order they were loaded.
     files: Vec<PathBuf>,
+    /// Files looked for and not found (absolute): creating one may fix the load.
+    missing: Vec<PathBuf>,
     /// The first refused import.
     error: Option<Diagnostic>,
     /// Tagging of imported modules for the native tier, when it is wanted.
@@ -244,6 +246,12 @@ impl Imports {
         self.with(|i| i.files.clone())
     }
 
+    /// The files the load read or looked for: what a watcher should watch so that a
+    /// change to any of them, or the creation of a missing one, reloads.
+    pub(crate) fn watch_list(&self) -> Vec<PathBuf> {
+        self.with(|i| i.files.iter().chain(&i.missing).cloned().collect())
+    }
+
     /// The first import that was refused, with its place.
     pub(crate) fn take_error(&self) -> Option<Diagnostic> {
         self.with(|i| i.error.take())
@@ -280,9 +288,16 @@ impl Imports {
     /// Checks that `path` may be imported: it exists, is a regular file, and (after
     /// following symlinks) lies inside the root. Returns its canonical path.
     fn check(&self, path: &Path) -> Result<PathBuf, String> {
-        let real = path
-            .canonicalize()
-            .map_err(|e| format!("cannot find {}: {e}", path.display()))?;
+        let real = path.canonicalize().map_err(|e| {
+            if let Ok(absolute) = std::path::absolute(path) {
+                self.with(|i| {
+                    if !i.missing.contains(&absolute) {
+                        i.missing.push(absolute);
+                    }
+                });
+            }
+            format!("cannot find {}: {e}", path.display())
+        })?;
         if let Some(root) = self.with(|i| i.root.clone()) {
             if !real.starts_with(&root) {
                 return Err(format!(
