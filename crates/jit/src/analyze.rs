@@ -86,6 +86,7 @@ pub fn instrument_with(source: &str, module: bool, options: &Options<'_>) -> Opt
         functions: Vec::new(),
         references: Vec::new(),
         methods: Vec::new(),
+        untagged: Vec::new(),
         flux_calls: Vec::new(),
         argument_of: Vec::new(),
     };
@@ -362,6 +363,9 @@ struct Finder<'s> {
     references: Vec<Reference>,
     /// Spans of functions that are plain methods of an object literal, with the object.
     methods: Vec<(Span, Span, String)>,
+    /// Functions that cannot be wrapped where they stand (getters, setters, computed or
+    /// class methods): left untagged, so their signals stay on the JavaScript tier.
+    untagged: Vec<Span>,
     /// Factories written inline in `flux(id, factory)`, with the call's span.
     flux_calls: Vec<(Span, Span)>,
     /// Argument spans of every call, with the call's span.
@@ -373,11 +377,14 @@ impl<'a> Visit<'a> for Finder<'_> {
         use oxc_ast::ast::{ObjectPropertyKind, PropertyKind};
         for prop in &it.properties {
             if let ObjectPropertyKind::ObjectProperty(p) = prop {
-                if p.method && p.kind == PropertyKind::Init && !p.computed {
-                    if let Some(key) = p.key.static_name() {
+                let named = p.key.static_name().filter(|_| !p.computed);
+                if p.method && p.kind == PropertyKind::Init && named.is_some() {
+                    if let Some(key) = named {
                         self.methods
                             .push((p.value.span(), it.span, key.into_owned()));
                     }
+                } else if p.method || p.kind != PropertyKind::Init {
+                    self.untagged.push(p.value.span());
                 }
             }
         }
@@ -396,7 +403,16 @@ impl<'a> Visit<'a> for Finder<'_> {
         walk::walk_call_expression(self, it);
     }
 
+    fn visit_method_definition(&mut self, it: &oxc_ast::ast::MethodDefinition<'a>) {
+        self.untagged.push(it.value.span);
+        walk::walk_method_definition(self, it);
+    }
+
     fn visit_function(&mut self, it: &Function<'a>, flags: ScopeFlags) {
+        if self.untagged.contains(&it.span) {
+            walk::walk_function(self, it, flags);
+            return;
+        }
         if let Some(&(_, object, ref key)) = self.methods.iter().find(|m| m.0 == it.span) {
             let key = key.clone();
             self.functions.push(Found {
@@ -544,6 +560,15 @@ mod tests {
         assert_eq!(too_deep(&many), None, "a long file of short expressions");
         let table = format!("const t = [{}];", "-1, ".repeat(70_000));
         assert_eq!(too_deep(&table), None, "a long table of negative numbers");
+    }
+
+    #[test]
+    fn getters_setters_classes_and_computed_methods_are_left_as_written() {
+        let src = "const k = 'x';\nconst o = { get amp() { return 0.5; }, set amp(v) {}, [k]() { return 1; }, m() { return 2; } };\nclass C { constructor() { this.a = 1; } get b() { return 2; } static s() { return 3; } }\n";
+        let t = instrument(src, false).unwrap();
+        assert!(t.source.contains("{ get amp() { return 0.5; }, set amp(v) {}, [k]() { return 1; }, m() { return 2; } }"), "{}", t.source);
+        assert!(t.source.contains("class C { constructor() { this.a = 1; } get b() { return 2; } static s() { return 3; } }"), "{}", t.source);
+        assert!(t.source.contains("[\"m\", 0, () => []]"), "{}", t.source);
     }
 
     #[test]
