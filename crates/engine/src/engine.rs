@@ -10,6 +10,11 @@ use crate::counters::Counters;
 use crate::signal::{Block, Entry, Fault, Patch, PatchSignal, Ramp};
 use crate::state::{StateBlock, StateMemory};
 
+/// Largest magnitude a signal's sample may have: 1000, 60 dB over full scale. A louder
+/// sample is a fault ([`Fault::TooLoud`]), like NaN: one signal gone wild would otherwise
+/// pin the mix at full scale and drown every other.
+pub const MAX_SAMPLE: f64 = 1000.0;
+
 /// Largest block the engine renders at once, in frames.
 pub const MAX_BLOCK: usize = 256;
 /// Block size the DSP thread renders by default, in frames.
@@ -463,16 +468,29 @@ fn render_checked(
 fn check(result: Result<(), Fault>, buf: &mut [f64], ch: usize, frame: u64) -> Option<Fault> {
     match result {
         // A branch-free pass first (it vectorizes); the search only when something is wrong.
-        Ok(()) if buf.iter().fold(true, |ok, x| ok & x.is_finite()) => None,
-        Ok(()) => buf.iter().position(|x| !x.is_finite()).map(|pos| {
-            let fault = Fault::NonFinite {
-                value: buf[pos],
-                channel: pos % ch,
-                frame: frame + (pos / ch) as u64,
-            };
-            buf[pos - pos % ch..].fill(0.0);
-            fault
-        }),
+        // NaN fails `<=` too.
+        Ok(()) if buf.iter().fold(true, |ok, x| ok & (x.abs() <= MAX_SAMPLE)) => None,
+        Ok(()) => buf
+            .iter()
+            .position(|x| !(x.abs() <= MAX_SAMPLE))
+            .map(|pos| {
+                let (value, channel, frame) = (buf[pos], pos % ch, frame + (pos / ch) as u64);
+                let fault = if value.is_finite() {
+                    Fault::TooLoud {
+                        value,
+                        channel,
+                        frame,
+                    }
+                } else {
+                    Fault::NonFinite {
+                        value,
+                        channel,
+                        frame,
+                    }
+                };
+                buf[pos - pos % ch..].fill(0.0);
+                fault
+            }),
         Err(fault) => {
             buf.fill(0.0);
             Some(fault)
@@ -520,15 +538,20 @@ fn render_on_shadow(
     fault
 }
 
-/// A write past the signal's block, into its guard: the fault, with the guard cleared.
+/// A write outside the signal's block, into one of its guards: the fault, with the guard
+/// cleared. Guards are checked right after the signal renders, so a write is blamed on the
+/// signal that made it.
 fn overrun(state: &StateMemory, signal: &PatchSignal) -> Option<Fault> {
-    let guard = signal.footprint.guard?;
-    let slot = state.first_nonzero(guard)?;
-    state.zero(guard);
-    Some(Fault::Overrun {
-        slot: slot - signal.block.offset,
-        len: signal.block.len,
-    })
+    for &guard in &signal.footprint.guards {
+        if let Some(slot) = state.first_nonzero(guard) {
+            state.zero(guard);
+            return Some(Fault::Overrun {
+                slot: slot as i64 - signal.block.offset as i64,
+                len: signal.block.len,
+            });
+        }
+    }
+    None
 }
 
 /// How the main thread names a signal in fault reports.

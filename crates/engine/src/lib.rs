@@ -38,13 +38,13 @@ mod thread;
 pub use counters::{Counters, Stats};
 pub use engine::{
     engine, Command, Controller, Engine, EngineConfig, SignalFault, DEFAULT_BLOCK, MAX_BLOCK,
-    PENDING_LIMIT,
+    MAX_SAMPLE, PENDING_LIMIT,
 };
 pub use rtrb;
 pub use signal::{Block, Fault, Footprint, Patch, PatchSignal, Signal, Tier};
 pub use state::{
-    StateAllocator, StateBlock, StateFull, StateMemory, DEFAULT_BLOCK_SLOTS, DEFAULT_GUARD_SLOTS,
-    DEFAULT_SLOTS,
+    Checkpoint, StateAllocator, StateBlock, StateFull, StateMemory, DEFAULT_BLOCK_SLOTS,
+    DEFAULT_GUARD_SLOTS, DEFAULT_SLOTS,
 };
 pub use tap::{tap, Tap, TapReader};
 pub use thread::{DspFailure, DspThread, OutputReader, STALL_LIMIT, STOP_WAIT};

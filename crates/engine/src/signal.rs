@@ -97,10 +97,20 @@ pub enum Fault {
     },
     /// The code wrote past its state block, into the guard slots after it.
     Overrun {
-        /// The slot written, as an offset from the block's first slot (`mem[idx + k]`).
-        slot: usize,
+        /// The slot written, as an offset from the block's first slot (`mem[idx + k]`;
+        /// negative before the block).
+        slot: i64,
         /// Slots in the block.
         len: usize,
+    },
+    /// The code produced a sample louder than [`crate::MAX_SAMPLE`].
+    TooLoud {
+        /// The value.
+        value: f64,
+        /// Output channel it appeared on.
+        channel: usize,
+        /// Frame (since the engine started) it appeared at.
+        frame: u64,
     },
     /// The code produced NaN or an infinity.
     NonFinite {
@@ -129,8 +139,20 @@ impl fmt::Display for Fault {
             }
             Fault::Overrun { slot, len } => write!(
                 f,
-                "update wrote mem[idx + {slot}], past the {len} slots of its block \
-                 (units of the library, such as saw() or delay(), bring state of their own)"
+                "update wrote mem[idx {} {}], outside the {len} slots of its block \
+                 (units of the library, such as saw() or delay(), bring state of their own)",
+                if *slot < 0 { '-' } else { '+' },
+                slot.unsigned_abs()
+            ),
+            Fault::TooLoud {
+                value,
+                channel,
+                frame,
+            } => write!(
+                f,
+                "update returned {value:e} on channel {channel} at frame {frame}, louder than \
+                 the ±{} a signal may give (60 dB over full scale)",
+                crate::MAX_SAMPLE
             ),
             Fault::NonFinite {
                 value,
@@ -165,8 +187,9 @@ pub struct Footprint {
     /// and put back after a fault, as its block is. Sample memory of delay lines is not
     /// listed: it is too large to copy every block.
     pub units: Vec<StateBlock>,
-    /// Slots after its block that must stay zero: a write there is an [`Fault::Overrun`].
-    pub guard: Option<StateBlock>,
+    /// Slots before and after its block that must stay zero: a write there is an
+    /// [`Fault::Overrun`].
+    pub guards: Vec<StateBlock>,
 }
 
 impl Footprint {

@@ -9,9 +9,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// The memory is allocated zeroed, so the operating system commits its pages only when they
 /// are first written: a patch that uses a few thousand slots costs a few pages of RAM.
 pub const DEFAULT_SLOTS: usize = 1 << 25;
-/// Default number of slots after each signal's block that must stay zero (see
+/// Default number of slots before and after each signal's block that must stay zero (see
 /// [`StateAllocator::with_guard`]).
-pub const DEFAULT_GUARD_SLOTS: usize = 192;
+pub const DEFAULT_GUARD_SLOTS: usize = 128;
 /// Default number of slots in each signal's block.
 pub const DEFAULT_BLOCK_SLOTS: usize = 64;
 
@@ -168,6 +168,15 @@ pub struct StateAllocator {
     blocks: HashMap<String, StateBlock>,
     units: HashMap<String, StateBlock>,
     next: usize,
+    /// What was handed out since the last [`checkpoint`](Self::checkpoint): (a unit's key?,
+    /// the key, the range it had before).
+    journal: Vec<(bool, String, Option<StateBlock>)>,
+}
+
+/// Where the allocator stood before a load: [`StateAllocator::rollback`] returns there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Checkpoint {
+    next: usize,
 }
 
 impl StateAllocator {
@@ -181,11 +190,13 @@ impl StateAllocator {
             blocks: HashMap::new(),
             units: HashMap::new(),
             next: 0,
+            journal: Vec::new(),
         }
     }
 
-    /// Leaves `guard` slots after each signal's block that nothing is given: a signal that
-    /// writes past its block lands there, where the engine sees it (see [`Self::guard_of`]).
+    /// Leaves `guard` slots before and after each signal's block that nothing is given: a
+    /// signal that writes past either end of its block lands there, where the engine sees it
+    /// (see [`Self::guards_of`]).
     pub fn with_guard(mut self, guard: usize) -> Self {
         self.guard = guard;
         self
@@ -196,12 +207,21 @@ impl StateAllocator {
         self.block_len
     }
 
-    /// The guard slots after `block` (empty without a guard).
-    pub fn guard_of(&self, block: StateBlock) -> StateBlock {
-        StateBlock {
-            offset: block.offset + block.len,
-            len: self.guard,
+    /// The guard slots before and after `block` (none without a guard).
+    pub fn guards_of(&self, block: StateBlock) -> Vec<StateBlock> {
+        if self.guard == 0 {
+            return Vec::new();
         }
+        vec![
+            StateBlock {
+                offset: block.offset - self.guard,
+                len: self.guard,
+            },
+            StateBlock {
+                offset: block.offset + block.len,
+                len: self.guard,
+            },
+        ]
     }
 
     fn take(&mut self, len: usize) -> Result<StateBlock, StateFull> {
@@ -228,12 +248,13 @@ impl StateAllocator {
         if let Some(&block) = self.blocks.get(id) {
             return Ok(block);
         }
-        let with_guard = self.take(self.block_len + self.guard)?;
+        let with_guards = self.take(self.guard + self.block_len + self.guard)?;
         let block = StateBlock {
-            offset: with_guard.offset,
+            offset: with_guards.offset + self.guard,
             len: self.block_len,
         };
         self.blocks.insert(id.to_owned(), block);
+        self.journal.push((false, id.to_owned(), None));
         Ok(block)
     }
 
@@ -257,13 +278,44 @@ impl StateAllocator {
             }
         }
         let block = self.take(len)?;
-        self.units.insert(key.to_owned(), block);
+        let before = self.units.insert(key.to_owned(), block);
+        self.journal.push((true, key.to_owned(), before));
         Ok((block, true))
     }
 
     /// Slots handed out so far.
     pub fn used(&self) -> usize {
         self.next
+    }
+
+    /// Marks the start of a load: what is handed out from here on can be taken back.
+    pub fn checkpoint(&mut self) -> Checkpoint {
+        self.journal.clear();
+        Checkpoint { next: self.next }
+    }
+
+    /// Takes back everything handed out since `checkpoint` (a load that failed) and zeroes
+    /// those slots in `state`, so a failed load leaves the memory as it found it for new
+    /// ids and units. Ids and units known before keep their ranges.
+    pub fn rollback(&mut self, checkpoint: Checkpoint, state: &StateMemory) {
+        while let Some((unit, key, before)) = self.journal.pop() {
+            let map = if unit {
+                &mut self.units
+            } else {
+                &mut self.blocks
+            };
+            match before {
+                Some(range) => map.insert(key, range),
+                None => map.remove(&key),
+            };
+        }
+        if self.next > checkpoint.next {
+            state.zero(StateBlock {
+                offset: checkpoint.next,
+                len: self.next - checkpoint.next,
+            });
+            self.next = checkpoint.next;
+        }
     }
 }
 
@@ -342,12 +394,41 @@ mod tests {
         let big = a.unit("x|echo|delay", 192_000).unwrap().0;
         assert_eq!(big.len, 192_000);
         assert_eq!(
-            a.guard_of(x),
-            StateBlock {
-                offset: 64,
-                len: 16
-            }
+            a.guards_of(x),
+            [
+                StateBlock { offset: 0, len: 16 },
+                StateBlock {
+                    offset: 80,
+                    len: 16
+                }
+            ]
         );
+        assert_eq!(x.offset, 16, "a guard before the block");
+    }
+
+    #[test]
+    fn a_rollback_takes_back_what_a_failed_load_was_given() {
+        let m = StateMemory::new(4096);
+        let mut a = StateAllocator::new(4096, 64).with_guard(16);
+        let x = a.block_of("x").unwrap();
+        let (u, _) = a.unit("x|u", 8).unwrap();
+        let used = a.used();
+        let cp = a.checkpoint();
+        let y = a.block_of("y").unwrap();
+        m.set(y.offset, 3.0);
+        a.unit("x|u", 16).unwrap();
+        a.unit("y|v", 4).unwrap();
+        a.rollback(cp, &m);
+        assert_eq!(a.used(), used);
+        assert_eq!(m.get(y.offset), Some(0.0));
+        assert_eq!(a.get("y"), None);
+        assert_eq!(a.block_of("x").unwrap(), x);
+        assert_eq!(
+            a.unit("x|u", 8).unwrap(),
+            (u, false),
+            "the unit keeps its old range"
+        );
+        assert_eq!(a.block_of("y").unwrap(), y, "the same room is given again");
     }
 
     #[test]

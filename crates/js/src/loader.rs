@@ -362,7 +362,8 @@ impl Loader {
                 message: format!("{message}: Flux does not load shapes this deep"),
             });
         }
-        std::thread::scope(|scope| {
+        let checkpoint = self.alloc.lock().ok().map(|mut a| a.checkpoint());
+        let result = std::thread::scope(|scope| {
             let load = std::thread::Builder::new()
                 .name("flux-load".into())
                 .stack_size(LOAD_STACK)
@@ -379,7 +380,14 @@ impl Loader {
                     message: format!("cannot start a thread to load the file: {e}"),
                 }),
             }
-        })
+        });
+        // A load that fails keeps none of the state it was given.
+        if let (Err(_), Some(checkpoint)) = (&result, checkpoint) {
+            if let Ok(mut alloc) = self.alloc.lock() {
+                alloc.rollback(checkpoint, &self.state);
+            }
+        }
+        result
     }
 
     fn load_here(
@@ -586,10 +594,11 @@ impl Loader {
             locator: locator.clone(),
         });
         let unit_uses = std::mem::take(&mut *units.lock().unwrap_or_else(|e| e.into_inner()));
-        let guard = |block| {
-            let alloc = self.alloc.lock().ok()?;
-            let guard = alloc.guard_of(block);
-            (guard.len > 0).then_some(guard)
+        let guards = |block| {
+            self.alloc
+                .lock()
+                .map(|a| a.guards_of(block))
+                .unwrap_or_default()
         };
         let mut signals = Vec::with_capacity(entries.len());
         let mut infos = Vec::with_capacity(entries.len());
@@ -643,7 +652,7 @@ impl Loader {
                     .filter(|u| u.signal == id && !u.big)
                     .map(|u| u.block)
                     .collect(),
-                guard: guard(block),
+                guards: guards(block),
             };
             signals.push(PatchSignal::with_footprint(id, block, footprint, code));
         }

@@ -301,6 +301,9 @@
       }
       if (v === null || typeof v !== 'object' || typeof v.length !== 'number') throw badValue(i, v);
       const len = v.length;
+      if (len === 0) {
+        throw new TypeError("update of '" + ids[i] + "' returned an empty array; expected a number or an array of numbers");
+      }
       if (len === 1) {
         const x = v[0];
         if (typeof x !== 'number') throw badValue(i, x, 0);

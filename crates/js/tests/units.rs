@@ -198,7 +198,7 @@ fn a_signal_writing_past_its_block_is_stopped_and_its_neighbour_keeps_its_pitch(
 flux('a', (mem, idx) => ({ update: () => { mem[idx] = (mem[idx] + 1) % 96; mem[idx + K] = 1; return 0; } }));
 flux('b', (mem, idx) => ({ update: () => { mem[idx] = (mem[idx] + 1) % 96; return Math.sin(2 * Math.PI * mem[idx] / 96) * 0.5; } }));";
     for (choice, tier) in tiers() {
-        for k in ["64", "100", "idx - idx + 70"] {
+        for k in ["64", "100", "idx - idx + 70", "-5", "-64"] {
             let mut r = rig(choice, 0);
             r.swap("over.js", &source.replace('K', k), tier);
             let out = r.render(960);
@@ -252,4 +252,24 @@ fn functions_and_units_imported_from_the_users_modules_run_native() {
     }
     assert_eq!(outs[0], outs[1], "both tiers give the same samples");
     std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn a_failed_load_keeps_none_of_the_state_it_was_given() {
+    let mut r = rig(TierChoice::Auto, 0);
+    r.swap("set.js", BEFORE, Tier::Native);
+    let before = r.loader.block_of("a").unwrap();
+    let failed = "for (let i = 0; i < 2000; i++) flux('many' + i, () => ({ update: () => 0 }));\n\
+                  flux('b', () => { const o = sine(); return { update: () => o(1) }; });\n\
+                  throw new Error('late');";
+    let d = r.loader.load_source("set.js", failed).unwrap_err();
+    assert_eq!(d.to_string(), "set.js:3:11: Error: late");
+    assert_eq!(r.loader.block_of("many7"), None);
+    assert_eq!(r.loader.block_of("a"), Some(before));
+    // The next new id gets the room the failed load had taken, as if it never ran.
+    let next = "flux('c', () => ({ update: () => 0 }));";
+    let c = r.load("set.js", next, Tier::Native).signals[0].block;
+    let mut fresh = rig(TierChoice::Auto, 0);
+    fresh.swap("set.js", BEFORE, Tier::Native);
+    assert_eq!(fresh.load("set.js", next, Tier::Native).signals[0].block, c);
 }

@@ -1,3 +1,3 @@
-// expect: error 2:* state memory is full
+// expect: error 3:11 Error: late
 for (let i = 0; i < 2000; i++) flux('many' + i, () => ({ update: () => 0 }));
 throw new Error('late');

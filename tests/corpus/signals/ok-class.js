@@ -1,5 +1,4 @@
 // expect: ok 1
-// today: error * FIXME native-tier instrumentation rewrites class members wrongly (issue 10, jit)
 class Osc {
   constructor(f) { this.f = f; }
   level() { return 0.1; }

@@ -227,6 +227,12 @@ impl<'x, 'f, 'a, 'b> Lower<'x, 'f, 'a, 'b> {
         };
         let items: Vec<Val> = match v {
             Val::Num(x) => vec![Val::Num(x); channels],
+            Val::Tuple(items) if items.is_empty() => {
+                return self.err(
+                    span,
+                    "returning an empty array (the JavaScript tier reports it)",
+                );
+            }
             Val::Tuple(items) if items.len() == 1 => vec![items[0].clone(); channels],
             Val::Tuple(items) => items,
             Val::Data(Captured::Array(items)) => {
