@@ -472,7 +472,7 @@ fn check(result: Result<(), Fault>, buf: &mut [f64], ch: usize, frame: u64) -> O
         Ok(()) if buf.iter().fold(true, |ok, x| ok & (x.abs() <= MAX_SAMPLE)) => None,
         Ok(()) => buf
             .iter()
-            .position(|x| !(x.abs() <= MAX_SAMPLE))
+            .position(|x| x.is_nan() || x.abs() > MAX_SAMPLE)
             .map(|pos| {
                 let (value, channel, frame) = (buf[pos], pos % ch, frame + (pos / ch) as u64);
                 let fault = if value.is_finite() {
