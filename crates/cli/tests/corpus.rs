@@ -27,7 +27,8 @@ use std::time::{Duration, Instant};
 
 use common::{flux, read_wav};
 use flux_engine::{
-    engine, EngineConfig, StateAllocator, StateMemory, DEFAULT_BLOCK_SLOTS, DEFAULT_SLOTS,
+    engine, EngineConfig, StateAllocator, StateMemory, DEFAULT_BLOCK_SLOTS, DEFAULT_GUARD_SLOTS,
+    DEFAULT_SLOTS,
 };
 use flux_js::{LoadOptions, Loader};
 use live::{serial, Player};
@@ -103,7 +104,7 @@ fn reference(frames: usize, fade: u32) -> Vec<f32> {
     let state = Arc::new(StateMemory::new(DEFAULT_SLOTS));
     let mut loader = Loader::new(
         state.clone(),
-        StateAllocator::new(DEFAULT_SLOTS, DEFAULT_BLOCK_SLOTS),
+        StateAllocator::new(DEFAULT_SLOTS, DEFAULT_BLOCK_SLOTS).with_guard(DEFAULT_GUARD_SLOTS),
         options(),
     );
     let good = loader.load_source("good.js", GOOD).unwrap();
@@ -132,7 +133,7 @@ fn run_in_process(case: &Path) -> (Outcome, bool) {
     let state = Arc::new(StateMemory::new(DEFAULT_SLOTS));
     let mut loader = Loader::new(
         state.clone(),
-        StateAllocator::new(DEFAULT_SLOTS, DEFAULT_BLOCK_SLOTS),
+        StateAllocator::new(DEFAULT_SLOTS, DEFAULT_BLOCK_SLOTS).with_guard(DEFAULT_GUARD_SLOTS),
         options(),
     );
     let good = loader.load_source("good.js", GOOD).unwrap();
