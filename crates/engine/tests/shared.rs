@@ -167,7 +167,6 @@ fn the_output_ring_carries_rendered_frames_to_the_output() {
 /// Flux builds for, but it is outside the Rust memory model: Miri reports it as a data
 /// race, which `scripts/miri.sh` runs on its own to show (see docs/ARCHITECTURE.md).
 #[test]
-#[ignore = "a deliberate plain/atomic race: run by scripts/miri.sh to show Miri's verdict"]
 fn plain_stores_through_the_pointer_race_with_atomic_reads() {
     let state = Arc::new(StateMemory::new(4));
     let writer = {
