@@ -527,7 +527,12 @@ impl Loader {
                         self.options
                             .load_time_limit
                             .saturating_sub(started.elapsed()),
-                        &lib.exports,
+                        // Scripts reach the library's functions as globals: those they name.
+                        &lib.exports
+                            .iter()
+                            .filter(|e| !is_module && source.contains(e.as_str()))
+                            .cloned()
+                            .collect::<Vec<_>>(),
                     ),
                     _ => (Vec::new(), Vec::new()),
                 };

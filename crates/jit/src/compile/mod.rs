@@ -153,10 +153,26 @@ pub fn compile(
         col: 1,
         message,
     };
+    // Only the sources a request can reach are parsed (the library is large; a patch that
+    // uses none of it should not pay for it); the others stand in as empty programs.
+    let mut needed = vec![false; sources.len()];
+    for r in requests {
+        if let Some(site) = sites.get(r.function) {
+            needed[site.source.min(sources.len() - 1)] = true;
+        }
+        for c in r
+            .captures
+            .iter()
+            .chain(target.globals.iter().map(|(_, c)| c))
+        {
+            reach(c, sites, &mut needed);
+        }
+    }
     let allocators: Vec<Allocator> = sources.iter().map(|_| Allocator::default()).collect();
     let mut programs = Vec::with_capacity(sources.len());
-    for (source, allocator) in sources.iter().zip(&allocators) {
-        let Some(program) = crate::analyze::parse(allocator, source.text, source.module) else {
+    for ((source, allocator), &needed) in sources.iter().zip(&allocators).zip(&needed) {
+        let text = if needed { source.text } else { "" };
+        let Some(program) = crate::analyze::parse(allocator, text, source.module) else {
             let e = nowhere(format!("{} does not parse", source.name));
             return requests.iter().map(|_| Err(e.clone())).collect();
         };
@@ -318,6 +334,25 @@ fn share(requests: &[Request]) -> (Vec<Request>, Vec<(usize, Vec<f64>)>) {
         out.push((k, shapes[i].1.clone()));
     }
     (kernels, out)
+}
+
+/// Marks the sources of the functions `c` holds, however deep.
+fn reach(c: &Captured, sites: &[FunctionSite], needed: &mut [bool]) {
+    match c {
+        Captured::Function { id, captures } => {
+            if let Some(site) = sites.get(*id) {
+                if let Some(n) = needed.get_mut(site.source) {
+                    *n = true;
+                }
+            }
+            for c in captures {
+                reach(c, sites, needed);
+            }
+        }
+        Captured::Array(items) => items.iter().for_each(|c| reach(c, sites, needed)),
+        Captured::Object(fields) => fields.iter().for_each(|(_, c)| reach(c, sites, needed)),
+        _ => {}
+    }
 }
 
 /// `c` with its numbers, and those of the functions it holds, replaced by parameters
