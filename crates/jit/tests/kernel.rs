@@ -40,6 +40,7 @@ fn a_stereo_kernel_renders_a_stereo_block() {
         frames: 4,
         channels: 2,
         sample_rate: 48_000.0,
+        clock: &flux_engine::STILL,
         out: &mut out,
     };
     k.render(&mut block).unwrap();
@@ -56,6 +57,7 @@ fn a_stereo_kernel_refuses_a_mono_block() {
         frames: 4,
         channels: 1,
         sample_rate: 48_000.0,
+        clock: &flux_engine::STILL,
         out: &mut out,
     });
 }
@@ -69,6 +71,7 @@ fn a_kernel_refuses_a_short_block() {
         frames: 4,
         channels: 2,
         sample_rate: 48_000.0,
+        clock: &flux_engine::STILL,
         out: &mut out,
     });
 }
@@ -82,6 +85,7 @@ fn a_kernel_refuses_a_block_longer_than_the_engine_renders() {
         frames: 1000,
         channels: 1,
         sample_rate: 48_000.0,
+        clock: &flux_engine::STILL,
         out: &mut out,
     });
 }

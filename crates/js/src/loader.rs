@@ -191,6 +191,7 @@ impl Loaded {
                     frames: 1,
                     channels,
                     sample_rate: f64::from(cartridge.sample_rate),
+                    clock: &flux_engine::STILL,
                     out: &mut out,
                 };
                 cartridge.render(index, &mut block)
