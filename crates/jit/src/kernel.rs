@@ -15,6 +15,8 @@ pub(crate) struct KernelCtx {
     pub sample_rate: f64,
     pub fuel: u64,
     pub rng: u64,
+    /// The block's [`Clock`](flux_engine::Clock): field `k` of frame `f` at `k * MAX_BLOCK + f`.
+    pub clock: *const f64,
 }
 
 /// Byte offsets of [`KernelCtx`] fields, for the code generator.
@@ -24,6 +26,7 @@ pub(crate) mod ctx_offset {
     pub const FRAMES: i32 = 16;
     pub const SAMPLE_RATE: i32 = 24;
     pub const FUEL: i32 = 32;
+    pub const CLOCK: i32 = 48;
 }
 
 /// Kernel results.
@@ -138,12 +141,14 @@ impl Signal for NativeSignal {
             sample_rate: block.sample_rate,
             fuel: FUEL_PER_BLOCK,
             rng: self.rng,
+            clock: block.clock.as_ptr(),
         };
         // SAFETY: `ctx` is a valid, exclusive `KernelCtx` for the call. The kernel was
         // compiled for `self.channels` (asserted equal to `block.channels` above) and writes
         // exactly `frames * channels` samples from `out`, which the asserts above show
         // `block.out` holds. It reads and writes the state memory only at indices it has
-        // checked against the memory's length (`state` is alive: `self.state`), and its
+        // checked against the memory's length (`state` is alive: `self.state`), it reads the
+        // clock only at frames below `frames` (at most `MAX_BLOCK`, asserted), and its
         // machine code is alive as long as `self.code`.
         let status = unsafe { (self.kernel)(&mut ctx) };
         self.rng = ctx.rng;

@@ -2,8 +2,9 @@
 //! which of its functions make units.
 //!
 //! The library is a plain script of functions. Every load evaluates it inside
-//! `(function (mem, slots, buffer, SR, SEED) { ... return [LIBRARY, __play]; })`, so the names it uses
-//! for the state memory, its allocator, the sample rate and the seed are parameters, which
+//! `(function (mem, slots, buffer, SR, SEED, clock) { ... return [LIBRARY, __play]; })`, so the names
+//! it uses for the state memory, its allocator, the sample rate, the seed and the transport's
+//! clock are parameters, which
 //! the native tier sees as captured values like any other. Its functions are tagged for the
 //! native tier from tag id 0; the file's own functions come after them.
 
@@ -19,7 +20,7 @@ const PLAY: &str = "function __play(fn, idx, name, view) {
   return (sr) => {
     const t = mem[idx + 63];
     mem[idx + 63] = t + 1 / sr;
-    return fn({ t: t, dt: 1 / sr, sr: sr, state: view, name: name });
+    return fn({ t: t, dt: 1 / sr, sr: sr, state: view, name: name, beat: clock.beat, bar: clock.bar });
   };
 }
 return [LIBRARY, __play];";
@@ -52,7 +53,7 @@ pub(crate) fn library() -> &'static Library {
 /// Wraps, tags and reads `dsp`. `None` when it does not parse.
 fn prepare(dsp: &str) -> Option<Library> {
     // The wrapper stays on the first line, so lines of the library keep their numbers.
-    let source = format!("(function (mem, slots, buffer, SR, SEED) {{ {dsp}\n{PLAY}\n}})");
+    let source = format!("(function (mem, slots, buffer, SR, SEED, clock) {{ {dsp}\n{PLAY}\n}})");
     let tagged = instrument_with(&source, false, &Options::default())?;
     let (exports, ctors) = flux_jit::units::library(dsp)?;
     Some(Library {
