@@ -83,6 +83,10 @@ struct StatsFile {
     recorded_frames: u64,
     recording_dropped_frames: u64,
     scope_dropped_frames: u64,
+    /// The transport at exit: tempo, beats and bars since it started.
+    bpm: f64,
+    beat: f64,
+    bar: f64,
 }
 
 /// What plays the frames.
@@ -129,7 +133,8 @@ pub fn run(args: PlayArgs) -> anyhow::Result<ExitCode> {
     }
 
     let state = Arc::new(StateMemory::new(DEFAULT_SLOTS));
-    let (controller, eng) = engine(EngineConfig::new(sample_rate, channels), state.clone());
+    let (mut controller, eng) = engine(EngineConfig::new(sample_rate, channels), state.clone());
+    args.engine.setup_transport(&mut controller);
     let options = args.engine.load_options(sample_rate, channels);
     let mut session = Session::new(
         state,
@@ -306,6 +311,9 @@ pub fn run(args: PlayArgs) -> anyhow::Result<ExitCode> {
             recorded_frames,
             recording_dropped_frames,
             scope_dropped_frames,
+            bpm: session.clock().bpm,
+            beat: session.clock().beat,
+            bar: session.clock().bar,
         };
         std::fs::write(path, serde_json::to_string_pretty(&file)? + "\n")
             .with_context(|| format!("cannot write {}", path.display()))?;
