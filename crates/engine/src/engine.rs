@@ -277,9 +277,11 @@ impl Engine {
                 return;
             };
             match command {
-                Command::Swap { patch, fade } => {
-                    // A newer swap replaces one still waiting for its boundary.
+                Command::Swap { mut patch, fade } => {
+                    // A newer swap replaces one still waiting for its boundary; a newer
+                    // merge takes over the signals of the waiting one that it keeps.
                     if let Some((older, _, _)) = self.held.take() {
+                        let older = absorb(&mut patch, older);
                         self.retire(older);
                     }
                     match self.transport.boundary(patch.quantize) {
@@ -498,6 +500,33 @@ impl Engine {
             }
         }
     }
+}
+
+/// Folds a swap still waiting for its boundary (`older`) into the `newer` one that replaces
+/// it: a merge keeps the waiting patch's signals it lists, as new signals of its own (the
+/// main thread counted them as playing). Returns what is left of `older`, to be retired.
+/// Allocates nothing: the merge reserved room for every signal it keeps.
+fn absorb(newer: &mut Patch, mut older: Box<Patch>) -> Box<Patch> {
+    let Some(keep) = &mut newer.keep else {
+        return older;
+    };
+    let mut i = 0;
+    while i < older.signals.len() {
+        let block = older.signals[i].block;
+        if keep.contains(&block) && newer.signals.len() < newer.signals.capacity() {
+            let moved = older.signals.swap_remove(i);
+            keep.retain(|b| *b != block);
+            newer.signals.push(moved);
+        } else {
+            i += 1;
+        }
+    }
+    match &older.keep {
+        // The waiting swap replaced the whole patch: nothing running stays.
+        None => keep.clear(),
+        Some(kept) => keep.retain(|b| kept.contains(b)),
+    }
+    older
 }
 
 /// What one block asks of a signal: how many frames, how wide, at what rate, at what time.

@@ -185,7 +185,30 @@ fn the_transport_allocates_nothing() {
             Quantize::Beats(0.25)
         });
         ctl.swap(patch(&mut alloc, "beat", Box::new(ClockOut(1, 1e-3))));
+        // A merge folded into the swap still waiting for its boundary.
+        let keep = vec![alloc.block_of("beat").unwrap()];
+        ctl.merge(patch(&mut alloc, "more", Box::new(Level(0.1))), keep);
         assert_no_alloc(|| eng.process(&mut out));
         ctl.collect();
     }
+}
+
+#[test]
+fn two_quantized_merges_in_one_bar_both_land_on_the_bar_line() {
+    let (mut ctl, mut eng, mut alloc) = setup();
+    let a = alloc.block_of("a").unwrap();
+    ctl.swap(patch(&mut alloc, "a", Box::new(Level(0.125))));
+    let mut out = run(&mut eng, 10_000, 1.0);
+    ctl.set_quantize(Quantize::Bar);
+    // `b` comes, then `c`, both keeping what plays (and `c` keeping `b`, as the session
+    // counts it playing once sent).
+    let b = alloc.block_of("b").unwrap();
+    ctl.merge(patch(&mut alloc, "b", Box::new(Level(0.25))), vec![a]);
+    out.extend(run(&mut eng, 10_000, 1.0));
+    ctl.merge(patch(&mut alloc, "c", Box::new(Level(0.5))), vec![a, b]);
+    out.extend(run(&mut eng, 90_000, 1.0));
+    // Until the bar line `a` alone, from it all three, to the frame.
+    assert!((out[95_999] - 0.125).abs() < 1e-6, "{}", out[95_999]);
+    assert!((out[96_000] - 0.875).abs() < 1e-6, "{}", out[96_000]);
+    assert!((out[109_999] - 0.875).abs() < 1e-6);
 }
