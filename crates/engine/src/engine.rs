@@ -9,7 +9,7 @@ use rtrb::{Consumer, Producer, RingBuffer};
 use crate::counters::Counters;
 use crate::signal::{Block, Entry, Fault, Patch, PatchSignal, Ramp};
 use crate::state::{StateBlock, StateMemory};
-use crate::transport::{self, Clock, ClockReader, Quantize, Transport};
+use crate::transport::{self, absorb, Clock, ClockReader, Quantize, Transport};
 
 /// Largest block the engine renders at once, in frames.
 pub const MAX_BLOCK: usize = 256;
@@ -171,7 +171,7 @@ pub fn engine(config: EngineConfig, state: Arc<StateMemory>) -> (Controller, Eng
         dropped: 0,
         fade: 0,
         quantize: Quantize::None,
-        clock: ClockReader(shared),
+        clock_reader: ClockReader(shared),
     };
     (controller, engine)
 }
@@ -327,6 +327,8 @@ impl Engine {
             return rest;
         }
         match self.transport.reaches(*boundary, rest) {
+            // Without room to send old patches back, the swap waits (late, never freeing).
+            Some(0) if self.retired.slots() < 2 => rest,
             Some(0) => {
                 if let Some((patch, fade, _)) = self.held.take() {
                     let generation = patch.generation;
@@ -502,33 +504,6 @@ impl Engine {
     }
 }
 
-/// Folds a swap still waiting for its boundary (`older`) into the `newer` one that replaces
-/// it: a merge keeps the waiting patch's signals it lists, as new signals of its own (the
-/// main thread counted them as playing). Returns what is left of `older`, to be retired.
-/// Allocates nothing: the merge reserved room for every signal it keeps.
-fn absorb(newer: &mut Patch, mut older: Box<Patch>) -> Box<Patch> {
-    let Some(keep) = &mut newer.keep else {
-        return older;
-    };
-    let mut i = 0;
-    while i < older.signals.len() {
-        let block = older.signals[i].block;
-        if keep.contains(&block) && newer.signals.len() < newer.signals.capacity() {
-            let moved = older.signals.swap_remove(i);
-            keep.retain(|b| *b != block);
-            newer.signals.push(moved);
-        } else {
-            i += 1;
-        }
-    }
-    match &older.keep {
-        // The waiting swap replaced the whole patch: nothing running stays.
-        None => keep.clear(),
-        Some(kept) => keep.retain(|b| kept.contains(b)),
-    }
-    older
-}
-
 /// What one block asks of a signal: how many frames, how wide, at what rate, at what time.
 #[derive(Clone, Copy)]
 struct Shape<'c> {
@@ -668,7 +643,7 @@ pub struct Controller {
     dropped: u64,
     fade: u32,
     quantize: Quantize,
-    clock: ClockReader,
+    pub(crate) clock_reader: ClockReader,
 }
 
 impl Controller {
@@ -687,43 +662,6 @@ impl Controller {
     /// The quantization of later swaps.
     pub fn quantize(&self) -> Quantize {
         self.quantize
-    }
-
-    /// Ramps the tempo to `bpm` over `glide` frames; the beat stays continuous. The tempo is
-    /// clamped to [`MIN_BPM`](crate::MIN_BPM)`..=`[`MAX_BPM`](crate::MAX_BPM); a tempo that
-    /// is not finite is ignored.
-    pub fn set_tempo(&mut self, bpm: f64, glide: u32) {
-        if bpm.is_finite() {
-            self.send(Command::Tempo { bpm, glide });
-        }
-    }
-
-    /// Sets the beats per bar (clamped to `1..=`[`MAX_METER`](crate::MAX_METER)).
-    pub fn set_meter(&mut self, beats: f64) {
-        if beats.is_finite() {
-            self.send(Command::Meter { beats });
-        }
-    }
-
-    /// Runs (`true`) or holds (`false`) the transport.
-    pub fn set_transport(&mut self, running: bool) {
-        self.send(if running {
-            Command::TransportStart
-        } else {
-            Command::TransportStop
-        });
-    }
-
-    /// Moves the transport to `beat`.
-    pub fn locate(&mut self, beat: f64) {
-        if beat.is_finite() {
-            self.send(Command::Locate { beat });
-        }
-    }
-
-    /// Reads the transport as of the last block rendered.
-    pub fn clock(&self) -> &ClockReader {
-        &self.clock
     }
 
     /// Sends `patch` to be played from the next block on (or the next boundary, under
@@ -803,7 +741,7 @@ impl Controller {
         self.send(Command::Stop);
     }
 
-    fn send(&mut self, command: Command) {
+    pub(crate) fn send(&mut self, command: Command) {
         self.flush();
         // Commands wait here, in order, while the queue is full; an engine that does not
         // take them (stalled or dead) does not make them pile up without end.

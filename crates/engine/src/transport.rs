@@ -8,7 +8,8 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use crate::engine::MAX_BLOCK;
+use crate::engine::{Command, Controller, MAX_BLOCK};
+use crate::signal::Patch;
 
 /// The slowest tempo, in beats per minute.
 pub const MIN_BPM: f64 = 20.0;
@@ -324,6 +325,73 @@ impl ClockReader {
             running: self.0.running.load(Ordering::Relaxed) != 0,
         }
     }
+}
+
+/// The transport's commands, sent like every other.
+impl Controller {
+    /// Ramps the tempo to `bpm` over `glide` frames; the beat stays continuous. The tempo is
+    /// clamped to [`MIN_BPM`](crate::MIN_BPM)`..=`[`MAX_BPM`](crate::MAX_BPM); a tempo that
+    /// is not finite is ignored.
+    pub fn set_tempo(&mut self, bpm: f64, glide: u32) {
+        if bpm.is_finite() {
+            self.send(Command::Tempo { bpm, glide });
+        }
+    }
+
+    /// Sets the beats per bar (clamped to `1..=`[`MAX_METER`](crate::MAX_METER)).
+    pub fn set_meter(&mut self, beats: f64) {
+        if beats.is_finite() {
+            self.send(Command::Meter { beats });
+        }
+    }
+
+    /// Runs (`true`) or holds (`false`) the transport.
+    pub fn set_transport(&mut self, running: bool) {
+        self.send(if running {
+            Command::TransportStart
+        } else {
+            Command::TransportStop
+        });
+    }
+
+    /// Moves the transport to `beat`.
+    pub fn locate(&mut self, beat: f64) {
+        if beat.is_finite() {
+            self.send(Command::Locate { beat });
+        }
+    }
+
+    /// Reads the transport as of the last block rendered.
+    pub fn clock(&self) -> &ClockReader {
+        &self.clock_reader
+    }
+}
+
+/// Folds a swap still waiting for its boundary (`older`) into the `newer` one that replaces
+/// it: a merge keeps the waiting patch's signals it lists, as new signals of its own (the
+/// main thread counted them as playing). Returns what is left of `older`, to be retired.
+/// Allocates nothing: the merge reserved room for every signal it keeps.
+pub(crate) fn absorb(newer: &mut Patch, mut older: Box<Patch>) -> Box<Patch> {
+    let Some(keep) = &mut newer.keep else {
+        return older;
+    };
+    let mut i = 0;
+    while i < older.signals.len() {
+        let block = older.signals[i].block;
+        if keep.contains(&block) && newer.signals.len() < newer.signals.capacity() {
+            let moved = older.signals.swap_remove(i);
+            keep.retain(|b| *b != block);
+            newer.signals.push(moved);
+        } else {
+            i += 1;
+        }
+    }
+    match &older.keep {
+        // The waiting swap replaced the whole patch: nothing running stays.
+        None => keep.clear(),
+        Some(kept) => keep.retain(|b| kept.contains(b)),
+    }
+    older
 }
 
 #[cfg(test)]
