@@ -187,6 +187,7 @@ pub fn run(args: PlayArgs) -> anyhow::Result<ExitCode> {
                 file: file_name.clone(),
                 output: running.name().to_owned(),
                 realtime: dsp.is_realtime(),
+                clock: Some(session.clock_reader()),
                 ..scope::Status::default()
             };
             let scope = listener.start(tap, counters.clone(), sample_rate, status)?;

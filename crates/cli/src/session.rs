@@ -246,6 +246,11 @@ impl Session {
         self.controller.clock().read()
     }
 
+    /// A reader of the transport, for other threads (the scope).
+    pub fn clock_reader(&self) -> flux_engine::ClockReader {
+        self.controller.clock().clone()
+    }
+
     /// Evaluates code sent to the running patch: its signals are added or replace the
     /// running ones of the same id (crossfading), the rest play on; its `stop`, `mute`,
     /// `solo`, `gain`... calls act on the running patch.
