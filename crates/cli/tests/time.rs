@@ -194,3 +194,56 @@ fn tempo_and_the_clock_over_the_control_protocol_and_in_the_stats() {
     );
     assert!(beat > 3.0 && (bar * 4.0 - beat).abs() < 1e-9, "{stats}");
 }
+
+#[test]
+fn code_sent_to_a_quantized_play_takes_over_on_a_bar_line_to_the_frame() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("signals.js");
+    std::fs::write(&file, "play('x', () => 0.25);").unwrap();
+    let (rec, st) = (dir.path().join("rec.wav"), dir.path().join("st.json"));
+    let args: Vec<&OsStr> = vec![
+        file.as_os_str(),
+        "--null".as_ref(),
+        "--channels".as_ref(),
+        "1".as_ref(),
+        "--seconds".as_ref(),
+        "2.6".as_ref(),
+        "--listen".as_ref(),
+        "127.0.0.1:0".as_ref(),
+        "--quantize".as_ref(),
+        "bar".as_ref(),
+        "--fade".as_ref(),
+        "0".as_ref(),
+        "--record".as_ref(),
+        rec.as_os_str(),
+        "--stats".as_ref(),
+        st.as_os_str(),
+    ];
+    let mut player = Player::start(&args);
+    let addr = player.addr().to_owned();
+    std::thread::sleep(Duration::from_millis(300));
+    let snippet = dir.path().join("live.js");
+    std::fs::write(&snippet, "play('x', () => 0.5);").unwrap();
+    let out = run(flux().arg("send").arg(&snippet).args(["--to", &addr]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let bad = run(flux()
+        .arg("send")
+        .arg(&snippet)
+        .args(["--to", &addr, "--quantize", "often"]));
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(stderr(&bad).contains("not 'often'"), "{}", stderr(&bad));
+    let (code, log) = player.finish();
+    assert_eq!(code, Some(0), "{log}");
+    let stats: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&st).unwrap()).unwrap();
+    assert_eq!(stats["recording_dropped_frames"], 0, "{stats}");
+    // The recording starts on the engine's first frame: the new code is heard from a bar
+    // line on (frame 96000 at 120 bpm), exactly.
+    let (_, _, samples) = read_wav(&rec);
+    let first = samples.iter().position(|&x| x == 0.5f64.tanh() as f32);
+    assert_eq!(first, Some(96_000), "{log}");
+    assert!(samples[2_000..96_000]
+        .iter()
+        .all(|&x| x == 0.25f64.tanh() as f32));
+}
