@@ -220,7 +220,7 @@ fn code_sent_to_a_quantized_play_takes_over_on_a_bar_line_to_the_frame() {
         "--stats".as_ref(),
         st.as_os_str(),
     ];
-    let mut player = Player::start(&args);
+    let player = Player::start(&args);
     let addr = player.addr().to_owned();
     std::thread::sleep(Duration::from_millis(300));
     let snippet = dir.path().join("live.js");
