@@ -78,6 +78,26 @@ struct EngineArgs {
     /// must resolve, after symlinks, inside that folder or below).
     #[arg(long)]
     allow_imports_anywhere: bool,
+    /// Tempo of the transport in beats per minute (20 to 999).
+    #[arg(long, value_name = "BPM", default_value_t = 120.0, value_parser = parse_bpm)]
+    bpm: f64,
+    /// When a reload or a swap takes over: at once (none), on the next beat, the next
+    /// bar, or the next multiple of N beats; to the frame, the crossfade starting there.
+    #[arg(long, value_name = "none|beat|bar|N", default_value = "none",
+          value_parser = flux_engine::Quantize::parse)]
+    quantize: flux_engine::Quantize,
+}
+
+/// Parses `--bpm`: a number of beats per minute from `MIN_BPM` to `MAX_BPM`.
+fn parse_bpm(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(bpm) if (flux_engine::MIN_BPM..=flux_engine::MAX_BPM).contains(&bpm) => Ok(bpm),
+        _ => Err(format!(
+            "the tempo must be a number of beats per minute from {} to {}, not {text:?}",
+            flux_engine::MIN_BPM,
+            flux_engine::MAX_BPM
+        )),
+    }
 }
 
 /// The sample rates Flux runs at, in Hz.
@@ -118,6 +138,12 @@ enum TierArg {
 }
 
 impl EngineArgs {
+    /// Sets the tempo and the quantization of swaps on a new engine's controller.
+    fn setup_transport(&self, controller: &mut flux_engine::Controller) {
+        controller.set_tempo(self.bpm, 0);
+        controller.set_quantize(self.quantize);
+    }
+
     /// The crossfade in frames at `sample_rate`.
     fn fade_frames(&self, sample_rate: u32) -> u32 {
         (self.fade.clamp(0.0, 60_000.0) * f64::from(sample_rate) / 1000.0).round() as u32

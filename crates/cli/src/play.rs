@@ -84,6 +84,10 @@ struct StatsFile {
     recording_dropped_frames: u64,
     scope_dropped_frames: u64,
     nonfinite_samples: u64,
+    /// The transport at exit: tempo, beats and bars since it started.
+    bpm: f64,
+    beat: f64,
+    bar: f64,
 }
 
 /// What plays the frames.
@@ -130,7 +134,8 @@ pub fn run(args: PlayArgs) -> anyhow::Result<ExitCode> {
     }
 
     let state = Arc::new(StateMemory::new(DEFAULT_SLOTS));
-    let (controller, eng) = engine(EngineConfig::new(sample_rate, channels), state.clone());
+    let (mut controller, eng) = engine(EngineConfig::new(sample_rate, channels), state.clone());
+    args.engine.setup_transport(&mut controller);
     let options = args.engine.load_options(sample_rate, channels);
     let mut session = Session::new(
         state,
@@ -200,6 +205,7 @@ pub fn run(args: PlayArgs) -> anyhow::Result<ExitCode> {
                 file: file_name.clone(),
                 output: running.name().to_owned(),
                 realtime: dsp.is_realtime(),
+                clock: Some(session.clock_reader()),
                 ..scope::Status::default()
             };
             let scope = listener.start(tap, counters.clone(), sample_rate, status)?;
@@ -325,6 +331,9 @@ pub fn run(args: PlayArgs) -> anyhow::Result<ExitCode> {
             recording_dropped_frames,
             scope_dropped_frames,
             nonfinite_samples: stats.nonfinite_samples,
+            bpm: session.clock().bpm,
+            beat: session.clock().beat,
+            bar: session.clock().bar,
         };
         std::fs::write(path, serde_json::to_string_pretty(&file)? + "\n")
             .with_context(|| format!("cannot write {}", path.display()))?;

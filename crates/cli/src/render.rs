@@ -89,7 +89,9 @@ pub fn run(args: RenderArgs) -> anyhow::Result<ExitCode> {
     }
 
     let state = Arc::new(StateMemory::new(DEFAULT_SLOTS));
-    let (controller, mut engine) = engine(EngineConfig::new(sample_rate, channels), state.clone());
+    let (mut controller, mut engine) =
+        engine(EngineConfig::new(sample_rate, channels), state.clone());
+    args.engine.setup_transport(&mut controller);
     let options = args.engine.load_options(sample_rate, channels);
     let alloc =
         StateAllocator::new(DEFAULT_SLOTS, DEFAULT_BLOCK_SLOTS).with_guard(DEFAULT_GUARD_SLOTS);

@@ -4,7 +4,7 @@
 //! Math.sin(...))` goes at once and a `flux('a', (mem, idx) => {` waits for its `});`), or
 //! on an empty line, whatever its state. Lines that start with `:` are commands: `:list`,
 //! `:status`, `:mute ID [FADE]`, `:unmute`, `:solo`, `:stop`, `:clear [FADE]`, `:gain X`,
-//! `:help`, `:quit`.
+//! `:tempo BPM [GLIDE]`, `:quantize none|beat|bar|N`, `:help`, `:quit`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -38,6 +38,8 @@ commands:
   :mute ID [FADE]       also :unmute, :solo, :stop (FADE in seconds)
   :clear [FADE]         stop every signal
   :gain X               master gain
+  :tempo BPM [GLIDE]    tempo of the transport (GLIDE in seconds)
+  :quantize Q           later entries take over at: none, beat, bar or N beats
   :quit                 or Ctrl-D";
 
 /// Runs `flux repl` until `:quit` or end of input.
@@ -54,6 +56,8 @@ pub fn run(args: ReplArgs) -> anyhow::Result<ExitCode> {
     );
     let mut entry = String::new();
     let mut entries = 0u32;
+    // `:quantize`: when the entries sent from now on take over (None: as `flux play` says).
+    let mut quantize: Option<String> = None;
     loop {
         let prompt = if entry.is_empty() { "flux> " } else { "  ... " };
         let line = match editor.readline(prompt) {
@@ -69,6 +73,17 @@ pub fn run(args: ReplArgs) -> anyhow::Result<ExitCode> {
             let _ = editor.add_history_entry(line.as_str());
             if matches!(line.trim(), ":help" | ":h") {
                 println!("{HELP}");
+                continue;
+            }
+            if let Some(q) = line.trim().strip_prefix(":quantize") {
+                let q = q.trim();
+                match flux_engine::Quantize::parse(q) {
+                    Ok(_) => {
+                        println!("entries take over at: {q}");
+                        quantize = Some(q.to_owned());
+                    }
+                    Err(e) => eprintln!("{}", crate::text::escape(&format!("error: {e}"))),
+                }
                 continue;
             }
             match command(line.trim()) {
@@ -95,6 +110,7 @@ pub fn run(args: ReplArgs) -> anyhow::Result<ExitCode> {
             code: std::mem::take(&mut entry),
             name: Some(format!("repl-{entries}")),
             line: None,
+            quantize: quantize.clone(),
         };
         show(&client, &request);
     }
@@ -121,9 +137,12 @@ fn show(client: &Client, request: &Request) {
 fn print_details(reply: &Reply) {
     if let Some(status) = &reply.status {
         println!(
-            "{} signals, playing for {:.1} s, {} underruns, DSP load {:.1}% (mean {:.1}%, max {:.1}%), {} reloads ({} failed)",
+            "{} signals, playing for {:.1} s, {} bpm at beat {:.2} (bar {:.2}), {} underruns, DSP load {:.1}% (mean {:.1}%, max {:.1}%), {} reloads ({} failed)",
             status.signals,
             status.seconds,
+            status.bpm,
+            status.beat,
+            status.bar,
             status.underruns,
             status.dsp_load_last * 100.0,
             status.dsp_load_mean * 100.0,
@@ -191,6 +210,21 @@ fn command(line: &str) -> Result<Option<Request>, String> {
                 )
             })?,
         },
+        ":tempo" => {
+            let number = |i: usize, what: &str| -> Result<Option<f64>, String> {
+                args.get(i)
+                    .map(|x| {
+                        x.parse::<f64>()
+                            .map_err(|_| format!(":tempo needs {what}, not {x:?}"))
+                    })
+                    .transpose()
+            };
+            Request::Tempo {
+                bpm: number(0, "a number of beats per minute")?
+                    .ok_or_else(|| ":tempo needs a number of beats per minute".to_owned())?,
+                glide: number(1, "a glide in seconds")?,
+            }
+        }
         other => return Err(format!("unknown command {other}; :help lists them")),
     }))
 }
@@ -253,6 +287,19 @@ mod tests {
         ));
         assert!(balanced("log('(' + \"{\" + `[`) // (\n"));
         assert!(!balanced("f(/* ) */\n"));
+    }
+
+    #[test]
+    fn tempo_parses() {
+        assert_eq!(
+            command(":tempo 140 2"),
+            Ok(Some(Request::Tempo {
+                bpm: 140.0,
+                glide: Some(2.0)
+            }))
+        );
+        assert!(command(":tempo").unwrap_err().contains("beats per minute"));
+        assert!(command(":tempo 90 slow").unwrap_err().contains("glide"));
     }
 
     #[test]

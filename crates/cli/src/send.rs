@@ -33,6 +33,15 @@ pub struct SendArgs {
     /// Print the reply as one line of JSON instead.
     #[arg(long)]
     json: bool,
+    /// When the code takes over: none, beat, bar or N beats [default: as `flux play
+    /// --quantize` says].
+    #[arg(long, value_name = "none|beat|bar|N", value_parser = check_quantize)]
+    quantize: Option<String>,
+}
+
+/// Checks `--quantize` here, so a bad value is refused before anything is sent.
+fn check_quantize(text: &str) -> Result<String, String> {
+    flux_engine::Quantize::parse(text).map(|_| text.to_owned())
 }
 
 /// Runs `flux send`: prints the engine's line (or the diagnostics) and exits 0 when the code
@@ -61,6 +70,7 @@ pub fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
         code,
         name: Some(name),
         line: Some(args.line),
+        quantize: args.quantize.clone(),
     })?;
     if args.json {
         print!("{}", reply.to_line());

@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 
 use std::collections::HashMap;
 
-use flux_engine::{Controller, Fault, SignalFault, StateAllocator, StateMemory};
+use flux_engine::{
+    ClockReading, Controller, Fault, Quantize, SignalFault, StateAllocator, StateMemory,
+};
 use flux_js::{Action, Diagnostic, LoadOptions, Loaded, Loader, SignalInfo};
 
 /// How a reload went.
@@ -140,6 +142,31 @@ pub fn gain_value(x: f64) -> Result<f64, String> {
     }
 }
 
+/// A tempo as a control asks for it: clamped to `MIN_BPM..=MAX_BPM` (20 to 999).
+///
+/// # Errors
+///
+/// A tempo that is not a number above 0, or a glide that is not a number of seconds from 0
+/// to 600, naming it.
+pub fn tempo_value(bpm: f64, glide: Option<f64>) -> Result<f64, String> {
+    if let Some(g) = glide {
+        if !(g.is_finite() && (0.0..=600.0).contains(&g)) {
+            return Err(format!(
+                "the glide must be a number of seconds from 0 to 600, not {g}"
+            ));
+        }
+    }
+    if bpm.is_finite() && bpm > 0.0 {
+        Ok(bpm.clamp(flux_engine::MIN_BPM, flux_engine::MAX_BPM))
+    } else {
+        Err(format!(
+            "the tempo must be a number of beats per minute (clamped to {} to {}), not {bpm}",
+            flux_engine::MIN_BPM,
+            flux_engine::MAX_BPM
+        ))
+    }
+}
+
 impl Session {
     /// A session whose engine is driven by `controller`.
     pub fn new(
@@ -220,6 +247,31 @@ impl Session {
             self.reload_ms.push(ms(took));
         }
         reload
+    }
+
+    /// Like [`eval`](Self::eval), swapped in at the next boundary of `quantize` (the
+    /// session's own quantization when `None`).
+    pub fn eval_quantized(
+        &mut self,
+        name: &str,
+        source: &str,
+        quantize: Option<Quantize>,
+    ) -> Reload {
+        let default = self.controller.quantize();
+        self.controller.set_quantize(quantize.unwrap_or(default));
+        let reload = self.eval(name, source);
+        self.controller.set_quantize(default);
+        reload
+    }
+
+    /// The transport as of the last block rendered.
+    pub fn clock(&self) -> ClockReading {
+        self.controller.clock().read()
+    }
+
+    /// A reader of the transport, for other threads (the scope).
+    pub fn clock_reader(&self) -> flux_engine::ClockReader {
+        self.controller.clock().clone()
     }
 
     /// Evaluates code sent to the running patch: its signals are added or replace the
@@ -321,6 +373,9 @@ impl Session {
         if let Action::Gain(x) = action {
             gain_value(x)?;
         }
+        if let Action::Tempo(bpm, glide) = action {
+            tempo_value(bpm, glide)?;
+        }
         match action {
             Action::Stop(..) | Action::Clear(_) => {
                 let mut empty = Loaded::empty();
@@ -345,6 +400,16 @@ impl Session {
                         .collect(),
                     *f,
                 ),
+                Action::Tempo(bpm, glide) => {
+                    match tempo_value(*bpm, *glide) {
+                        Ok(bpm) => {
+                            let frames = self.frames(Some(glide.unwrap_or(0.0)));
+                            self.controller.set_tempo(bpm, frames);
+                        }
+                        Err(e) => self.notes.push(format!("tempo({bpm}) refused: {e}")),
+                    }
+                    continue;
+                }
                 Action::Gain(x) => {
                     match gain_value(*x) {
                         Ok(x) => {

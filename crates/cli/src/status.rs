@@ -72,7 +72,7 @@ impl StatusLine {
     }
 }
 
-/// `DSP 1.2% | 0 underruns | reload 0.9 ms | tone native, hum js`, cut to fit.
+/// `120 bpm 3.2 | DSP 1.2% | 0 underruns | reload 0.9 ms | tone native, hum js`, cut to fit.
 fn text(session: &Session, load: f64, underruns: u64) -> String {
     let reload = session
         .reload_ms
@@ -90,8 +90,15 @@ fn text(session: &Session, load: f64, underruns: u64) -> String {
             format!("{} {}{muted}", crate::text::escape(&s.id), s.tier.name())
         })
         .collect();
+    let clock = session.clock();
     let line = format!(
-        " DSP {:.1}% | {underruns} underruns{reload} | {} ",
+        " {} bpm {} | DSP {:.1}% | {underruns} underruns{reload} | {} ",
+        if clock.bpm.fract() == 0.0 {
+            format!("{:.0}", clock.bpm)
+        } else {
+            format!("{:.1}", clock.bpm)
+        },
+        clock.bar_beat(),
         load * 100.0,
         if signals.is_empty() {
             "no signals".to_owned()

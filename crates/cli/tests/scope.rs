@@ -208,6 +208,12 @@ fn the_stream_carries_every_frame_in_order_with_a_hello_and_status() {
     ] {
         assert!(status[key].is_number(), "{key} in {status}");
     }
+    // The transport: tempo and bar.beat, counted from 1.
+    assert_eq!(status["bpm"], 120.0, "{status}");
+    assert!(
+        status["bar_beat"].as_str().unwrap().contains('.'),
+        "{status}"
+    );
     drop(ws);
     let (stats, log) = player.finish(dir.path());
     // Underruns depend on the machine's load: benchmarks report them, tests do not.

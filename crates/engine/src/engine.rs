@@ -9,6 +9,7 @@ use rtrb::{Consumer, Producer, RingBuffer};
 use crate::counters::Counters;
 use crate::signal::{Block, Entry, Fault, Patch, PatchSignal, Ramp};
 use crate::state::{StateBlock, StateMemory};
+use crate::transport::{self, absorb, Clock, ClockReader, Quantize, Transport};
 
 /// Largest magnitude a signal's sample may have: 1000, 60 dB over full scale. A louder
 /// sample is a fault ([`Fault::TooLoud`]), like NaN: one signal gone wild would otherwise
@@ -80,6 +81,27 @@ pub enum Command {
     Start,
     /// Output silence and hold every signal where it is.
     Stop,
+    /// Ramp the transport's tempo to `bpm` over `glide` frames.
+    Tempo {
+        /// Beats per minute (clamped to the transport's range).
+        bpm: f64,
+        /// Glide length in frames (0: at once).
+        glide: u32,
+    },
+    /// Set the beats per bar.
+    Meter {
+        /// Beats per bar.
+        beats: f64,
+    },
+    /// Run the transport (the default).
+    TransportStart,
+    /// Hold the transport: the clock stands still, signals play on.
+    TransportStop,
+    /// Move the transport to `beat`.
+    Locate {
+        /// The beat to go to.
+        beat: f64,
+    },
 }
 
 /// A message from the DSP thread to the main thread: plain values, nothing to format.
@@ -118,6 +140,7 @@ pub fn engine(config: EngineConfig, state: Arc<StateMemory>) -> (Controller, Eng
     let (retired_tx, retired_rx) = RingBuffer::new(RETIRED_CAPACITY);
     let (event_tx, event_rx) = RingBuffer::new(EVENT_CAPACITY);
     let counters = Arc::new(Counters::default());
+    let shared = Arc::new(transport::Shared::default());
     let engine = Engine {
         config,
         patch: Box::default(),
@@ -136,6 +159,10 @@ pub fn engine(config: EngineConfig, state: Arc<StateMemory>) -> (Controller, Eng
         master: Ramp::default(),
         playing: true,
         frame: 0,
+        transport: Transport::new(config.sample_rate),
+        clock: Box::default(),
+        clock_shared: shared.clone(),
+        held: None,
     };
     let controller = Controller {
         commands: cmd_tx,
@@ -148,6 +175,8 @@ pub fn engine(config: EngineConfig, state: Arc<StateMemory>) -> (Controller, Eng
         pending: VecDeque::new(),
         dropped: 0,
         fade: 0,
+        quantize: Quantize::None,
+        clock_reader: ClockReader(shared),
     };
     (controller, engine)
 }
@@ -177,6 +206,12 @@ pub struct Engine {
     master: Ramp,
     playing: bool,
     frame: u64,
+    /// Tempo, meter and position; the clock of the block being rendered.
+    transport: Transport,
+    clock: Box<Clock>,
+    clock_shared: Arc<transport::Shared>,
+    /// A quantized swap waiting for its boundary: the patch, its fade, the boundary beat.
+    held: Option<(Box<Patch>, u32, f64)>,
 }
 
 impl Engine {
@@ -207,22 +242,29 @@ impl Engine {
             self.apply_commands();
             let started = Instant::now();
             let frames = chunk.len() / ch;
-            self.render_block(frames);
-            self.master.apply(&mut self.mix[..frames * ch], ch);
-            // The final guard: nothing that is not a finite number reaches the output.
-            let mut guarded = 0u64;
-            for (o, m) in chunk.iter_mut().zip(&self.mix) {
-                *o = if m.is_finite() {
-                    m.tanh() as f32
-                } else {
-                    guarded += 1;
-                    0.0
-                };
+            // A held swap splits the block at its boundary frame.
+            let mut at = 0;
+            while at < frames {
+                let n = self.until_held(frames - at);
+                self.render_block(n);
+                self.master.apply(&mut self.mix[..n * ch], ch);
+                // The final guard: nothing that is not a finite number reaches the output.
+                let mut guarded = 0u64;
+                for (o, m) in chunk[at * ch..(at + n) * ch].iter_mut().zip(&self.mix) {
+                    *o = if m.is_finite() {
+                        m.tanh() as f32
+                    } else {
+                        guarded += 1;
+                        0.0
+                    };
+                }
+                if guarded > 0 {
+                    self.counters.add_nonfinite(guarded);
+                }
+                self.frame += n as u64;
+                at += n;
             }
-            if guarded > 0 {
-                self.counters.add_nonfinite(guarded);
-            }
-            self.frame += frames as u64;
+            self.transport.publish(&self.clock_shared);
             let budget = frames as f64 / f64::from(self.config.sample_rate);
             self.counters
                 .add_block(frames, started.elapsed().as_secs_f64() / budget);
@@ -233,17 +275,28 @@ impl Engine {
         while let Ok(command) = self.commands.peek() {
             // A swap may send two patches back (one still fading, one replaced): never
             // drop one here for want of room.
-            if matches!(command, Command::Swap { .. }) && self.retired.slots() < 2 {
+            if matches!(command, Command::Swap { .. }) && self.retired.slots() < 3 {
                 return;
             }
             let Ok(command) = self.commands.pop() else {
                 return;
             };
             match command {
-                Command::Swap { patch, fade } => {
-                    let generation = patch.generation;
-                    self.swap(patch, fade);
-                    self.counters.swapped(generation, self.frame);
+                Command::Swap { mut patch, fade } => {
+                    // A newer swap replaces one still waiting for its boundary; a newer
+                    // merge takes over the signals of the waiting one that it keeps.
+                    if let Some((older, _, _)) = self.held.take() {
+                        let older = absorb(&mut patch, older);
+                        self.retire(older);
+                    }
+                    match self.transport.boundary(patch.quantize) {
+                        Some(beat) => self.held = Some((patch, fade, beat)),
+                        None => {
+                            let generation = patch.generation;
+                            self.swap(patch, fade);
+                            self.counters.swapped(generation, self.frame);
+                        }
+                    }
                 }
                 Command::Gain { block, gain, fade } => {
                     let found = self
@@ -258,7 +311,39 @@ impl Engine {
                 Command::Master { gain, fade } => self.master.set(gain, fade),
                 Command::Start => self.playing = true,
                 Command::Stop => self.playing = false,
+                Command::Tempo { bpm, glide } => self.transport.set_tempo(bpm, u64::from(glide)),
+                Command::Meter { beats } => self.transport.set_meter(beats),
+                Command::TransportStart => self.transport.set_running(true),
+                Command::TransportStop => self.transport.set_running(false),
+                Command::Locate { beat } => self.transport.locate(beat),
             }
+        }
+    }
+
+    /// Frames to render before the held swap is due (at most `rest`); swaps it in first
+    /// when it is due now.
+    fn until_held(&mut self, rest: usize) -> usize {
+        let Some((_, _, boundary)) = &self.held else {
+            return rest;
+        };
+        // A stopped engine holds the clock, so it renders nothing that could pass the
+        // boundary: render as usual.
+        if !self.playing {
+            return rest;
+        }
+        match self.transport.reaches(*boundary, rest) {
+            // Without room to send old patches back, the swap waits (late, never freeing).
+            Some(0) if self.retired.slots() < 2 => rest,
+            Some(0) => {
+                if let Some((patch, fade, _)) = self.held.take() {
+                    let generation = patch.generation;
+                    self.swap(patch, fade);
+                    self.counters.swapped(generation, self.frame);
+                }
+                rest
+            }
+            Some(n) => n,
+            None => rest,
         }
     }
 
@@ -331,10 +416,12 @@ impl Engine {
         if !self.playing {
             return;
         }
+        self.transport.fill(&mut self.clock, frames);
         let shape = Shape {
             frames,
             channels: ch,
             sample_rate: f64::from(self.config.sample_rate),
+            clock: &self.clock,
         };
         let fading = self.fading.is_some();
         if fading {
@@ -422,15 +509,16 @@ impl Engine {
     }
 }
 
-/// What one block asks of a signal: how many frames, how wide, at what rate.
+/// What one block asks of a signal: how many frames, how wide, at what rate, at what time.
 #[derive(Clone, Copy)]
-struct Shape {
+struct Shape<'c> {
     frames: usize,
     channels: usize,
     sample_rate: f64,
+    clock: &'c Clock,
 }
 
-impl Shape {
+impl Shape<'_> {
     /// Lets `signal` render into `buf`, zeroed first unless the signal fills it.
     fn render(self, signal: &mut PatchSignal, buf: &mut [f64]) -> Result<(), Fault> {
         if !signal.code.fills_block() {
@@ -440,6 +528,7 @@ impl Shape {
             frames: self.frames,
             channels: self.channels,
             sample_rate: self.sample_rate,
+            clock: self.clock,
             out: buf,
         })
     }
@@ -451,7 +540,7 @@ fn render_checked(
     state: &StateMemory,
     signal: &mut PatchSignal,
     buf: &mut [f64],
-    shape: Shape,
+    shape: Shape<'_>,
     frame: u64,
 ) -> Option<Fault> {
     signal.save(state, false);
@@ -518,7 +607,7 @@ fn render_on_shadow(
     state: &StateMemory,
     signal: &mut PatchSignal,
     buf: &mut [f64],
-    shape: Shape,
+    shape: Shape<'_>,
     frame: u64,
 ) -> Option<Fault> {
     if !signal.enabled {
@@ -576,6 +665,8 @@ pub struct Controller {
     /// Commands dropped because `pending` was full.
     dropped: u64,
     fade: u32,
+    quantize: Quantize,
+    pub(crate) clock_reader: ClockReader,
 }
 
 impl Controller {
@@ -584,12 +675,26 @@ impl Controller {
         self.fade = frames;
     }
 
-    /// Sends `patch` to be played from the next block on, crossfading from the running one.
+    /// Quantizes later swaps and merges: each waits for the first frame whose beat reaches
+    /// the next boundary, and its crossfade starts there ([`Quantize::None`], the default:
+    /// the next block).
+    pub fn set_quantize(&mut self, quantize: Quantize) {
+        self.quantize = quantize;
+    }
+
+    /// The quantization of later swaps.
+    pub fn quantize(&self) -> Quantize {
+        self.quantize
+    }
+
+    /// Sends `patch` to be played from the next block on (or the next boundary, under
+    /// [`set_quantize`](Controller::set_quantize)), crossfading from the running one.
     ///
     /// Returns the generation number given to the patch.
     pub fn swap(&mut self, mut patch: Patch) -> u64 {
         self.generation += 1;
         patch.generation = self.generation;
+        patch.quantize = self.quantize;
         for s in &mut patch.signals {
             self.next_key += 1;
             s.key = self.next_key;
@@ -659,7 +764,7 @@ impl Controller {
         self.send(Command::Stop);
     }
 
-    fn send(&mut self, command: Command) {
+    pub(crate) fn send(&mut self, command: Command) {
         self.flush();
         // Commands wait here, in order, while the queue is full; an engine that does not
         // take them (stalled or dead) does not make them pile up without end.

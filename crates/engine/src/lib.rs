@@ -34,6 +34,7 @@ mod signal;
 mod state;
 mod tap;
 mod thread;
+mod transport;
 
 pub use counters::{Counters, Stats};
 pub use engine::{
@@ -48,3 +49,6 @@ pub use state::{
 };
 pub use tap::{tap, Tap, TapReader};
 pub use thread::{DspFailure, DspThread, OutputReader, STALL_LIMIT, STOP_WAIT};
+pub use transport::{
+    Clock, ClockReader, ClockReading, Quantize, DEFAULT_BPM, MAX_BPM, MAX_METER, MIN_BPM, STILL,
+};

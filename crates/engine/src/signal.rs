@@ -3,6 +3,7 @@
 use std::fmt;
 
 use crate::state::{StateBlock, StateMemory};
+use crate::transport::{Clock, Quantize};
 
 /// One block of output for one signal.
 ///
@@ -18,6 +19,9 @@ pub struct Block<'a> {
     pub channels: usize,
     /// Sample rate in Hz, as JavaScript's `update(sr)` receives it.
     pub sample_rate: f64,
+    /// The transport's values for each frame of the block (the same for every signal);
+    /// [`STILL`](crate::STILL) outside an engine.
+    pub clock: &'a Clock,
     /// Where the samples go.
     pub out: &'a mut [f64],
 }
@@ -373,6 +377,8 @@ pub struct Patch {
     pub(crate) generation: u64,
     /// For a merge: the running signals (by state block) that stay, next to the new ones.
     pub(crate) keep: Option<Vec<StateBlock>>,
+    /// When the engine may swap it in.
+    pub(crate) quantize: Quantize,
 }
 
 impl Patch {
@@ -382,6 +388,7 @@ impl Patch {
             signals,
             generation: 0,
             keep: None,
+            quantize: Quantize::None,
         }
     }
 

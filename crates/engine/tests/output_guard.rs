@@ -76,17 +76,27 @@ fn master_gain_is_clamped_to_4_and_a_non_finite_gain_is_ignored() {
 }
 
 #[test]
-fn a_mix_that_overflows_never_reaches_the_output_as_nan_or_infinity() {
+fn signals_loud_enough_to_overflow_the_mix_are_faults_and_the_output_stays_finite() {
     let (state, mut alloc) = setup();
     let (mut ctl, mut eng) = engine(EngineConfig::new(SR, 2), state);
     ctl.set_fade(0);
-    // Each is finite; their sum is infinite, and a master gain of 0 times it is NaN.
-    ctl.swap(constants(&mut alloc, &[1e308, 1e308]));
+    // Each is finite; their sum would be infinite, and a master gain of 0 times it NaN.
+    // Both are over MAX_SAMPLE: faults, silenced before they reach the mix.
+    ctl.swap(constants(&mut alloc, &[1e308, 1e308, 0.25]));
     let mut out = vec![0.5f32; 512];
     eng.process(&mut out);
+    assert!(
+        out.iter().all(|s| *s == 0.25f64.tanh() as f32),
+        "{:?}",
+        &out[..4]
+    );
     ctl.set_master(0.0, 0);
     eng.process(&mut out);
     assert!(out.iter().all(|s| *s == 0.0), "{:?}", &out[..4]);
-    assert_eq!(eng.counters().snapshot().nonfinite_samples, 1024);
-    assert!(ctl.collect().is_empty());
+    let faults = ctl.collect();
+    assert_eq!(faults.len(), 2);
+    assert!(faults
+        .iter()
+        .all(|f| matches!(f.fault, Fault::TooLoud { value, .. } if value == 1e308)));
+    assert_eq!(eng.counters().snapshot().nonfinite_samples, 0);
 }

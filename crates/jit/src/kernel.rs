@@ -18,6 +18,8 @@ pub(crate) struct KernelCtx {
     /// The instance's parameters: the captured numbers of a kernel shared by several
     /// signals (see `Captured::Param`).
     pub params: *const f64,
+    /// The block's [`Clock`](flux_engine::Clock): field `k` of frame `f` at `k * MAX_BLOCK + f`.
+    pub clock: *const f64,
 }
 
 /// Byte offsets of [`KernelCtx`] fields, for the code generator.
@@ -28,6 +30,7 @@ pub(crate) mod ctx_offset {
     pub const SAMPLE_RATE: i32 = 24;
     pub const FUEL: i32 = 32;
     pub const PARAMS: i32 = 48;
+    pub const CLOCK: i32 = 56;
 }
 
 // The generated code addresses the context by these offsets.
@@ -38,6 +41,7 @@ const _: () = {
     assert!(std::mem::offset_of!(KernelCtx, sample_rate) == ctx_offset::SAMPLE_RATE as usize);
     assert!(std::mem::offset_of!(KernelCtx, fuel) == ctx_offset::FUEL as usize);
     assert!(std::mem::offset_of!(KernelCtx, params) == ctx_offset::PARAMS as usize);
+    assert!(std::mem::offset_of!(KernelCtx, clock) == ctx_offset::CLOCK as usize);
 };
 
 /// Kernel results.
@@ -165,6 +169,7 @@ impl Signal for NativeSignal {
             fuel: FUEL_PER_BLOCK,
             rng: self.rng,
             params: self.params.as_ptr(),
+            clock: block.clock.as_ptr(),
         };
         // SAFETY: `ctx` is a valid, exclusive `KernelCtx` for the call. The kernel was
         // compiled for `self.channels` (asserted equal to `block.channels` above) and writes
@@ -172,7 +177,8 @@ impl Signal for NativeSignal {
         // `block.out` holds. It reads and writes the state memory only at indices it has
         // checked against the memory's length (`state` is alive: `self.state`); it reads
         // `params` only below the number of parameters its compile gave every instance
-        // (`self.params` holds that many); and its machine code is alive as long as
+        // (`self.params` holds that many); it reads the clock only at frames below `frames`
+        // (at most `MAX_BLOCK`, asserted); and its machine code is alive as long as
         // `self.code`.
         let status = unsafe { (self.kernel)(&mut ctx) };
         self.rng = ctx.rng;

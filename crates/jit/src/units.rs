@@ -78,8 +78,17 @@ pub fn library(source: &str) -> Option<(Vec<String>, Vec<String>)> {
     Some((exports, ctors))
 }
 
-/// The keys of `const LIBRARY = { ... }`.
+/// The keys of `const LIBRARY = { ... }` and of `const SEQUENCING = { ... }` after it.
 fn exports(body: &[oxc_ast::ast::Statement<'_>]) -> Vec<String> {
+    let mut all = Vec::new();
+    for table in ["LIBRARY", "SEQUENCING"] {
+        all.extend(exports_of(body, table));
+    }
+    all
+}
+
+/// The keys of `const NAME = { ... }`.
+fn exports_of(body: &[oxc_ast::ast::Statement<'_>], name: &str) -> Vec<String> {
     for statement in body {
         let oxc_ast::ast::Statement::VariableDeclaration(d) = statement else {
             continue;
@@ -88,7 +97,7 @@ fn exports(body: &[oxc_ast::ast::Statement<'_>]) -> Vec<String> {
             let BindingPattern::BindingIdentifier(id) = &decl.id else {
                 continue;
             };
-            if id.name != "LIBRARY" {
+            if id.name != name {
                 continue;
             }
             if let Some(Expression::ObjectExpression(o)) = &decl.init {

@@ -41,6 +41,7 @@ fn a_stereo_kernel_renders_a_stereo_block() {
         frames: 4,
         channels: 2,
         sample_rate: 48_000.0,
+        clock: &flux_engine::STILL,
         out: &mut out,
     };
     k.render(&mut block).unwrap();
@@ -57,6 +58,7 @@ fn a_stereo_kernel_refuses_a_mono_block() {
         frames: 4,
         channels: 1,
         sample_rate: 48_000.0,
+        clock: &flux_engine::STILL,
         out: &mut out,
     });
 }
@@ -70,6 +72,7 @@ fn a_kernel_refuses_a_short_block() {
         frames: 4,
         channels: 2,
         sample_rate: 48_000.0,
+        clock: &flux_engine::STILL,
         out: &mut out,
     });
 }
@@ -83,6 +86,7 @@ fn a_kernel_refuses_a_block_longer_than_the_engine_renders() {
         frames: 1000,
         channels: 1,
         sample_rate: 48_000.0,
+        clock: &flux_engine::STILL,
         out: &mut out,
     });
 }
@@ -127,6 +131,7 @@ fn closures_of_one_function_that_differ_in_numbers_share_one_kernel() {
             frames: 2,
             channels: 1,
             sample_rate: 48_000.0,
+            clock: &flux_engine::STILL,
             out: &mut out,
         };
         s.render(&mut block).unwrap();

@@ -189,6 +189,7 @@ impl<'js> Reader<'_, 'js> {
         let kind: String = classify.call((v.clone(),))?;
         Ok(match kind.as_str() {
             "state" => Captured::State,
+            "clock" => Captured::Clock,
             "function" => match self.tag_of(v)? {
                 Some((id, values)) => {
                     let mut captures = Vec::with_capacity(values.len());

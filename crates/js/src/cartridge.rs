@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use flux_engine::{Block, Fault, Signal, Tier};
+use flux_engine::{Block, Fault, Signal, Tier, MAX_BLOCK};
 use flux_jit::analyze::PositionMap;
 use rquickjs::{CaughtError, Context, Ctx, Function, Object, Runtime, TypedArray};
 
@@ -116,11 +116,13 @@ impl Cartridge {
         use rquickjs::CatchResultExt;
         let _keep = &self.runtime;
         self.context.with(|ctx| {
-            let setup = || -> rquickjs::Result<(Function<'_>, TypedArray<'_, f64>)> {
+            type Hooks<'js> = (Function<'js>, TypedArray<'js, f64>, TypedArray<'js, f64>);
+            let setup = || -> rquickjs::Result<Hooks<'_>> {
                 let flux: Object = ctx.globals().get("__flux")?;
-                Ok((flux.get("render")?, flux.get("out")?))
+                Ok((flux.get("render")?, flux.get("out")?, flux.get("clocks")?))
             };
-            let (render, out) = setup().map_err(|e| Fault::Error(e.to_string().into()))?;
+            let (render, out, clocks) = setup().map_err(|e| Fault::Error(e.to_string().into()))?;
+            fill_clocks(&clocks, block);
             self.watchdog.arm(self.update_limit);
             let result = render
                 .call::<_, f64>((index, block.frames, block.sample_rate, block.channels))
@@ -149,6 +151,30 @@ impl Cartridge {
                 }
             }
         })
+    }
+}
+
+/// Copies the block's clock into the prelude's `clocks`: `t`, `beat`, `bar`, `bpm`, each a
+/// run of [`MAX_BLOCK`] frames.
+fn fill_clocks(clocks: &TypedArray<'_, f64>, block: &Block<'_>) {
+    let Some(raw) = clocks.as_raw() else {
+        return;
+    };
+    let len = raw.len() / 8;
+    if len < 4 * MAX_BLOCK {
+        return;
+    }
+    let dst = raw.as_ptr().cast::<f64>();
+    let frames = block.frames.min(MAX_BLOCK);
+    let c = block.clock;
+    for (k, field) in [&c.t, &c.beat, &c.bar, &c.bpm].into_iter().enumerate() {
+        // SAFETY: `dst` points at the typed array's `len >= 4 * MAX_BLOCK` f64s (checked
+        // above), aligned as a Float64Array's elements are; `k * MAX_BLOCK + frames` stays
+        // within them. No JavaScript runs during the copy, so nothing can detach or resize
+        // the buffer, and nothing else reads or writes it meanwhile.
+        unsafe {
+            std::ptr::copy_nonoverlapping(field.as_ptr(), dst.add(k * MAX_BLOCK), frames);
+        }
     }
 }
 

@@ -54,18 +54,28 @@ impl fmt::Display for Diagnostic {
 /// Name of the built-in API's source in stack traces; never a user location.
 pub(crate) const PRELUDE_NAME: &str = "<flux>";
 
-/// The first frame of a QuickJS stack trace that lies in user code.
+/// The first frame of a QuickJS stack trace that lies in user code: past the library's
+/// frames (a unit refusing its arguments names the user's call), unless only the library
+/// is on the stack.
 ///
 /// Frames look like `    at name (file:line:col)` or `    at file:line:col`.
 pub(crate) fn first_user_frame(stack: &str) -> Option<Location> {
-    stack.lines().find_map(|line| {
+    let frames = stack.lines().filter_map(|line| {
         let line = line.trim().strip_prefix("at ")?;
         let inner = match (line.rfind('('), line.ends_with(')')) {
             (Some(open), true) => &line[open + 1..line.len() - 1],
             _ => line,
         };
         Location::parse(inner).filter(|l| l.file != PRELUDE_NAME && l.file != "native")
-    })
+    });
+    let mut library = None;
+    for frame in frames {
+        if frame.file != crate::library::LIBRARY_NAME {
+            return Some(frame);
+        }
+        library.get_or_insert(frame);
+    }
+    library
 }
 
 /// Where a caught exception says it happened.

@@ -126,6 +126,10 @@ impl Hooks {
             "out",
             TypedArray::<f64>::new(ctx.clone(), vec![0.0f64; self.out_len])?,
         )?;
+        hooks.set(
+            "clocks",
+            TypedArray::<f64>::new(ctx.clone(), vec![0.0f64; 4 * flux_engine::MAX_BLOCK])?,
+        )?;
 
         let mut options = EvalOptions::default();
         options.global = true;
@@ -152,6 +156,7 @@ impl Hooks {
             flux.get::<_, Value>("buffer")?,
             f64::from(self.sample_rate),
             (self.seed % (1 << 32)) as f64,
+            flux.get::<_, Value>("clock")?,
         ))?;
         let install: Function = flux.get("library")?;
         let mut made = made.into_iter();

@@ -2,8 +2,9 @@
 //! which of its functions make units.
 //!
 //! The library is a plain script of functions. Every load evaluates it inside
-//! `(function (mem, slots, buffer, SR, SEED) { ... return [LIBRARY, __play]; })`, so the names it uses
-//! for the state memory, its allocator, the sample rate and the seed are parameters, which
+//! `(function (mem, slots, buffer, SR, SEED, clock) { ... return [LIBRARY, __play]; })`, so the names
+//! it uses for the state memory, its allocator, the sample rate, the seed and the transport's
+//! clock are parameters, which
 //! the native tier sees as captured values like any other. Its functions are tagged for the
 //! native tier from tag id 0; the file's own functions come after them.
 
@@ -13,16 +14,19 @@ use flux_jit::analyze::{instrument_with, FunctionSite, Options, PositionMap};
 
 /// The library's source, as shipped.
 const DSP: &str = include_str!("dsp.js");
+/// The sequencing units, loaded after `dsp.js` in the same wrapper; their exports
+/// (`const SEQUENCING = {...}`) join the library's.
+const SEQ: &str = include_str!("seq.js");
 /// The end of the library's wrapper: `play()`'s per-frame function, which lives here so
 /// that the native tier compiles it with the function it calls, and the return value.
 const PLAY: &str = "function __play(fn, idx, name, view) {
   return (sr) => {
     const t = mem[idx + 63];
     mem[idx + 63] = t + 1 / sr;
-    return fn({ t: t, dt: 1 / sr, sr: sr, state: view, name: name });
+    return fn({ t: t, dt: 1 / sr, sr: sr, state: view, name: name, beat: clock.beat, bar: clock.bar });
   };
 }
-return [LIBRARY, __play];";
+return [Object.assign({}, LIBRARY, typeof SEQUENCING === 'object' ? SEQUENCING : {}), __play];";
 
 /// The file name the library's diagnostics carry.
 pub(crate) const LIBRARY_NAME: &str = "flux:dsp.js";
@@ -46,15 +50,16 @@ pub(crate) struct Library {
 /// The library of this build.
 pub(crate) fn library() -> &'static Library {
     static LIBRARY: OnceLock<Library> = OnceLock::new();
-    LIBRARY.get_or_init(|| prepare(DSP).expect("the built-in dsp.js parses"))
+    LIBRARY.get_or_init(|| prepare(DSP, SEQ).expect("the built-in dsp.js and seq.js parse"))
 }
 
-/// Wraps, tags and reads `dsp`. `None` when it does not parse.
-fn prepare(dsp: &str) -> Option<Library> {
+/// Wraps, tags and reads `dsp` and `seq` after it. `None` when they do not parse.
+fn prepare(dsp: &str, seq: &str) -> Option<Library> {
     // The wrapper stays on the first line, so lines of the library keep their numbers.
-    let source = format!("(function (mem, slots, buffer, SR, SEED) {{ {dsp}\n{PLAY}\n}})");
+    let source =
+        format!("(function (mem, slots, buffer, SR, SEED, clock) {{ {dsp}\n{seq}\n{PLAY}\n}})");
     let tagged = instrument_with(&source, false, &Options::default())?;
-    let (exports, ctors) = flux_jit::units::library(dsp)?;
+    let (exports, ctors) = flux_jit::units::library(&format!("{dsp}\n{seq}"))?;
     Some(Library {
         source,
         tagged: tagged.source,
@@ -75,6 +80,7 @@ mod tests {
             "function a() { const s = slots(1); return (x) => mem[s] + x; }\n\
              function b() { return a(); }\nfunction c(x) { return x; }\n\
              const LIBRARY = { a, b, c };",
+            "",
         )
         .unwrap();
         assert_eq!(lib.exports, ["a", "b", "c"]);
@@ -93,5 +99,9 @@ mod tests {
         assert!(lib.exports.iter().any(|e| e == "sine"));
         assert!(lib.ctors.iter().any(|e| e == "sine"));
         assert!(!lib.ctors.iter().any(|e| e == "mtof"));
+        for unit in ["seq", "every", "euclid"] {
+            assert!(lib.ctors.iter().any(|e| e == unit), "{unit}");
+        }
+        assert!(lib.exports.iter().any(|e| e == "swing"));
     }
 }

@@ -191,6 +191,7 @@ impl Loaded {
                     frames: 1,
                     channels,
                     sample_rate: f64::from(cartridge.sample_rate),
+                    clock: &flux_engine::STILL,
                     out: &mut out,
                 };
                 cartridge.render(index, &mut block)
@@ -216,6 +217,8 @@ pub enum Action {
     Gain(f64),
     /// `play(id, fn, fade)`: the fade the new signal comes in with.
     Fade(String, f64),
+    /// `tempo(bpm, glide?)`: the transport's tempo, reached over `glide` seconds.
+    Tempo(f64, Option<f64>),
 }
 
 /// A signal of a loaded file.
@@ -695,7 +698,7 @@ impl Loader {
 /// The live-control calls the code made, from the prelude's list.
 fn read_actions(flux: &Object<'_>) -> rquickjs::Result<Vec<Action>> {
     let list: Function = flux.get("actions")?;
-    let raw: Vec<(String, String, f64)> = list
+    let raw: Vec<(String, String, f64, f64)> = list
         .call::<_, Vec<Vec<Value>>>(())?
         .into_iter()
         .map(|a| {
@@ -708,16 +711,18 @@ fn read_actions(flux: &Object<'_>) -> rquickjs::Result<Vec<Action>> {
                 .and_then(|v| v.as_string())
                 .and_then(|s| s.to_string().ok());
             let x = a.get(2).and_then(Value::as_number);
+            let y = a.get(3).and_then(Value::as_number);
             (
                 kind.unwrap_or_default(),
                 id.unwrap_or_default(),
                 x.unwrap_or(-1.0),
+                y.unwrap_or(-1.0),
             )
         })
         .collect();
     Ok(raw
         .into_iter()
-        .filter_map(|(kind, id, x)| {
+        .filter_map(|(kind, id, x, y)| {
             let fade = (x >= 0.0).then_some(x);
             Some(match kind.as_str() {
                 "stop" => Action::Stop(id, fade),
@@ -727,6 +732,7 @@ fn read_actions(flux: &Object<'_>) -> rquickjs::Result<Vec<Action>> {
                 "clear" => Action::Clear(fade),
                 "gain" => Action::Gain(x),
                 "fade" => Action::Fade(id, x),
+                "tempo" => Action::Tempo(x, (y >= 0.0).then_some(y)),
                 _ => return None,
             })
         })

@@ -1,5 +1,6 @@
 // The Flux JavaScript API, evaluated in every runtime before the signals file.
-// `hooks` comes from Rust: block(id) -> idx, log(line), out (Float64Array for render).
+// `hooks` comes from Rust: block(id) -> idx, log(line), out (Float64Array for render),
+// clocks (Float64Array: the block's t, beat, bar and bpm, one run of frames after another).
 (function (hooks) {
   'use strict';
   const registry = new Map();
@@ -147,6 +148,20 @@
     actions.push(['gain', '', x]);
   }
 
+  // tempo(bpm, glide?): the transport's tempo, reached over `glide` seconds; the beat stays
+  // continuous. Clamped to 20..=999 bpm by the engine.
+  function tempo(bpm, glide) {
+    if (!loading) throw new Error('tempo() can only be called while the code loads');
+    if (typeof bpm !== 'number' || !(bpm > 0) || bpm === Infinity) {
+      throw new TypeError('tempo(bpm, glide?): bpm must be a number above 0, not ' + describe(bpm));
+    }
+    actions.push(['tempo', '', bpm, seconds(glide, 'tempo')]);
+  }
+
+  // The transport's clock: the same values for every signal, frame by frame (render sets
+  // them before each call of update).
+  const clock = Object.seal({ t: 0, beat: 0, bar: 0, bpm: 120 });
+
   function clear(fade) {
     if (!loading) throw new Error('clear() can only be called while the file loads');
     registry.clear();
@@ -238,6 +253,7 @@
   // can change while playing.
   function classify(v) {
     if (v === state) return 'state';
+    if (v === clock) return 'clock';
     if (typeof v === 'function') return 'function';
     if (Array.isArray(v)) return 'array';
     if (isView(v)) {
@@ -261,7 +277,7 @@
     return active[i].update;
   }
 
-  const api = { flux, clear, remove, list, play, stop, mute, unmute, solo, gain };
+  const api = { flux, clear, remove, list, play, stop, mute, unmute, solo, gain, tempo, clock };
   for (const [name, value] of Object.entries({ ...api, console })) {
     Object.defineProperty(globalThis, name, { value, writable: true, configurable: true });
   }
@@ -290,9 +306,15 @@
   // Returns the number of channels the signal gave on its first frame.
   function render(i, n, sr, ch) {
     const out = hooks.out;
+    const ck = hooks.clocks;
+    const run = ck.length / 4;
     const s = active[i];
     let first = 0;
     for (let f = 0, o = 0; f < n; f++, o += ch) {
+      clock.t = ck[f];
+      clock.beat = ck[run + f];
+      clock.bar = ck[2 * run + f];
+      clock.bpm = ck[3 * run + f];
       const v = s.update(sr);
       if (typeof v === 'number') {
         for (let c = 0; c < ch; c++) out[o + c] = v;
@@ -327,8 +349,9 @@
   // `__flux`: frozen, so user code cannot replace render (and silence everything) or
   // any other hook; `library()` freezes the API once the library is in it.
   return Object.freeze({
-    api, finish, render, tagOf, classify, update, slots, buffer, library,
+    api, finish, render, tagOf, classify, update, slots, buffer, library, clock,
     actions: () => actions,
     out: hooks.out,
+    clocks: hooks.clocks,
   });
 })

@@ -684,6 +684,7 @@ fn a_patch_built_from_the_library_renders_natively_without_allocating() {
                 frames: 128,
                 channels: 2,
                 sample_rate: f64::from(SR),
+                clock: &flux_engine::STILL,
                 out: &mut out,
             };
             code.render(&mut block).unwrap();

@@ -450,3 +450,24 @@ proptest! {
         same_on_both_tiers(&src, 3, 40);
     }
 }
+
+#[test]
+fn the_clock_reads_the_same_on_both_tiers() {
+    // The global, the captured object, play()'s s.beat and s.bar, and the module's export.
+    let script = "\
+const c = clock;
+flux('g', (mem, idx) => ({ update: () => {
+  mem[idx] = clock.t; mem[idx + 1] = clock.beat; mem[idx + 2] = clock.bar; mem[idx + 3] = clock.bpm;
+  return [Math.sin(clock.beat * 6.283) * 0.5, c.bar % 1, c.nothing === undefined ? 0.1 : 0];
+} }));
+play('p', (s) => (s.beat % 1) * 0.1 + (s.bar % 1) * 0.1 + s.t);
+";
+    let faults = same_on_both_tiers(script, 3, 30_000);
+    assert!(faults.is_empty(), "{faults:?}");
+    let module = "\
+import { clock, play } from 'flux.js';
+play('m', () => clock.beat % 0.5 < 0.25 ? clock.bar * 0.01 : -clock.t * 0.01);
+";
+    let faults = same_on_both_tiers(module, 1, 30_000);
+    assert!(faults.is_empty(), "{faults:?}");
+}

@@ -207,9 +207,19 @@ impl Control {
         // Faders send many of these a second: they are not printed.
         let quiet = matches!(request, Request::State { .. } | Request::Gain { .. });
         let action = match request {
-            Request::Eval { code, name, line } => {
+            Request::Eval {
+                code,
+                name,
+                line,
+                quantize,
+            } => {
                 let name = name.unwrap_or_else(|| "live.js".into());
-                let mut reload = session.eval(&name, &code);
+                let quantize = match quantize.as_deref().map(flux_engine::Quantize::parse) {
+                    Some(Err(e)) => return (Reply::error(format!("{what}: {e}")), None),
+                    Some(Ok(q)) => Some(q),
+                    None => None,
+                };
+                let mut reload = session.eval_quantized(&name, &code, quantize);
                 if let Reload::Failed { diagnostic, .. } = &mut reload {
                     let first = line.unwrap_or(1).max(1);
                     diagnostic.location.line = diagnostic.location.line.saturating_add(first - 1);
@@ -251,6 +261,9 @@ impl Control {
                     reloads: session.reloads,
                     reload_errors: session.reload_errors,
                     signals: session.signals().len(),
+                    bpm: session.clock().bpm,
+                    beat: session.clock().beat,
+                    bar: session.clock().bar,
                 };
                 return (
                     Reply {
@@ -276,6 +289,8 @@ impl Control {
             Request::Clear { fade } => fade_ok(fade).map(Action::Clear),
             // Clamped to 0..=4; not a finite number >= 0: refused (`Session::act`).
             Request::Gain { value } => Ok(Action::Gain(value)),
+            // Clamped to 20..=999 bpm; not a number above 0: refused (`Session::act`).
+            Request::Tempo { bpm, glide } => Ok(Action::Tempo(bpm, glide)),
         };
         let result = action.and_then(|a| session.act(a));
         finish(session, &what, result, origin, quiet)

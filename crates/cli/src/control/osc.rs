@@ -18,7 +18,7 @@ use crate::worker::Worker;
 
 /// The addresses Flux answers, for error messages.
 const KNOWN: &str = "/flux/eval s, /flux/mute s [f], /flux/unmute s [f], /flux/solo s [f], \
-                     /flux/stop s [f], /flux/gain f, /flux/state s i f";
+                     /flux/stop s [f], /flux/gain f, /flux/state s i f, /flux/tempo f [f]";
 
 /// A running OSC receiver.
 pub struct Osc {
@@ -191,11 +191,29 @@ pub fn request(m: &OscMessage) -> Result<Request, String> {
     Ok(match m.addr.as_str() {
         "/flux/eval" => match args.as_slice() {
             [s] => Request::Eval {
-                code: text(s).ok_or_else(|| bad("s"))?,
+                code: text(s).ok_or_else(|| bad("s [s]"))?,
                 name: Some("osc".into()),
                 line: None,
+                quantize: None,
             },
-            _ => return Err(bad("s")),
+            [s, q] => Request::Eval {
+                code: text(s).ok_or_else(|| bad("s [s]"))?,
+                name: Some("osc".into()),
+                line: None,
+                quantize: Some(text(q).ok_or_else(|| bad("s [s]"))?),
+            },
+            _ => return Err(bad("s [s]")),
+        },
+        "/flux/tempo" => match args.as_slice() {
+            [x] => Request::Tempo {
+                bpm: number(x).ok_or_else(|| bad("f [f]"))?,
+                glide: None,
+            },
+            [x, g] => Request::Tempo {
+                bpm: number(x).ok_or_else(|| bad("f [f]"))?,
+                glide: Some(number(g).ok_or_else(|| bad("f [f]"))?),
+            },
+            _ => return Err(bad("f [f]")),
         },
         "/flux/mute" => {
             let (signal, fade) = id_fade()?;
@@ -300,6 +318,29 @@ mod tests {
         assert!(e.contains("does not fit in the packet"), "{e}");
         assert!(decode(b"#bundle\0\0\0")[0].is_err());
         assert!(decode(b"#bundle\0\0\0\0\0\0\0\0\x01\0\0")[0].is_err());
+    }
+
+    #[test]
+    fn tempo_and_a_quantized_eval_become_requests() {
+        let s = |x: &str| OscType::String(x.into());
+        assert_eq!(
+            request(&msg(
+                "/flux/tempo",
+                vec![OscType::Float(140.0), OscType::Int(2)]
+            )),
+            Ok(Request::Tempo {
+                bpm: 140.0,
+                glide: Some(2.0)
+            })
+        );
+        assert_eq!(
+            request(&msg("/flux/tempo", vec![s("fast")])).unwrap_err(),
+            "/flux/tempo takes (f [f]), not (s)"
+        );
+        assert!(matches!(
+            request(&msg("/flux/eval", vec![s("play('a', () => 0)"), s("bar")])),
+            Ok(Request::Eval { quantize: Some(q), .. }) if q == "bar"
+        ));
     }
 
     #[test]

@@ -37,6 +37,18 @@ pub enum Request {
         /// the file (an editor's paragraph): diagnostics are moved to the file's lines.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         line: Option<u32>,
+        /// When the code takes over: `none`, `beat`, `bar` or a number of beats (default:
+        /// `flux play --quantize`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        quantize: Option<String>,
+    },
+    /// `tempo(bpm, glide?)`: the transport's tempo.
+    Tempo {
+        /// Beats per minute (clamped to 20..=999).
+        bpm: f64,
+        /// Seconds to glide there (default 0: at once).
+        #[serde(default)]
+        glide: Option<f64>,
     },
     /// The signals that play, with tier and state.
     List,
@@ -109,6 +121,10 @@ impl Request {
             Request::Stop { signal, .. } => format!("stop '{signal}'"),
             Request::Clear { .. } => "clear".into(),
             Request::Gain { value } => format!("gain {value}"),
+            Request::Tempo { bpm, glide } => match glide {
+                Some(g) => format!("tempo {bpm} over {g} s"),
+                None => format!("tempo {bpm}"),
+            },
             Request::State {
                 signal,
                 index,
@@ -183,6 +199,15 @@ pub struct WireStatus {
     pub reload_errors: u64,
     /// Signals playing.
     pub signals: usize,
+    /// The transport's tempo, beats per minute.
+    #[serde(default)]
+    pub bpm: f64,
+    /// Beats since the transport started.
+    #[serde(default)]
+    pub beat: f64,
+    /// Bars since the transport started.
+    #[serde(default)]
+    pub bar: f64,
 }
 
 /// The reply to one request.

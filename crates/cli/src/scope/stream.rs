@@ -69,6 +69,9 @@ pub struct Status {
     pub output: String,
     /// True when the DSP thread runs with a real-time policy.
     pub realtime: bool,
+    /// The transport, read for each status message.
+    #[serde(skip)]
+    pub clock: Option<flux_engine::ClockReader>,
 }
 
 /// One signal, as the page lists it.
@@ -93,6 +96,9 @@ struct StatusMessage<'a> {
     underruns: u64,
     frames: u64,
     scope_dropped_frames: u64,
+    /// The transport's tempo and position (`bar.beat`, from 1).
+    bpm: f64,
+    bar_beat: String,
 }
 
 #[derive(Serialize)]
@@ -281,6 +287,11 @@ pub fn run(listener: TcpListener, mut feed: Feed, stop: &AtomicBool) -> u64 {
                 underruns: stats.underruns,
                 frames: stats.frames_played,
                 scope_dropped_frames: tap_dropped,
+                bpm: status.clock.as_ref().map_or(0.0, |c| c.read().bpm),
+                bar_beat: status
+                    .clock
+                    .as_ref()
+                    .map_or_else(String::new, |c| c.read().bar_beat()),
             };
             if let Ok(json) = serde_json::to_string(&message) {
                 pages.retain_mut(|page| !matches!(page.send(json.as_str().into()), Sent::Closed));

@@ -63,6 +63,9 @@ pub enum Captured {
         /// Slots.
         len: usize,
     },
+    /// The transport's `clock` (`clock.t`, `clock.beat`, `clock.bar`, `clock.bpm`): read
+    /// from the block's clock at the current frame.
+    Clock,
     /// Anything else, described ("a string", "a Map").
     Other(String),
 }

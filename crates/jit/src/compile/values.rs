@@ -29,6 +29,8 @@ pub(super) enum Val {
     /// The state memory, or a view of it: slots `offset..offset + len`.
     State(usize, usize),
     Math,
+    /// The transport's clock.
+    Clock,
     /// A captured value the kernel cannot hold (a string, a Map...): fine to pass along
     /// and leave unused, an error where it is used.
     Opaque(String),
@@ -103,6 +105,7 @@ pub(super) fn describe(v: &Val) -> std::borrow::Cow<'static, str> {
         Val::State(0, _) => "mem",
         Val::State(..) => "a view of mem",
         Val::Math => "Math",
+        Val::Clock => "clock",
         Val::Opaque(what) => return format!("a captured value that is {what}").into(),
     })
 }

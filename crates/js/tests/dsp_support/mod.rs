@@ -81,6 +81,7 @@ pub fn render_with_state(
             frames: chunk.len() / channels,
             channels,
             sample_rate: f64::from(sr),
+            clock: &flux_engine::STILL,
             out: chunk,
         };
         code.render(&mut block)

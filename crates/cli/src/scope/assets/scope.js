@@ -202,6 +202,7 @@
     $('underruns').textContent = String(status.underruns);
     $('underruns').className = status.underruns > 0 ? 'bad' : '';
     $('drops').textContent = `${status.scope_dropped_frames} frames`;
+    $('tempo').textContent = `${status.bpm} bpm, ${status.bar_beat}`;
     const list = $('signals');
     list.replaceChildren(...status.signals.map((s) => {
       const li = document.createElement('li');

@@ -135,6 +135,7 @@ impl<'x, 'f, 'a, 'b> Lower<'x, 'f, 'a, 'b> {
             "NaN" => Ok(Val::Num(self.num_const(f64::NAN))),
             "Infinity" => Ok(Val::Num(self.num_const(f64::INFINITY))),
             "Math" => Ok(Val::Math),
+            "clock" => Ok(Val::Clock),
             "FLUX_STATE" => Ok(Val::State(0, self.shared.state_len)),
             _ => self.err(id.span, format!("the global `{name}`")),
         }

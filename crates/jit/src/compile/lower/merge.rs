@@ -62,6 +62,7 @@ impl<'x, 'f, 'a, 'b> Lower<'x, 'f, 'a, 'b> {
                 Val::State(*offset, *len)
             }
             Captured::Function { id, captures } => Val::Func(*id, captures.clone()),
+            Captured::Clock => Val::Clock,
             Captured::Array(_) | Captured::Object(_) => Val::Data(c.clone()),
             Captured::Other(what) => {
                 let _ = span;
@@ -107,7 +108,8 @@ impl<'x, 'f, 'a, 'b> Lower<'x, 'f, 'a, 'b> {
             | Val::Data(_)
             | Val::Func(..)
             | Val::State(..)
-            | Val::Math => {
+            | Val::Math
+            | Val::Clock => {
                 let _ = span;
                 self.b.ins().iconst(types::I8, 1)
             }

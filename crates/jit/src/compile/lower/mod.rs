@@ -40,6 +40,8 @@ pub(super) struct Lower<'x, 'f, 'a, 'b> {
     /// them with integer constants), so that state indices made of them need no check.
     ranges: HashMap<Value, (f64, f64)>,
     out: Value,
+    /// The clock at the current frame (field 0 of it).
+    clock: Value,
     fuel: Variable,
     fuel_out: ir::Block,
     /// Site of the `update` being compiled.
@@ -79,6 +81,7 @@ impl<'x, 'f, 'a, 'b> Lower<'x, 'f, 'a, 'b> {
             param_ranges,
             ranges: HashMap::new(),
             out: placeholder,
+            clock: placeholder,
             fuel,
             fuel_out,
             update: 0,
@@ -127,6 +130,7 @@ impl<'x, 'f, 'a, 'b> Lower<'x, 'f, 'a, 'b> {
             .load(types::F64, flags, ctx, ctx_offset::SAMPLE_RATE);
         let fuel = self.b.ins().load(types::I64, flags, ctx, ctx_offset::FUEL);
         self.b.def_var(self.fuel, fuel);
+        let clock_base = self.b.ins().load(self.ptr, flags, ctx, ctx_offset::CLOCK);
         let frame = self.b.declare_var(types::I64);
         let zero = self.b.ins().iconst(types::I64, 0);
         self.b.def_var(frame, zero);
@@ -147,6 +151,8 @@ impl<'x, 'f, 'a, 'b> Lower<'x, 'f, 'a, 'b> {
         let stride = (self.shared.channels * 8) as i64;
         let offset = self.b.ins().imul_imm_s(f, stride);
         self.out = self.b.ins().iadd(out_base, offset);
+        let clock_offset = self.b.ins().imul_imm_s(f, 8);
+        self.clock = self.b.ins().iadd(clock_base, clock_offset);
         let captures = self.bind_captures(request.function, &request.captures, node.span())?;
         self.frames.push(Frame {
             function: request.function,

@@ -8,6 +8,7 @@ use super::Lower;
 use crate::compile::jit::MATH_CONSTANTS;
 use crate::compile::values::{describe, Val, R};
 use crate::compile::Captured;
+use flux_engine::{Clock, MAX_BLOCK};
 
 impl<'x, 'f, 'a, 'b> Lower<'x, 'f, 'a, 'b> {
     pub(super) fn field(&mut self, o: &Val, key: &str, span: Span) -> R<Val> {
@@ -15,6 +16,18 @@ impl<'x, 'f, 'a, 'b> Lower<'x, 'f, 'a, 'b> {
             Val::Math => match MATH_CONSTANTS.iter().find(|(k, _)| *k == key) {
                 Some((_, x)) => Ok(Val::Num(self.num_const(*x))),
                 None => self.err(span, format!("Math.{key} as a value")),
+            },
+            Val::Clock => match Clock::FIELDS.iter().position(|k| *k == key) {
+                Some(k) => {
+                    // Field k of this frame: the frame's base, plus k arrays of MAX_BLOCK.
+                    let offset = i32::try_from(k * MAX_BLOCK * 8).expect("a small offset");
+                    let v =
+                        self.b
+                            .ins()
+                            .load(types::F64, MemFlagsData::trusted(), self.clock, offset);
+                    Ok(Val::Num(v))
+                }
+                None => Ok(Val::Undef),
             },
             Val::Tuple(items) if key == "length" => {
                 Ok(Val::Num(self.num_const(items.len() as f64)))

@@ -1,0 +1,253 @@
+//! The transport's clock on both tiers: every signal reads the same values to the frame,
+//! whenever it was made; sequencing units fire on their frames; tempo glides stay smooth.
+
+use std::sync::Arc;
+
+use assert_no_alloc::{assert_no_alloc, AllocDisabler};
+use flux_engine::{engine, Controller, Engine, EngineConfig, StateAllocator, StateMemory, Tier};
+use flux_js::{LoadOptions, Loader, TierChoice};
+
+#[global_allocator]
+static ALLOCATOR: AllocDisabler = AllocDisabler;
+
+const SR: u32 = 48_000;
+
+struct Rig {
+    loader: Loader,
+    ctl: Controller,
+    eng: Engine,
+    tier: Tier,
+    channels: usize,
+}
+
+fn rig(tier: TierChoice, channels: usize) -> Rig {
+    let state = Arc::new(StateMemory::new(1 << 16));
+    let loader = Loader::new(
+        state.clone(),
+        StateAllocator::new(1 << 16, 64),
+        LoadOptions {
+            sample_rate: SR,
+            channels,
+            tier,
+            ..LoadOptions::default()
+        },
+    );
+    let (ctl, eng) = engine(EngineConfig::new(SR, channels), state);
+    let tier = if tier == TierChoice::Native {
+        Tier::Native
+    } else {
+        Tier::Js
+    };
+    Rig {
+        loader,
+        ctl,
+        eng,
+        tier,
+        channels,
+    }
+}
+
+impl Rig {
+    fn swap(&mut self, source: &str) {
+        let loaded = self
+            .loader
+            .load_source("clock.js", source)
+            .unwrap_or_else(|d| panic!("{d}\n{source}"));
+        for s in &loaded.signals {
+            assert_eq!(s.tier, self.tier, "{}: {:?}", s.id, s.reason);
+        }
+        self.ctl.swap(loaded.patch);
+    }
+
+    /// Renders `frames` frames in uneven chunks.
+    fn render(&mut self, frames: usize) -> Vec<f32> {
+        let mut out = vec![0.0f32; frames * self.channels];
+        for chunk in out.chunks_mut(101 * self.channels) {
+            self.eng.process(chunk);
+        }
+        out
+    }
+}
+
+/// Runs `scenario` on both tiers, asserts they agree bit for bit, returns the output.
+fn both(channels: usize, scenario: impl Fn(&mut Rig) -> Vec<f32>) -> Vec<f32> {
+    let js = scenario(&mut rig(TierChoice::Js, channels));
+    let native = scenario(&mut rig(TierChoice::Native, channels));
+    assert_eq!(js.len(), native.len());
+    for (i, (a, b)) in js.iter().zip(&native).enumerate() {
+        assert_eq!(a.to_bits(), b.to_bits(), "sample {i}: js {a} native {b}");
+    }
+    native
+}
+
+#[test]
+fn a_signal_added_later_reads_the_same_beat() {
+    let first = "flux('a', () => ({ update: () => [clock.beat * 1e-3, 0] }));";
+    let second = "flux('a', () => ({ update: () => [clock.beat * 1e-3, 0] }));\n\
+                  play('late', (s) => [0, s.beat * 1e-3]);";
+    let out = both(2, |rig| {
+        rig.swap(first);
+        let mut out = rig.render(62_400);
+        rig.swap(second);
+        out.extend(rig.render(20_000));
+        out
+    });
+    // From 1.3 s on, both channels carry the same beat (from 2.6 on), frame by frame.
+    let frames: Vec<&[f32]> = out.chunks(2).collect();
+    assert_eq!(frames[62_399][1], 0.0);
+    assert!(frames[62_400][1] > 0.0);
+    for (f, frame) in frames.iter().enumerate().skip(62_400) {
+        assert_eq!(frame[0], frame[1], "frame {f}");
+    }
+    assert!((f64::from(frames[62_400][1]).atanh() * 1e3 - 2.6).abs() < 1e-3);
+}
+
+/// Frames of `out` (mono) that are not silent.
+fn onsets(out: &[f32]) -> Vec<usize> {
+    (0..out.len()).filter(|&f| out[f] != 0.0).collect()
+}
+
+#[test]
+fn every_beat_fires_on_frames_0_24000_48000() {
+    let source =
+        "flux('k', () => { const beat = every(1); return { update: () => beat() * 0.5 }; });";
+    let out = both(1, |rig| {
+        rig.swap(source);
+        rig.render(100_000)
+    });
+    assert_eq!(onsets(&out), [0, 24_000, 48_000, 72_000, 96_000]);
+    assert!(out.iter().all(|&x| x == 0.0 || x == 0.5f64.tanh() as f32));
+}
+
+#[test]
+fn euclid_3_8_fires_on_its_steps() {
+    // Steps of a quarter beat are 6000 frames at 120 bpm; E(3, 8) = x..x..x. fires on steps
+    // 0, 3 and 6 of every 8; rotated by 1, on steps 2, 5 and 7.
+    let source = "flux('e', () => { const e = euclid(3, 8, 0.25); return { update: () => e() * 0.5 }; });\n\
+                  flux('r', () => { const e = euclid(3, 8, 0.25, 1); return { update: () => e() * 0.25 }; });";
+    let out = both(1, |rig| {
+        rig.swap(source);
+        rig.render(96_000)
+    });
+    let (e, r) = (0.5f64.tanh() as f32, 0.25f64.tanh() as f32);
+    let plain: Vec<usize> = (0..out.len()).filter(|&f| out[f] == e).collect();
+    let rotated: Vec<usize> = (0..out.len()).filter(|&f| out[f] == r).collect();
+    let want = |steps: &[usize]| -> Vec<usize> {
+        (0..2)
+            .flat_map(|bar| steps.iter().map(move |s| (bar * 8 + s) * 6_000))
+            .collect()
+    };
+    assert_eq!(plain, want(&[0, 3, 6]));
+    assert_eq!(rotated, want(&[2, 5, 7]));
+    assert_eq!(onsets(&out).len(), 12);
+}
+
+#[test]
+fn seq_steps_through_its_values_and_swing_delays_the_odd_steps() {
+    // Half-beat steps (12000 frames): 0.1, 0.2, 0.3, 0.1...; with a swing of 1/3 the odd
+    // steps start a third of a step (4000 frames) late.
+    let source =
+        "flux('s', () => { const n = seq([0.1, 0.2, 0.3], 0.5); return { update: () => n() }; });";
+    let out = both(1, |rig| {
+        rig.swap(source);
+        rig.render(48_000)
+    });
+    let level = |x: f64| x.tanh() as f32;
+    assert_eq!(out[11_999], level(0.1));
+    assert_eq!(out[12_000], level(0.2));
+    assert_eq!(out[24_000], level(0.3));
+    assert_eq!(out[36_000], level(0.1));
+    let swung = "swing(1 / 3);\n\
+                 flux('h', () => { const h = every(0.5); return { update: () => h() * 0.5 }; });";
+    let out = both(1, |rig| {
+        rig.swap(swung);
+        rig.render(48_000)
+    });
+    assert_eq!(onsets(&out), [0, 16_000, 24_000, 40_000]);
+}
+
+#[test]
+fn a_trigger_made_later_keeps_to_the_grid() {
+    // Added at 1.3 s (beat 2.6): no trigger until beat 3, at frame 72000, like the first.
+    let first =
+        "flux('a', () => { const t = every(1); return { update: () => [t() * 0.5, 0] }; });";
+    let second = "flux('a', () => { const t = every(1); return { update: () => [t() * 0.5, 0] }; });\n\
+                  flux('b', () => { const t = every(1); return { update: () => [0, t() * 0.5] }; });";
+    let out = both(2, |rig| {
+        rig.swap(first);
+        let mut out = rig.render(62_400);
+        rig.swap(second);
+        out.extend(rig.render(40_000));
+        out
+    });
+    let a: Vec<f32> = out.iter().step_by(2).copied().collect();
+    let b: Vec<f32> = out.iter().skip(1).step_by(2).copied().collect();
+    assert_eq!(onsets(&a), [0, 24_000, 48_000, 72_000, 96_000]);
+    assert_eq!(onsets(&b), [72_000, 96_000]);
+}
+
+#[test]
+fn a_tempo_glide_is_smooth_on_both_tiers() {
+    // 120 to 60 bpm over half a second, from frame 4800: the beat's step per frame shrinks
+    // steadily, never by more than the glide allows in one frame.
+    let source = "play('b', (s) => s.beat * 0.01);";
+    let out = both(1, |rig| {
+        rig.swap(source);
+        let mut out = rig.render(4_800);
+        rig.ctl.set_tempo(60.0, 24_000);
+        out.extend(rig.render(40_000));
+        out
+    });
+    let beat: Vec<f64> = out.iter().map(|&x| f64::from(x).atanh() * 100.0).collect();
+    let inc: Vec<f64> = beat.windows(2).map(|w| w[1] - w[0]).collect();
+    let (fast, slow) = (120.0 / 60.0 / 48_000.0, 60.0 / 60.0 / 48_000.0);
+    assert!((inc[2_000] - fast).abs() < fast * 0.05, "{}", inc[2_000]);
+    assert!((inc[40_000] - slow).abs() < slow * 0.05, "{}", inc[40_000]);
+    // f32 output rounds the beat: compare increments over 100 frames.
+    let per100: Vec<f64> = beat
+        .windows(101)
+        .step_by(100)
+        .map(|w| w[100] - w[0])
+        .collect();
+    let most = per100
+        .windows(2)
+        .map(|w| (w[1] - w[0]).abs())
+        .fold(0.0f64, f64::max);
+    assert!(
+        most < 3e-5,
+        "the beat's slope stepped by {most} per 100 frames"
+    );
+}
+
+#[test]
+fn sequencing_units_render_natively_without_allocating() {
+    let mut rig = rig(TierChoice::Native, 1);
+    let source = "swing(0.2);\n\
+                  flux('k', () => {\n\
+                    const kick = every(1), rim = euclid(5, 8, 0.25, 2), note = seq([1, 2, 3], 0.5);\n\
+                    return { update: () => (kick() + rim()) * 0.1 * note() + clock.bar * 1e-3 };\n\
+                  });";
+    rig.swap(source);
+    let mut out = vec![0.0f32; 4096];
+    assert_no_alloc(|| {
+        for _ in 0..8 {
+            rig.eng.process(&mut out);
+        }
+    });
+    assert!(rig.ctl.collect().is_empty());
+    assert!(out.iter().any(|&x| x != 0.0));
+}
+
+#[test]
+fn a_unit_given_a_bad_value_names_it_and_the_place_of_the_call() {
+    let mut rig = rig(TierChoice::Auto, 1);
+    for (source, says) in [
+        ("flux('k', () => {\n  const t = every(0);\n  return { update: () => t() };\n});", "clock.js:2:13: RangeError: every(beats): beats must be a number above 0, not 0"),
+        ("flux('k', () => {\n  const t = euclid(9, 8, 0.25);\n  return { update: () => t() };\n});", "clock.js:2:13: RangeError: euclid(pulses, steps, ...): pulses must be a number from 0 to 8, not 9"),
+        ("flux('k', () => {\n  const t = seq([], 1);\n  return { update: () => t() };\n});", "clock.js:2:13: TypeError: seq(values, stepBeats): values must be a non-empty array of numbers"),
+        ("swing(-1);", "clock.js:1:1: RangeError: swing(amount): amount must be a number from 0 to 0.75, not -1"),
+    ] {
+        let e = rig.loader.load_source("clock.js", source).unwrap_err();
+        assert_eq!(e.to_string(), says);
+    }
+}
