@@ -1,53 +1,58 @@
-// A groove made from the unit library: kick, hat, bass and a pad through a reverb.
-// Every unit keeps its state by the name it is bound to: insert, reorder or edit lines
-// while it plays and save; nothing restarts. `flux check` says native for all four.
-import { flux, sine, saw, noise, phasor, decay, ar, adsr, lowpass, highpass, reverb, pan, mtof } from './flux.js';
+// A groove made from the unit library on the transport's clock: kick, hat, a Euclidean
+// rim, a bass line and a pad through a reverb. Every unit keeps its state by the name it
+// is bound to: insert, reorder or edit lines while it plays and save; nothing restarts,
+// and every part stays on the grid. `flux check` says native for all of it.
+import {
+  flux, tempo, every, euclid, seq, sine, saw, noise, decay, ar, adsr, lowpass, highpass,
+  bandpass, reverb, pan, mtof,
+} from './flux.js';
 
-const BPM = 124;
-const beatHz = BPM / 60;
+tempo(124);
 
 flux('kick', () => {
-  const beat = phasor();
+  const beat = every(1);
   const body = sine();
-  const amp = ar(0.002, 0.4);                 // 2 ms of attack: a thump, not a click
+  const amp = ar(0.002, 0.4);                  // 2 ms of attack: a thump, not a click
   const pitch = decay(0.08);
   return {
     update: () => {
-      const hit = beat(beatHz) < 0.01;          // the first 1 % of each beat
-      const p = pitch(hit);
-      return body(48 + 140 * p) * amp(hit) * 0.9;
+      const hit = beat();
+      return body(48 + 140 * pitch(hit)) * amp(hit) * 0.9;
     },
   };
 });
 
 flux('hat', () => {
-  const eighth = phasor();
+  const offbeat = euclid(1, 2, 0.5, 1);        // the second eighth of every beat
   const hiss = noise();
   const air = highpass();
   const amp = decay(0.06);
   return {
-    update: () => {
-      const step = eighth(beatHz * 2);
-      const hit = step > 0.5 && step < 0.52;    // on the offbeat eighths
-      return pan(air(hiss(), 7000, 0.8) * amp(hit) * 0.25, 0.3);
-    },
+    update: () => pan(air(hiss(), 7000, 0.8) * amp(offbeat()) * 0.25, 0.3),
+  };
+});
+
+flux('rim', () => {
+  const pattern = euclid(3, 8, 0.25, 2);       // x..x..x. on sixteenths, turned by two
+  const click = noise();
+  const tone = bandpass();
+  const amp = decay(0.03);
+  return {
+    update: () => pan(tone(click(), 1800, 6) * amp(pattern()) * 0.6, -0.4),
   };
 });
 
 flux('bass', () => {
+  const notes = seq([33, 33, 36, 31], 1);      // one note a beat
+  const gate = seq([0, 1], 0.5);                // on the offbeat eighths
   const osc = saw();
   const sub = sine();
-  const bar = phasor();
   const env = adsr(0.004, 0.15, 0.35, 0.08);
   const lp = lowpass();
-  const notes = [33, 33, 36, 31];
   return {
     update: () => {
-      const pos = bar(beatHz / 4) * 4;          // beats into the bar
-      const note = notes[Math.floor(pos)];
-      const gate = pos % 1 > 0.5 && pos % 1 < 0.9 ? 1 : 0;
-      const e = env(gate);
-      const f = mtof(note);
+      const f = mtof(notes());
+      const e = env(gate());
       return (lp(osc(f), 180 + 1400 * e, 1.5) * 0.5 + sub(f) * 0.3) * e;
     },
   };
