@@ -33,6 +33,57 @@ pub(crate) struct Hooks {
     pub(crate) sample_rate: u32,
     /// The library's `SEED`.
     pub(crate) seed: u64,
+    /// Evaluate the library at once (the file names it), not only when asked.
+    pub(crate) library: bool,
+}
+
+/// Evaluates the unit library in `ctx` and adds its exports to the API (its unit makers
+/// wrapped by the prelude), once; later calls do nothing.
+pub(crate) fn install_library(ctx: &Ctx<'_>, sample_rate: u32, seed: u64) -> rquickjs::Result<()> {
+    let flux: Object = ctx.globals().get("__flux")?;
+    let has: Function = flux.get("hasLibrary")?;
+    if has.call::<_, bool>(())? {
+        return Ok(());
+    }
+    let lib = library();
+    let mut options = EvalOptions::default();
+    options.global = true;
+    options.strict = true;
+    options.filename = Some(LIBRARY_NAME.to_owned());
+    let make: Function = ctx.eval_with_options(lib.tagged.as_str(), options)?;
+    let made: Vec<Value> = make.call((
+        ctx.globals().get::<_, Value>("FLUX_STATE")?,
+        flux.get::<_, Value>("slots")?,
+        flux.get::<_, Value>("buffer")?,
+        f64::from(sample_rate),
+        (seed % (1 << 32)) as f64,
+        flux.get::<_, Value>("clock")?,
+    ))?;
+    let install: Function = flux.get("library")?;
+    let mut made = made.into_iter();
+    let (exports, play) = (made.next(), made.next());
+    install.call::<_, Value>((exports, lib.ctors.clone(), play))?;
+    Ok(())
+}
+
+/// Whether `source` names the library: one of its exports, or `play` (whose per-frame
+/// function is the library's), as a whole word. Names in comments and strings count too:
+/// the library is then loaded for nothing, which costs time, never correctness.
+pub(crate) fn names_library(source: &str) -> bool {
+    let lib = library();
+    let word = |c: u8| c.is_ascii_alphanumeric() || c == b'_' || c == b'$';
+    let b = source.as_bytes();
+    lib.exports
+        .iter()
+        .map(String::as_str)
+        .chain(["play"])
+        .any(|name| {
+            source.match_indices(name).any(|(i, _)| {
+                let before = i.checked_sub(1).map(|j| b[j]);
+                let after = b.get(i + name.len()).copied();
+                !before.is_some_and(word) && !after.is_some_and(word)
+            })
+        })
 }
 
 /// State a unit of the library took while the file loaded.
@@ -121,6 +172,7 @@ impl Hooks {
             })?,
         )?;
         hooks.set("sites", self.sites)?;
+        hooks.set("libraryNames", library().exports.clone())?;
         hooks.set("running", self.running)?;
         hooks.set(
             "out",
@@ -143,25 +195,17 @@ impl Hooks {
             ctx.eval("(o) => Object.defineProperty(globalThis, '__flux', { value: o })")?;
         define.call::<_, Value>((flux.clone(),))?;
 
-        // The unit library, its makers wrapped by the prelude.
-        let lib = library();
-        let mut options = EvalOptions::default();
-        options.global = true;
-        options.strict = true;
-        options.filename = Some(LIBRARY_NAME.to_owned());
-        let make: Function = ctx.eval_with_options(lib.tagged.as_str(), options)?;
-        let made: Vec<Value> = make.call((
-            globals.get::<_, Value>("FLUX_STATE")?,
-            flux.get::<_, Value>("slots")?,
-            flux.get::<_, Value>("buffer")?,
-            f64::from(self.sample_rate),
-            (self.seed % (1 << 32)) as f64,
-            flux.get::<_, Value>("clock")?,
-        ))?;
-        let install: Function = flux.get("library")?;
-        let mut made = made.into_iter();
-        let (exports, play) = (made.next(), made.next());
-        install.call::<_, Value>((exports, lib.ctors.clone(), play))?;
+        // The unit library: at once when the file names it, else when something asks.
+        let (sample_rate, seed) = (self.sample_rate, self.seed);
+        hooks.set(
+            "loadLibrary",
+            Function::new(ctx.clone(), move |ctx: Ctx<'_>| {
+                install_library(&ctx, sample_rate, seed)
+            })?,
+        )?;
+        if self.library {
+            install_library(ctx, sample_rate, seed)?;
+        }
         Ok(())
     }
 }

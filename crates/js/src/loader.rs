@@ -469,6 +469,7 @@ impl Loader {
             units: units.clone(),
             sample_rate: self.options.sample_rate,
             seed: self.options.seed,
+            library: crate::hooks::names_library(source),
         };
         let (entries, requests, actions, globals) =
             context.with(|ctx| -> Result<_, Diagnostic> {

@@ -455,6 +455,12 @@ impl ModuleLoader for FileLoader {
             t.modules.push((name.to_owned(), source.clone(), tagged));
             Some(run)
         });
+        // A module that names the library gets it before any module runs.
+        if crate::hooks::names_library(&source) {
+            let flux: rquickjs::Object = ctx.globals().get("__flux")?;
+            let load: rquickjs::Function = flux.get("loadLibrary")?;
+            load.call::<_, ()>(())?;
+        }
         Module::declare(ctx.clone(), name, run.unwrap_or(source))
     }
 }

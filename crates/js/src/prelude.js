@@ -117,10 +117,23 @@
     playUpdate = play;
     for (const name of Object.keys(lib)) {
       const value = ctors.includes(name) ? unitCtor(name, lib[name]) : lib[name];
-      api[name] = value;
+      Object.defineProperty(api, name, { value, enumerable: true });
       Object.defineProperty(globalThis, name, { value, writable: true, configurable: true });
     }
-    Object.freeze(api);
+  }
+  const hasLibrary = () => playUpdate !== null;
+  // A file that does not name the library gets it the first time it reaches for it.
+  for (const name of hooks.libraryNames || []) {
+    Object.defineProperty(globalThis, name, {
+      get() {
+        hooks.loadLibrary();
+        return globalThis[name];
+      },
+      set(value) {
+        Object.defineProperty(globalThis, name, { value, writable: true, configurable: true });
+      },
+      configurable: true,
+    });
   }
 
   // Live-control calls, carried out on the running patch once the code has loaded.
@@ -176,6 +189,7 @@
     if (typeof fn !== 'function') {
       throw new TypeError("play('" + id + "', fn): fn must be a function, not " + describe(fn));
     }
+    if (playUpdate === null) hooks.loadLibrary();
     flux(id, (mem, idx) => ({ update: playUpdate(fn, idx, id, mem.subarray(idx, idx + 63)) }));
     if (fade !== undefined) actions.push(['fade', id, seconds(fade, 'play')]);
   }
@@ -278,12 +292,18 @@
   }
 
   const api = { flux, clear, remove, list, play, stop, mute, unmute, solo, gain, tempo, clock };
+  // The API's functions are fixed (the object stays open only for the library's, which are
+  // fixed as they come, and is frozen when the load ends).
+  for (const name of Object.keys(api)) {
+    Object.defineProperty(api, name, { writable: false, configurable: false });
+  }
   for (const [name, value] of Object.entries({ ...api, console })) {
     Object.defineProperty(globalThis, name, { value, writable: true, configurable: true });
   }
 
   // Ends the load: freezes the registry into the list the DSP thread renders.
   function finish() {
+    Object.freeze(api);
     loading = false;
     active = [];
     ids = [];
@@ -349,7 +369,8 @@
   // `__flux`: frozen, so user code cannot replace render (and silence everything) or
   // any other hook; `library()` freezes the API once the library is in it.
   return Object.freeze({
-    api, finish, render, tagOf, classify, update, slots, buffer, library, clock,
+    api, finish, render, tagOf, classify, update, slots, buffer, library, hasLibrary,
+    loadLibrary: () => hooks.loadLibrary(), clock,
     actions: () => actions,
     out: hooks.out,
     clocks: hooks.clocks,

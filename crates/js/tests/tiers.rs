@@ -314,7 +314,7 @@ flux('v', (mem, idx) => {
       w[0]++;
       let s = 0;
       for (let i = 0; i < v.length + 2; i++) s += v[i] ?? 0.125;
-      return [v[0] + (v[9] ?? 0.5), w[1] + v.length + w.length + s * 0.001];
+      return [v[0] + (v[9] ?? 0.5), (w[1] + v.length + w.length + s) * 0.001];
     }
   };
 });
