@@ -679,7 +679,45 @@ function dbtoa(db = 0) {
   return Math.pow(10, db / 20);
 }
 
+// ----- samples -----
+
+// A sound file (WAV), read when the file loads (relative to the signals file, under the
+// folder rules of imports) and kept in the state memory across reloads; its channels are
+// mixed to mono. `s(trigger, rate)` plays it from the start on each rising trigger, at
+// `rate` times its own speed (1: as recorded, 2: an octave up), with linear interpolation,
+// and gives 0 when it is done. Slot s: the position plus 1 (0: not playing); s + 1: the last
+// trigger.
+function sampler(path) {
+  const info = sample(path);
+  const base = info[0];
+  const len = info[1];
+  const step = info[2];
+  const s = slots(2);
+  return (trigger = 0, rate = 1) => {
+    const on = trigger > 0;
+    if (on && !(mem[s + 1] > 0)) {
+      mem[s] = 1;
+    }
+    mem[s + 1] = on ? 1 : 0;
+    const at = mem[s];
+    if (!(at > 0)) {
+      return 0;
+    }
+    const pos = at - 1;
+    if (!(pos < len - 1)) {
+      mem[s] = 0;
+      return 0;
+    }
+    const i = Math.floor(pos);
+    const a = mem[base + i];
+    const y = a + (mem[base + i + 1] - a) * (pos - i);
+    mem[s] = at + step * Math.max(0, rate);
+    return y;
+  };
+}
+
 const LIBRARY = {
+  sampler,
   sine,
   saw,
   square,

@@ -35,6 +35,10 @@ pub(crate) struct Hooks {
     pub(crate) seed: u64,
     /// Evaluate the library at once (the file names it), not only when asked.
     pub(crate) library: bool,
+    /// The load's imports, which `sampler` paths follow the rules of.
+    pub(crate) imports: crate::modules::Imports,
+    /// Sounds decoded by earlier loads.
+    pub(crate) samples: crate::samples::SampleCache,
 }
 
 /// Evaluates the unit library in `ctx` and adds its exports to the API (its unit makers
@@ -58,6 +62,7 @@ pub(crate) fn install_library(ctx: &Ctx<'_>, sample_rate: u32, seed: u64) -> rqu
         f64::from(sample_rate),
         (seed % (1 << 32)) as f64,
         flux.get::<_, Value>("clock")?,
+        flux.get::<_, Value>("sample")?,
     ))?;
     let install: Function = flux.get("library")?;
     let mut made = made.into_iter();
@@ -135,6 +140,28 @@ impl Hooks {
                     Ok::<f64, rquickjs::Error>(block.offset as f64)
                 },
             )?,
+        )?;
+        let (alloc, state, imports, samples) = (
+            self.alloc.clone(),
+            self.state.clone(),
+            self.imports,
+            self.samples,
+        );
+        let sample_rate = self.sample_rate;
+        hooks.set(
+            "sample",
+            Function::new(ctx.clone(), move |ctx: Ctx<'_>, name: String| {
+                let placed =
+                    crate::samples::place(&name, &imports, &alloc, &state, &samples, sample_rate)
+                        .map_err(|why| {
+                        rquickjs::Exception::throw_range(&ctx, &format!("sampler('{name}'): {why}"))
+                    })?;
+                Ok::<Vec<f64>, rquickjs::Error>(vec![
+                    placed.offset as f64,
+                    placed.frames as f64,
+                    placed.step,
+                ])
+            })?,
         )?;
         let alloc = self.alloc;
         hooks.set(

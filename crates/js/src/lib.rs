@@ -22,6 +22,7 @@ mod hooks;
 mod library;
 mod loader;
 mod modules;
+mod samples;
 
 pub use diag::{Diagnostic, Location};
 pub use loader::{Action, LoadOptions, Loaded, Loader, SignalInfo, TierChoice, UnitReport};

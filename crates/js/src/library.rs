@@ -2,7 +2,7 @@
 //! which of its functions make units.
 //!
 //! The library is a plain script of functions. Every load evaluates it inside
-//! `(function (mem, slots, buffer, SR, SEED, clock) { ... return [LIBRARY, __play]; })`, so the names
+//! `(function (mem, slots, buffer, SR, SEED, clock, sample) { ... return [LIBRARY, __play]; })`, so the names
 //! it uses for the state memory, its allocator, the sample rate, the seed and the transport's
 //! clock are parameters, which
 //! the native tier sees as captured values like any other. Its functions are tagged for the
@@ -56,8 +56,9 @@ pub(crate) fn library() -> &'static Library {
 /// Wraps, tags and reads `dsp` and `seq` after it. `None` when they do not parse.
 fn prepare(dsp: &str, seq: &str) -> Option<Library> {
     // The wrapper stays on the first line, so lines of the library keep their numbers.
-    let source =
-        format!("(function (mem, slots, buffer, SR, SEED, clock) {{ {dsp}\n{seq}\n{PLAY}\n}})");
+    let source = format!(
+        "(function (mem, slots, buffer, SR, SEED, clock, sample) {{ {dsp}\n{seq}\n{PLAY}\n}})"
+    );
     let tagged = instrument_with(&source, false, &Options::default())?;
     let (exports, ctors) = flux_jit::units::library(&format!("{dsp}\n{seq}"))?;
     Some(Library {

@@ -247,6 +247,8 @@ pub struct Loader {
     options: LoadOptions,
     /// The units each file's last load made, by file name, for what a reload drops.
     units: HashMap<String, BTreeSet<String>>,
+    /// Sound files decoded by earlier loads (`sampler`).
+    samples: crate::samples::SampleCache,
     log_tx: SyncSender<String>,
     log_rx: Receiver<String>,
     logs_dropped: Arc<AtomicU64>,
@@ -263,6 +265,7 @@ impl Loader {
             alloc: Arc::new(Mutex::new(alloc)),
             options,
             units: HashMap::new(),
+            samples: Default::default(),
             log_tx,
             log_rx,
             logs_dropped: Arc::new(AtomicU64::new(0)),
@@ -470,6 +473,8 @@ impl Loader {
             sample_rate: self.options.sample_rate,
             seed: self.options.seed,
             library: crate::hooks::names_library(source),
+            imports: imports.clone(),
+            samples: self.samples.clone(),
         };
         let (entries, requests, actions, globals) =
             context.with(|ctx| -> Result<_, Diagnostic> {

@@ -179,6 +179,8 @@ pub(crate) struct Imports(Arc<Mutex<ImportsInner>>);
 
 #[derive(Default)]
 struct ImportsInner {
+    /// The signals file's folder, which relative names start from.
+    folder: PathBuf,
     /// The folder imports must stay in (canonical); `None`: anywhere.
     root: Option<PathBuf>,
     /// Source of each module by name, to find the place of an import in it.
@@ -217,10 +219,11 @@ impl Imports {
             _ => PathBuf::from("."),
         };
         // A folder that cannot be found allows nothing but itself (an empty root).
-        let root = (!anywhere).then(|| folder.canonicalize().unwrap_or(folder));
+        let root = (!anywhere).then(|| folder.canonicalize().unwrap_or_else(|_| folder.clone()));
         let mut sources = HashMap::new();
         sources.insert(file.to_owned(), source.to_owned());
         Self(Arc::new(Mutex::new(ImportsInner {
+            folder: folder.clone(),
             root,
             sources,
             ..ImportsInner::default()
@@ -240,6 +243,25 @@ impl Imports {
     pub(crate) fn tagged(&self) -> Vec<(String, String, Instrumented)> {
         self.with(|i| i.tagging.as_mut().map(|t| std::mem::take(&mut t.modules)))
             .unwrap_or_default()
+    }
+
+    /// A file the code names that is not a module (a sound for `sampler`): `name` relative to
+    /// the signals file's folder, under the same rules as imports. The file is watched like
+    /// an import. Returns its canonical path.
+    pub(crate) fn resolve_file(&self, name: &str) -> Result<PathBuf, String> {
+        let path = Path::new(name);
+        let path = if path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            self.with(|i| i.folder.join(path))
+        };
+        let real = self.check(&normalize(&path))?;
+        self.with(|i| {
+            if !i.files.contains(&real) {
+                i.files.push(real.clone());
+            }
+        });
+        Ok(real)
     }
 
     /// The files the load imported.

@@ -107,6 +107,14 @@
     const key = making[0] + '\u0001' + making[1]++;
     return hooks.unit(key, Math.ceil(n), big, signalId);
   }
+  // A sound file for the library's sampler: [first slot, frames, step].
+  function sample(path) {
+    if (making === null) throw new Error('sample() gives sound files to the units of the library only');
+    if (typeof path !== 'string' || path === '') {
+      throw new TypeError('sampler(path): path must be a file name, not ' + describe(path));
+    }
+    return hooks.sample(path);
+  }
   const slots = (n) => take(n, false, 'slots');
   const buffer = (n) => take(n, true, 'buffer');
   Object.defineProperty(globalThis, '__kw', { value: kw });
@@ -369,7 +377,7 @@
   // `__flux`: frozen, so user code cannot replace render (and silence everything) or
   // any other hook; `library()` freezes the API once the library is in it.
   return Object.freeze({
-    api, finish, render, tagOf, classify, update, slots, buffer, library, hasLibrary,
+    api, finish, render, tagOf, classify, update, slots, buffer, sample, library, hasLibrary,
     loadLibrary: () => hooks.loadLibrary(), clock,
     actions: () => actions,
     out: hooks.out,

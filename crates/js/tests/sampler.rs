@@ -1,0 +1,193 @@
+//! `sampler(path)`: a WAV file next to the signals file, played from its start on a
+//! trigger, to the frame, at any rate, the same on both tiers; read again when it changes;
+//! refused with a message naming it when it is outside the folder or not a WAV file.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use flux_engine::{engine, Controller, Engine, EngineConfig, StateAllocator, StateMemory, Tier};
+use flux_js::{LoadOptions, Loader, TierChoice};
+
+const SR: u32 = 48_000;
+
+/// A 16-bit WAV of `frames` (in [-1, 1]) at `rate`, on `channels` equal channels.
+fn wav(path: &Path, rate: u32, channels: u16, frames: &[f64]) {
+    let spec = hound::WavSpec {
+        channels,
+        sample_rate: rate,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(path, spec).unwrap();
+    for x in frames {
+        for _ in 0..channels {
+            w.write_sample((x * 32768.0) as i16).unwrap();
+        }
+    }
+    w.finalize().unwrap();
+}
+
+fn impulse(at: usize, len: usize) -> Vec<f64> {
+    let mut v = vec![0.0; len];
+    v[at] = 0.5;
+    v
+}
+
+fn folder(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("flux-sampler-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn rig(tier: TierChoice) -> (Loader, Controller, Engine) {
+    let state = Arc::new(StateMemory::new(1 << 20));
+    let loader = Loader::new(
+        state.clone(),
+        StateAllocator::new(1 << 20, 64),
+        LoadOptions {
+            sample_rate: SR,
+            tier,
+            ..LoadOptions::default()
+        },
+    );
+    let (ctl, eng) = engine(EngineConfig::new(SR, 1), state);
+    (loader, ctl, eng)
+}
+
+/// Loads `main.js` (written with `source`) from `dir` on both tiers and renders `frames`.
+fn both(dir: &Path, source: &str, frames: usize) -> Vec<f32> {
+    std::fs::write(dir.join("main.js"), source).unwrap();
+    let mut outs = Vec::new();
+    for (choice, tier) in [
+        (TierChoice::Native, Tier::Native),
+        (TierChoice::Js, Tier::Js),
+    ] {
+        let (mut loader, mut ctl, mut eng) = rig(choice);
+        let loaded = loader.load_file(&dir.join("main.js")).unwrap();
+        assert_eq!(
+            loaded.signals[0].tier, tier,
+            "{:?}",
+            loaded.signals[0].reason
+        );
+        ctl.swap(loaded.patch);
+        let mut out = vec![0.0f32; frames];
+        eng.process(&mut out);
+        assert!(ctl.collect().is_empty());
+        outs.push(out);
+    }
+    assert_eq!(outs[0], outs[1], "both tiers give the same samples");
+    outs.pop().unwrap()
+}
+
+/// The frames that are not silent, with their values.
+fn heard(out: &[f32]) -> Vec<(usize, f32)> {
+    out.iter()
+        .enumerate()
+        .filter(|(_, x)| **x != 0.0)
+        .map(|(i, x)| (i, *x))
+        .collect()
+}
+
+#[test]
+fn a_sample_plays_from_its_start_on_the_trigger_to_the_frame() {
+    let dir = folder("exact");
+    wav(&dir.join("imp.wav"), SR, 1, &impulse(100, 1000));
+    let out = both(
+        &dir,
+        "flux('s', (mem, idx) => { const k = sampler('imp.wav'); return { update: () => { \
+         const n = mem[idx]; mem[idx] = n + 1; return k(n === 0 || n === 3000 ? 1 : 0); } }; });",
+        4000,
+    );
+    let x = 0.5f64.tanh() as f32;
+    assert_eq!(heard(&out), [(100, x), (3100, x)]);
+}
+
+#[test]
+fn rate_and_the_files_own_sample_rate_set_the_speed() {
+    let dir = folder("rate");
+    // 24 kHz, stereo: half the engine's rate, so it plays at half a frame a frame.
+    wav(&dir.join("slow.wav"), 24_000, 2, &impulse(100, 1000));
+    let out = both(
+        &dir,
+        "flux('s', () => { const k = sampler('slow.wav'); return { update: () => k(1) }; });",
+        1000,
+    );
+    let (full, half) = (0.5f64.tanh() as f32, 0.25f64.tanh() as f32);
+    assert_eq!(heard(&out), [(199, half), (200, full), (201, half)]);
+    wav(&dir.join("imp.wav"), SR, 1, &impulse(100, 1000));
+    let out = both(
+        &dir,
+        "flux('s', () => { const k = sampler('imp.wav'); return { update: () => k(1, 2) }; });",
+        1000,
+    );
+    assert_eq!(heard(&out), [(50, full)]);
+}
+
+#[test]
+fn a_changed_file_is_read_again_and_an_unchanged_one_keeps_playing() {
+    let dir = folder("change");
+    let file = dir.join("imp.wav");
+    wav(&file, SR, 1, &impulse(100, 1000));
+    let main = dir.join("main.js");
+    std::fs::write(
+        &main,
+        "flux('s', () => { const k = sampler('imp.wav'); return { update: () => k(1) }; });",
+    )
+    .unwrap();
+    let (mut loader, mut ctl, mut eng) = rig(TierChoice::Auto);
+    let loaded = loader.load_file(&main).unwrap();
+    assert!(
+        loaded.imports.iter().any(|f| f.ends_with("imp.wav")),
+        "watched"
+    );
+    ctl.swap(loaded.patch);
+    let mut out = vec![0.0f32; 60];
+    eng.process(&mut out);
+    // A reload with the file unchanged: the sampler keeps its place (frame 60 goes on).
+    let loaded = loader.load_file(&main).unwrap();
+    assert_eq!(loaded.units.kept, ["s:k"]);
+    ctl.swap(loaded.patch);
+    let mut more = vec![0.0f32; 100];
+    eng.process(&mut more);
+    assert_eq!(heard(&more), [(40, 0.5f64.tanh() as f32)]);
+    // The file changes (its impulse moves): the next load reads it again.
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    wav(&file, SR, 1, &impulse(10, 2000));
+    let loaded = loader.load_file(&main).unwrap();
+    ctl.swap(loaded.patch);
+    let mut after = vec![0.0f32; 2000];
+    eng.process(&mut after);
+    assert!(
+        heard(&after).is_empty(),
+        "the old position is past the new impulse"
+    );
+    let two = "flux('t', () => { const k = sampler('imp.wav'); return { update: () => k(1) }; });";
+    std::fs::write(&main, two).unwrap();
+    let loaded = loader.load_file(&main).unwrap();
+    ctl.swap(loaded.patch);
+    let mut fresh = vec![0.0f32; 100];
+    eng.process(&mut fresh);
+    assert_eq!(heard(&fresh), [(10, 0.5f64.tanh() as f32)]);
+}
+
+#[test]
+fn files_outside_the_folder_or_not_wav_are_refused_with_their_name() {
+    let dir = folder("bad");
+    std::fs::write(dir.join("notes.txt"), "not a sound").unwrap();
+    let (mut loader, _, _) = rig(TierChoice::Auto);
+    for (name, want) in [
+        ("notes.txt", "cannot decode"),
+        ("missing.wav", "cannot find"),
+        ("../../etc/passwd", "outside the folder of the signals file"),
+    ] {
+        let src = format!(
+            "flux('s', () => {{ const k = sampler('{name}'); return {{ update: () => k(1) }}; }});"
+        );
+        std::fs::write(dir.join("main.js"), &src).unwrap();
+        let d = loader.load_file(&dir.join("main.js")).unwrap_err();
+        let text = d.to_string();
+        assert!(text.contains(&format!("sampler('{name}')")), "{text}");
+        assert!(text.contains(want), "{text}");
+        assert_eq!((d.location.line, d.location.col), (1, 29), "{text}");
+    }
+}
