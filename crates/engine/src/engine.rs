@@ -416,7 +416,13 @@ impl Engine {
         if !self.playing {
             return;
         }
-        self.transport.fill(&mut self.clock, frames);
+        // The clock is written only when a signal playing or fading out reads it.
+        let reads = |p: &Patch| p.signals.iter().any(|s| s.code.reads_clock());
+        if reads(&self.patch) || self.fading.as_deref().is_some_and(reads) {
+            self.transport.fill(&mut self.clock, frames);
+        } else {
+            self.transport.skip(frames);
+        }
         let shape = Shape {
             frames,
             channels: ch,

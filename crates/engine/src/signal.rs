@@ -43,6 +43,12 @@ pub trait Signal: Send {
     /// Which tier runs this signal's code.
     fn tier(&self) -> Tier;
 
+    /// False when the signal never reads the block's [`Clock`](crate::Clock): the engine
+    /// then need not fill it for a block where no signal reads it.
+    fn reads_clock(&self) -> bool {
+        true
+    }
+
     /// True when a successful [`render`](Signal::render) writes every sample of the block,
     /// so the engine need not zero it first.
     fn fills_block(&self) -> bool {

@@ -216,6 +216,23 @@ impl Transport {
         }
     }
 
+    /// Advances past `frames` frames without writing them anywhere: at a steady tempo in
+    /// one step, to the same beat frame-by-frame advancing gives.
+    pub(crate) fn skip(&mut self, frames: usize) {
+        if !self.running {
+            return;
+        }
+        if self.left > 0 {
+            for _ in 0..frames {
+                self.advance();
+            }
+            return;
+        }
+        self.frames += frames as u64;
+        let n = (self.frames - self.anchor_frames) as f64;
+        self.beat = self.anchor_beat + n * self.bpm / (60.0 * self.sample_rate);
+    }
+
     /// Writes the values of the next `frames` frames into `clock`, advancing past them.
     pub(crate) fn fill(&mut self, clock: &mut Clock, frames: usize) {
         for f in 0..frames.min(MAX_BLOCK) {

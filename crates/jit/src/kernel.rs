@@ -107,6 +107,8 @@ pub struct NativeSignal {
     location: String,
     /// Its parameters, when its kernel is shared with other signals.
     params: Box<[f64]>,
+    /// Whether its code reads the transport's clock.
+    reads_clock: bool,
 }
 
 impl NativeSignal {
@@ -127,7 +129,14 @@ impl NativeSignal {
             channels,
             location,
             params: params.into_boxed_slice(),
+            reads_clock: true,
         }
+    }
+
+    /// Says whether the kernel reads the transport's clock (the compiler knows).
+    pub(crate) fn reading_clock(mut self, reads: bool) -> Self {
+        self.reads_clock = reads;
+        self
     }
 }
 
@@ -198,6 +207,10 @@ impl Signal for NativeSignal {
 
     fn tier(&self) -> Tier {
         Tier::Native
+    }
+
+    fn reads_clock(&self) -> bool {
+        self.reads_clock
     }
 
     fn fills_block(&self) -> bool {

@@ -142,7 +142,7 @@ impl Jit {
         n: usize,
         tables: &mut Vec<Box<[f64]>>,
         param_ranges: &[Option<(f64, f64)>],
-    ) -> Result<FuncId, Unsupported> {
+    ) -> Result<(FuncId, bool), Unsupported> {
         let ptr = self.module.target_config().pointer_type();
         self.module.clear_context(&mut self.ctx);
         self.ctx.func.signature.params.push(AbiParam::new(ptr));
@@ -159,6 +159,7 @@ impl Jit {
 
         let config = self.module.target_config();
         let mut refs = HashMap::new();
+        let reads_clock;
         let failed = {
             let mut b = FunctionBuilder::new(&mut self.ctx.func, &mut self.fctx);
             for (name, id) in &self.imports {
@@ -166,7 +167,9 @@ impl Jit {
                 refs.insert(*name, r);
             }
             let mut lower = Lower::start(&mut b, shared, refs, tables, ptr, param_ranges);
-            match lower.kernel_body(node, request) {
+            let result = lower.kernel_body(node, request);
+            reads_clock = lower.reads_clock();
+            match result {
                 Ok(()) => {
                     b.seal_all_blocks();
                     b.finalize(config);
@@ -191,6 +194,6 @@ impl Jit {
         self.module
             .define_function(id, &mut self.ctx)
             .map_err(|e| shared.unsupported(function, start, &format!("cannot compile: {e:?}")))?;
-        Ok(id)
+        Ok((id, reads_clock))
     }
 }

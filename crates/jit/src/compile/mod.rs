@@ -223,11 +223,11 @@ pub fn compile(
     // Compiles `request` as kernel `n`; gives its id and the place of its `update`.
     let mut build = |jit: &mut Jit, request: &Request, n: usize, ranges: &[Option<(f64, f64)>]| {
         jit.kernel(&shared, request, n, &mut tables, ranges)
-            .map(|id| {
+            .map(|(id, clock)| {
                 let site = &sites[request.function];
                 let source = &parsed[site.source];
                 let (line, col) = source.lines.position(site.start);
-                (id, format!("{}:{line}:{col}", source.name))
+                (id, clock, format!("{}:{line}:{col}", source.name))
             })
     };
     let mut by_kernel = Vec::with_capacity(kernels.len());
@@ -266,7 +266,7 @@ pub fn compile(
         pointers.push(
             c.as_ref()
                 .ok()
-                .map(|(id, _)| jit.module.get_finalized_function(*id)),
+                .map(|(id, _, _)| jit.module.get_finalized_function(*id)),
         );
     }
     let code = Arc::new(Code::new(jit.module, tables));
@@ -275,7 +275,7 @@ pub fn compile(
         .zip(pointers)
         .zip(requests.iter().zip(params))
         .map(|((c, ptr), (request, (_, params)))| {
-            let (_, location) = c?;
+            let (_, reads_clock, location) = c?;
             let ptr = ptr.expect("a compiled kernel has a pointer");
             // SAFETY: `ptr` is the finalized code of a function this module compiled with the
             // `KernelFn` signature (one pointer argument, an i32 result, the platform's C
@@ -289,7 +289,8 @@ pub fn compile(
                 location,
                 target.channels,
                 params,
-            ))
+            )
+            .reading_clock(reads_clock))
         })
         .collect()
 }

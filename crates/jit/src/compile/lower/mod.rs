@@ -48,6 +48,8 @@ pub(super) struct Lower<'x, 'f, 'a, 'b> {
     update: usize,
     /// Calls inlined so far.
     inlined: usize,
+    /// Whether the code reads the transport's clock.
+    clock_read: bool,
 }
 
 impl<'x, 'f, 'a, 'b> Lower<'x, 'f, 'a, 'b> {
@@ -86,7 +88,13 @@ impl<'x, 'f, 'a, 'b> Lower<'x, 'f, 'a, 'b> {
             fuel_out,
             update: 0,
             inlined: 0,
+            clock_read: false,
         }
+    }
+
+    /// Whether the code lowered so far reads the transport's clock.
+    pub(super) fn reads_clock(&self) -> bool {
+        self.clock_read
     }
 
     /// The site of the function being lowered (the innermost inlined one).

@@ -20,6 +20,7 @@ impl<'x, 'f, 'a, 'b> Lower<'x, 'f, 'a, 'b> {
             Val::Clock => match Clock::FIELDS.iter().position(|k| *k == key) {
                 Some(k) => {
                     // Field k of this frame: the frame's base, plus k arrays of MAX_BLOCK.
+                    self.clock_read = true;
                     let offset = i32::try_from(k * MAX_BLOCK * 8).expect("a small offset");
                     let v =
                         self.b
