@@ -217,74 +217,52 @@ pub const MAX_CHAIN: usize = 10_000;
 /// any stack: this scan, which uses none, refuses them first. A small scanner, not a
 /// parser: it skips comments, strings and template literals.
 pub fn too_deep(source: &str) -> Option<(u32, u32, String)> {
-    let b = source.as_bytes();
     let mut depth = 0usize;
     // Operators chained at each open bracket's level.
     let mut chains: Vec<usize> = vec![0];
-    let mut i = 0;
-    let at = |i: usize| line_col(source, i as u32);
-    while i < b.len() {
-        let c = b[i];
-        match c {
-            b'/' if b.get(i + 1) == Some(&b'/') => {
-                while i < b.len() && b[i] != b'\n' {
-                    i += 1;
-                }
-                continue;
-            }
-            b'/' if b.get(i + 1) == Some(&b'*') => {
-                i += 2;
-                while i + 1 < b.len() && !(b[i] == b'*' && b[i + 1] == b'/') {
-                    i += 1;
-                }
-                i += 2;
-                continue;
-            }
-            b'\'' | b'"' | b'`' => {
-                i += 1;
-                while i < b.len() && b[i] != c {
-                    i += if b[i] == b'\\' { 2 } else { 1 };
-                }
-            }
+    let mut found = None;
+    crate::skim::skim(source, |piece| {
+        let crate::skim::Piece::Code(i, c) = piece else {
+            return true;
+        };
+        let problem = match c {
             b'(' | b'[' | b'{' => {
                 depth += 1;
-                if depth > MAX_NESTING {
-                    let (line, col) = at(i);
-                    return Some((
-                        line,
-                        col,
-                        format!("brackets nested more than {MAX_NESTING} deep"),
-                    ));
-                }
                 chains.push(0);
+                (depth > MAX_NESTING)
+                    .then(|| format!("brackets nested more than {MAX_NESTING} deep"))
             }
             b')' | b']' | b'}' => {
                 depth = depth.saturating_sub(1);
                 if chains.len() > 1 {
                     chains.pop();
                 }
+                None
             }
             // Elements, arguments and statements are lists, not chains.
-            b';' | b',' => *chains.last_mut().expect("a level") = 0,
+            b';' | b',' => {
+                *chains.last_mut().expect("a level") = 0;
+                None
+            }
             b'+' | b'-' | b'*' | b'%' | b'&' | b'|' | b'^' | b'<' | b'>' | b'?' | b'/' => {
                 let chain = chains.last_mut().expect("a level");
                 *chain += 1;
-                if *chain > MAX_CHAIN {
-                    let (line, col) = at(i);
-                    return Some((
-                        line,
-                        col,
-                        format!(
-                            "an expression of more than {MAX_CHAIN} operators without brackets"
-                        ),
-                    ));
-                }
+                (*chain > MAX_CHAIN).then(|| {
+                    format!("an expression of more than {MAX_CHAIN} operators without brackets")
+                })
             }
-            _ => {}
+            _ => None,
+        };
+        match problem {
+            Some(message) => {
+                let (line, col) = line_col(source, i as u32);
+                found = Some((line, col, message));
+                false
+            }
+            None => true,
         }
-        i += 1;
-    }
-    None
+    });
+    found
 }
 
 /// Parses `source` as a module or a script; `None` when it has errors.

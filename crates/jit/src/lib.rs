@@ -19,6 +19,7 @@ pub mod analyze;
 mod compile;
 mod kernel;
 mod lines;
+pub mod skim;
 pub mod units;
 
 pub use compile::{compile, Captured, Request, Source, Target, Unsupported};

@@ -38,58 +38,48 @@ fn api_source() -> String {
 /// A small scanner, not a parser: it skips comments, strings and template literals and looks
 /// for the keyword at the start of a statement. `import(...)` and `import.meta` do not count.
 pub(crate) fn is_module(source: &str) -> bool {
+    use flux_jit::skim::{skim, Piece};
     let b = source.as_bytes();
-    let mut i = 0;
+    let is_word = |c: u8| c.is_ascii_alphanumeric() || c == b'_' || c == b'$';
     // Whether the last significant character lets a statement start here.
     let mut statement_start = true;
-    while i < b.len() {
-        let c = b[i];
-        match c {
-            b'/' if b.get(i + 1) == Some(&b'/') => {
-                while i < b.len() && b[i] != b'\n' {
-                    i += 1;
-                }
-                continue;
-            }
-            b'/' if b.get(i + 1) == Some(&b'*') => {
-                i += 2;
-                while i + 1 < b.len() && !(b[i] == b'*' && b[i + 1] == b'/') {
-                    statement_start |= b[i] == b'\n';
-                    i += 1;
-                }
-                i += 2;
-                continue;
-            }
-            b'\'' | b'"' | b'`' => {
-                i += 1;
-                while i < b.len() && b[i] != c {
-                    i += if b[i] == b'\\' { 2 } else { 1 };
-                }
-                statement_start = false;
-            }
-            b'\n' | b';' | b'{' | b'}' => statement_start = true,
-            c if c.is_ascii_whitespace() => {}
-            c if c.is_ascii_alphabetic() || c == b'_' || c == b'$' => {
-                let start = i;
-                while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_' || b[i] == b'$')
-                {
-                    i += 1;
-                }
-                let word = &b[start..i];
-                if statement_start && (word == b"import" || word == b"export") {
-                    let next = b[i..].iter().find(|c| !c.is_ascii_whitespace());
-                    if word == b"export" || !matches!(next, Some(b'(') | Some(b'.')) {
-                        return true;
-                    }
-                }
-                statement_start = false;
-                continue;
-            }
-            _ => statement_start = false,
+    let mut word: Option<usize> = None;
+    let mut found = false;
+    let mut end_word = |start: usize, end: usize, statement_start: bool| {
+        let w = &b[start..end];
+        if statement_start && (w == b"import" || w == b"export") {
+            let next = b[end..].iter().find(|c| !c.is_ascii_whitespace());
+            return w == b"export" || !matches!(next, Some(b'(') | Some(b'.'));
         }
-        i += 1;
+        false
+    };
+    skim(source, |piece| {
+        if let Piece::Code(i, c) = piece {
+            if is_word(c) && (word.is_some() || !c.is_ascii_digit()) {
+                word.get_or_insert(i);
+                return true;
+            }
+        }
+        if let Some(start) = word.take() {
+            if end_word(start, piece.at(), statement_start) {
+                found = true;
+                return false;
+            }
+            statement_start = false;
+        }
+        match piece {
+            Piece::Comment(_, newline) => statement_start |= newline,
+            Piece::Quoted(_) => statement_start = false,
+            Piece::Code(_, b'\n' | b';' | b'{' | b'}') => statement_start = true,
+            Piece::Code(_, c) if c.is_ascii_whitespace() => {}
+            Piece::Code(..) => statement_start = false,
+        }
+        true
+    });
+    if let (false, Some(start)) = (found, word) {
+        found = end_word(start, b.len(), statement_start);
     }
-    false
+    found
 }
 
 pub(crate) fn evaluate<'js>(
