@@ -72,23 +72,30 @@ pub(crate) fn install_library(ctx: &Ctx<'_>, sample_rate: u32, seed: u64) -> rqu
 }
 
 /// Whether `source` names the library: one of its exports, or `play` (whose per-frame
-/// function is the library's), as a whole word. Names in comments and strings count too:
-/// the library is then loaded for nothing, which costs time, never correctness.
+/// function is the library's), as an identifier in its code (not in a comment or a
+/// string). A name that is something else there (a property, a local) loads the library
+/// for nothing, which costs time, never correctness.
 pub(crate) fn names_library(source: &str) -> bool {
+    use flux_jit::skim::{skim, Piece};
     let lib = library();
-    let word = |c: u8| c.is_ascii_alphanumeric() || c == b'_' || c == b'$';
     let b = source.as_bytes();
-    lib.exports
-        .iter()
-        .map(String::as_str)
-        .chain(["play"])
-        .any(|name| {
-            source.match_indices(name).any(|(i, _)| {
-                let before = i.checked_sub(1).map(|j| b[j]);
-                let after = b.get(i + name.len()).copied();
-                !before.is_some_and(word) && !after.is_some_and(word)
-            })
-        })
+    let is_word = |c: u8| c.is_ascii_alphanumeric() || c == b'_' || c == b'$';
+    let named = |w: &[u8]| w == b"play" || lib.exports.iter().any(|e| e.as_bytes() == w);
+    let mut word: Option<usize> = None;
+    let mut found = false;
+    skim(source, |piece| {
+        if let Piece::Code(i, c) = piece {
+            if is_word(c) {
+                word.get_or_insert(i);
+                return true;
+            }
+        }
+        if let Some(start) = word.take() {
+            found = named(&b[start..piece.at()]);
+        }
+        !found
+    });
+    found || word.is_some_and(|start| named(&b[start..]))
 }
 
 /// State a unit of the library took while the file loaded.

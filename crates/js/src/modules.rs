@@ -45,7 +45,7 @@ pub(crate) fn is_module(source: &str) -> bool {
     let mut statement_start = true;
     let mut word: Option<usize> = None;
     let mut found = false;
-    let mut end_word = |start: usize, end: usize, statement_start: bool| {
+    let end_word = |start: usize, end: usize, statement_start: bool| {
         let w = &b[start..end];
         if statement_start && (w == b"import" || w == b"export") {
             let next = b[end..].iter().find(|c| !c.is_ascii_whitespace());
