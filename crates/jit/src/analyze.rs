@@ -92,13 +92,29 @@ pub fn instrument_with(source: &str, module: bool, options: &Options<'_>) -> Opt
     };
     finder.visit_program(&program);
 
+    // Everything below is linear in the size of the file (or n log n): a file of tens of
+    // thousands of functions is tagged in milliseconds.
+    let lines = crate::LineIndex::new(source);
+    finder.references.sort_by_key(|r| r.span.start);
+    let flux_calls: std::collections::HashMap<Span, Span> =
+        finder.flux_calls.iter().copied().collect();
+    let argument_of: std::collections::HashMap<Span, Span> =
+        finder.argument_of.iter().copied().collect();
+    // The closing insertion of each object whose methods are tagged, by the object's span.
+    let mut method_suffix: std::collections::HashMap<Span, usize> = Default::default();
     let mut functions = Vec::with_capacity(finder.functions.len());
     let mut insertions: Vec<Insertion> = Vec::new();
     for (index, f) in finder.functions.iter().enumerate() {
         let id = options.id_base + index;
         let mut captures: Vec<String> = Vec::new();
-        for r in &finder.references {
-            if r.span.start < f.span.start || r.span.end > f.span.end {
+        let first = finder
+            .references
+            .partition_point(|r| r.span.start < f.span.start);
+        for r in &finder.references[first..] {
+            if r.span.start >= f.span.end {
+                break;
+            }
+            if r.span.end > f.span.end {
                 continue;
             }
             let Some(symbol) = r.symbol else { continue };
@@ -124,11 +140,9 @@ pub fn instrument_with(source: &str, module: bool, options: &Options<'_>) -> Opt
             )),
             Kind::Method { object, ref key } => {
                 let tag = format!("[{key:?}, {id}, {reader}]");
-                match insertions
-                    .iter_mut()
-                    .find(|i| i.object == Some(object) && !i.prefix)
-                {
-                    Some(suffix) => {
+                match method_suffix.get(&object) {
+                    Some(&k) => {
+                        let suffix = &mut insertions[k];
                         suffix
                             .text
                             .insert_str(suffix.text.len() - 2, &format!(", {tag}"));
@@ -139,16 +153,15 @@ pub fn instrument_with(source: &str, module: bool, options: &Options<'_>) -> Opt
                         let mut post = Insertion::suffix(object, format!(", [{tag}])"));
                         post.object = Some(object);
                         insertions.push(pre);
+                        method_suffix.insert(object, insertions.len());
                         insertions.push(post);
                     }
                 }
             }
         }
-        let flux_call = finder
-            .flux_calls
-            .iter()
-            .find(|(factory, _)| *factory == f.span)
-            .map(|(_, call)| line_col(source, call.start));
+        let flux_call = flux_calls
+            .get(&f.span)
+            .map(|call| lines.position(call.start));
         functions.push(FunctionSite {
             source: options.source,
             start: f.span.start,
@@ -170,7 +183,7 @@ pub fn instrument_with(source: &str, module: bool, options: &Options<'_>) -> Opt
     // such places stand for the call the tagged function is an argument of.
     for ins in &mut insertions {
         let tagged = ins.object.unwrap_or(ins.span);
-        if let Some((_, call)) = finder.argument_of.iter().find(|(arg, _)| *arg == tagged) {
+        if let Some(call) = argument_of.get(&tagged) {
             ins.stands_for = call.start;
         }
     }
@@ -185,16 +198,16 @@ pub fn instrument_with(source: &str, module: bool, options: &Options<'_>) -> Opt
     });
     let mut out = String::with_capacity(source.len() + insertions.len() * 24);
     let mut at = 0usize;
-    let mut map = PositionMap::new(source);
+    let mut map = PositionMap::new();
     for ins in &insertions {
         let offset = ins.offset as usize;
         out.push_str(&source[at..offset]);
         at = offset;
         out.push_str(&ins.text);
         map.record(
-            offset,
+            lines.position(offset as u32),
             ins.text.chars().count() as u32,
-            line_col(source, ins.stands_for),
+            lines.position(ins.stands_for),
         );
     }
     out.push_str(&source[at..]);
@@ -441,32 +454,20 @@ pub fn line_col(source: &str, offset: u32) -> (u32, u32) {
 /// Maps columns of a tagged source back to the original. Lines never move.
 #[derive(Debug, Clone, Default)]
 pub struct PositionMap {
-    line_starts: Vec<usize>,
     /// (line, original column, inserted length, the place it stands for), 1-based, in
     /// source order.
     insertions: Vec<(u32, u32, u32, (u32, u32))>,
-    source_lines: Vec<String>,
 }
 
 impl PositionMap {
-    fn new(source: &str) -> Self {
-        let mut line_starts = vec![0];
-        line_starts.extend(source.match_indices('\n').map(|(i, _)| i + 1));
-        Self {
-            line_starts,
-            insertions: Vec::new(),
-            source_lines: source.lines().map(str::to_owned).collect(),
-        }
+    fn new() -> Self {
+        Self::default()
     }
 
-    fn record(&mut self, offset: usize, len: u32, stands_for: (u32, u32)) {
-        let line = self.line_starts.partition_point(|&s| s <= offset);
-        let start = self.line_starts[line - 1];
-        let col = self.source_lines.get(line - 1).map_or(0, |l| {
-            l.get(..offset - start).map_or(0, |p| p.chars().count())
-        }) as u32
-            + 1;
-        self.insertions.push((line as u32, col, len, stands_for));
+    /// Records `len` characters inserted at `(line, col)` of the original, standing for
+    /// `stands_for`.
+    fn record(&mut self, (line, col): (u32, u32), len: u32, stands_for: (u32, u32)) {
+        self.insertions.push((line, col, len, stands_for));
     }
 
     /// The original position of `line:col` (1-based) in the tagged source.

@@ -6,6 +6,8 @@
 pub struct LineIndex<'s> {
     source: &'s str,
     starts: Vec<usize>,
+    /// All ASCII: a column is a byte count, found without counting characters.
+    ascii: bool,
 }
 
 impl<'s> LineIndex<'s> {
@@ -13,7 +15,12 @@ impl<'s> LineIndex<'s> {
     pub fn new(source: &'s str) -> Self {
         let mut starts = vec![0];
         starts.extend(source.match_indices('\n').map(|(i, _)| i + 1));
-        Self { source, starts }
+        let ascii = source.is_ascii();
+        Self {
+            source,
+            starts,
+            ascii,
+        }
     }
 
     /// Line and column (both from 1, the column in characters) of a byte offset. An offset
@@ -22,10 +29,13 @@ impl<'s> LineIndex<'s> {
         let offset = (offset as usize).min(self.source.len());
         let line = self.starts.partition_point(|&s| s <= offset);
         let start = self.starts[line - 1];
-        let col = self
-            .source
-            .get(start..offset)
-            .map_or(0, |s| s.chars().count());
+        let col = if self.ascii {
+            offset - start
+        } else {
+            self.source
+                .get(start..offset)
+                .map_or(0, |s| s.chars().count())
+        };
         (line as u32, col as u32 + 1)
     }
 }
