@@ -6,16 +6,9 @@ use flux_engine::{Block, Signal, StateMemory};
 use flux_jit::analyze::instrument;
 use flux_jit::{compile, Captured, NativeSignal, Request, Source, Target};
 
-/// Compiles `update` (the only function in `source`) for `channels` output channels.
-fn kernel(source: &str, channels: usize) -> NativeSignal {
+/// Compiles `requests` against the functions of `source` for `channels` output channels.
+fn compile_all(source: &str, requests: &[Request], channels: usize) -> Vec<NativeSignal> {
     let tagged = instrument(source, false).expect("the source parses");
-    assert_eq!(tagged.functions.len(), 1, "{source}");
-    let request = Request {
-        id: "k".into(),
-        function: 0,
-        captures: Vec::new(),
-        seed: 1,
-    };
     let target = Target {
         channels,
         state: Arc::new(StateMemory::new(16)),
@@ -27,10 +20,23 @@ fn kernel(source: &str, channels: usize) -> NativeSignal {
         text: source,
         module: false,
     }];
-    compile(&sources, &tagged.functions, &[request], &target)
+    compile(&sources, &tagged.functions, requests, &target)
+        .into_iter()
+        .map(|r| r.expect("the update compiles"))
+        .collect()
+}
+
+/// Compiles `update` (the only function in `source`) for `channels` output channels.
+fn kernel(source: &str, channels: usize) -> NativeSignal {
+    let request = Request {
+        id: "k".into(),
+        function: 0,
+        captures: Vec::new(),
+        seed: 1,
+    };
+    compile_all(source, &[request], channels)
         .pop()
         .expect("one result")
-        .expect("the update compiles")
 }
 
 #[test]
@@ -94,7 +100,6 @@ fn a_kernel_refuses_a_block_longer_than_the_engine_renders() {
 #[test]
 fn closures_of_one_function_that_differ_in_numbers_share_one_kernel() {
     let source = "const make = (f, k) => (sr) => Math.sin(f * k) * 0.1;";
-    let tagged = instrument(source, false).expect("the source parses");
     let inner = 1;
     let request = |id: &str, f: f64, k: f64| Request {
         id: id.into(),
@@ -102,26 +107,12 @@ fn closures_of_one_function_that_differ_in_numbers_share_one_kernel() {
         captures: vec![Captured::Number(f), Captured::Number(k)],
         seed: 1,
     };
-    let target = Target {
-        channels: 1,
-        state: Arc::new(StateMemory::new(16)),
-        file: "k.js".into(),
-        globals: Vec::new(),
-    };
-    let sources = [Source {
-        name: "k.js",
-        text: source,
-        module: false,
-    }];
     let requests = [
         request("a", 1.0, 0.5),
         request("b", 2.0, 0.5),
         request("c", 3.0, 0.25),
     ];
-    let mut signals: Vec<NativeSignal> = compile(&sources, &tagged.functions, &requests, &target)
-        .into_iter()
-        .map(|r| r.expect("compiles"))
-        .collect();
+    let mut signals = compile_all(source, &requests, 1);
     assert_eq!(signals[0].kernel_address(), signals[1].kernel_address());
     assert_eq!(signals[0].kernel_address(), signals[2].kernel_address());
     // Each instance computes with its own numbers.
@@ -138,7 +129,6 @@ fn closures_of_one_function_that_differ_in_numbers_share_one_kernel() {
         assert_eq!(out, [want.sin() * 0.1; 2]);
     }
     // Alone, a closure keeps its numbers folded in: a kernel of its own.
-    let alone = compile(&sources, &tagged.functions, &requests[..1], &target);
-    let alone = alone.into_iter().next().unwrap().unwrap();
+    let alone = compile_all(source, &requests[..1], 1).pop().unwrap();
     assert_ne!(alone.kernel_address(), signals[0].kernel_address());
 }
