@@ -36,16 +36,36 @@ impl Locator {
     }
 }
 
+/// How long describing a thrown value may run (its getters, `toString`...).
+pub(crate) const DESCRIBE_LIMIT: Duration = Duration::from_millis(50);
+
 /// The message of a caught exception and its location in the user's file, when known.
+///
+/// Describing the value runs its getters: that runs under `watchdog`, for at most
+/// [`DESCRIBE_LIMIT`], so a getter that loops cannot hang the caller (the loader, or the
+/// DSP thread for a throwing `update`).
 pub(crate) fn caught_to_message<'js>(
     ctx: &Ctx<'js>,
     caught: CaughtError<'js>,
     locator: &Locator,
+    watchdog: &Watchdog,
 ) -> (Option<Location>, String) {
+    watchdog.arm(DESCRIBE_LIMIT);
     let (place, message) = match caught {
         CaughtError::Exception(e) => describe_exception(ctx, &e.into_value()),
         CaughtError::Value(v) => describe_exception(ctx, &v),
         CaughtError::Error(e) => (Place::Nowhere, e.to_string()),
+    };
+    let (place, message) = if watchdog.disarm() {
+        (
+            Place::Nowhere,
+            format!(
+                "threw a value whose description ran longer than {} ms (a getter that loops?)",
+                DESCRIBE_LIMIT.as_millis()
+            ),
+        )
+    } else {
+        (place, message)
     };
     let location = match place {
         Place::Stack(l) => Some(locator.map(l)),
@@ -143,7 +163,8 @@ impl Cartridge {
                     limit_ms: self.update_limit.as_millis() as u64,
                 }),
                 Err(caught) => {
-                    let (location, message) = caught_to_message(&ctx, caught, &self.locator);
+                    let (location, message) =
+                        caught_to_message(&ctx, caught, &self.locator, &self.watchdog);
                     Err(Fault::Error(match location {
                         Some(l) => format!("{l}: {message}").into(),
                         None => message.into(),

@@ -489,7 +489,13 @@ impl Loader {
                     if let Some(refused) = imports.take_error() {
                         return refused;
                     }
-                    let (location, message) = caught_to_message(&ctx, caught, &locator);
+                    let (location, message) = caught_to_message(&ctx, caught, &locator, &watchdog);
+                    // A thrown value with no place of its own: the flux() whose factory threw.
+                    let location = location.or_else(|| {
+                        let flux: Object = ctx.globals().get("__flux").ok()?;
+                        let at: Function = flux.get("failedAt").ok()?;
+                        Location::parse(&at.call::<_, String>(()).ok()?)
+                    });
                     let message = if fired {
                         format!(
                             "the file ran longer than {} ms while loading (an endless loop?)",

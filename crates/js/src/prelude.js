@@ -49,6 +49,10 @@
     let signal;
     try {
       signal = factory(state, idx);
+    } catch (e) {
+      // Where to report a thrown value that carries no place of its own.
+      failedAt = site;
+      throw e;
     } finally {
       signalId = outer[0];
       names.push(...outer[1]);
@@ -66,6 +70,7 @@
   // units in __kw(name, () => call) (crates/jit/src/units.rs); the key is the signal's id,
   // those names from the outside in, and the unit's kind, with #n for repeats.
   let signalId = '';
+  let failedAt = '';
   const names = [];
   const seen = new Map();
   let making = null;
@@ -378,7 +383,8 @@
   // any other hook; `library()` freezes the API once the library is in it.
   return Object.freeze({
     api, finish, render, tagOf, classify, update, slots, buffer, sample, library, hasLibrary,
-    loadLibrary: () => hooks.loadLibrary(), clock,
+    loadLibrary: () => hooks.loadLibrary(),
+    failedAt: () => failedAt, clock,
     actions: () => actions,
     out: hooks.out,
     clocks: hooks.clocks,

@@ -110,3 +110,28 @@ fn a_file_of_five_thousand_small_functions_is_tagged_in_linear_time() {
     assert_eq!(loaded.signals[0].tier, Tier::Native);
     assert_eq!(loaded.signals[0].location.as_ref().unwrap().line, 5_002);
 }
+
+#[test]
+fn a_thrown_value_whose_getter_loops_is_reported_instead_of_hanging() {
+    let bad =
+        "const bad = {};\nObject.defineProperty(bad, 'message', { get() { for (;;) {} } });\n";
+    let d = loader()
+        .load_source(
+            "bad.js",
+            &format!("{bad}flux('g', () => {{ throw bad; }});\n"),
+        )
+        .unwrap_err();
+    assert_eq!(
+        d.to_string(),
+        "bad.js:3:1: threw a value whose description ran longer than 50 ms (a getter that loops?)"
+    );
+    // Thrown from update: on the DSP thread, the fault is reported the same way.
+    let src = format!("{bad}flux('u', () => ({{ update: () => {{ throw bad; }} }}));\n");
+    let loaded = loader().load_source("bad.js", &src).unwrap();
+    let probe = loaded.probe_channels();
+    let fault = probe[0].as_ref().unwrap_err().to_string();
+    assert!(
+        fault.contains("threw a value whose description ran longer than 50 ms"),
+        "{fault}"
+    );
+}

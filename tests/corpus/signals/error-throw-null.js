@@ -1,3 +1,2 @@
-// expect: error 3:* null
-// today: error 1:1 uncaught exception: null FIXME a thrown non-Error is reported at 1:1 (issue 10 item 9)
+// expect: error 2:* null
 flux('t', () => { throw null; });
