@@ -3,8 +3,7 @@
 //! Every test renders a small signal built from the units once on the JavaScript tier and
 //! once on the native tier, asserts that both give the same bits, and measures the output
 //! against the unit's definition in docs/DSP.md. Measured figures are printed (run with
-//! `--nocapture` to see them). The harness, with the stand-in for the plumbing that will
-//! provide the library (`with_library`), is in `dsp_support`.
+//! `--nocapture` to see them). The harness is in `dsp_support`.
 
 mod dsp_support;
 
@@ -306,12 +305,7 @@ fn a_delay_of_a_quarter_second_moves_an_impulse_by_exactly_12000_frames() {
         1,
         12_100,
     );
-    let hits: Vec<(usize, f64)> = out
-        .iter()
-        .copied()
-        .enumerate()
-        .filter(|&(_, v)| v != 0.0)
-        .collect();
+    let hits = nonzero(&out);
     assert_eq!(hits, vec![(12_000, 1.0)]);
     // Half a sample more: linear interpolation splits the impulse.
     let out = both(
@@ -322,12 +316,7 @@ fn a_delay_of_a_quarter_second_moves_an_impulse_by_exactly_12000_frames() {
         1,
         12_100,
     );
-    let hits: Vec<(usize, f64)> = out
-        .iter()
-        .copied()
-        .enumerate()
-        .filter(|&(_, v)| v != 0.0)
-        .collect();
+    let hits = nonzero(&out);
     assert_eq!(hits, vec![(12_000, 0.5), (12_001, 0.5)]);
     // Without a time: 0.25 s.
     let out = both(
@@ -357,12 +346,7 @@ fn comb_echoes_and_allpass_is_flat() {
         1,
         2000,
     );
-    let hits: Vec<(usize, f64)> = out
-        .iter()
-        .copied()
-        .enumerate()
-        .filter(|&(_, v)| v != 0.0)
-        .collect();
+    let hits = nonzero(&out);
     assert_eq!(
         hits,
         vec![
@@ -664,7 +648,6 @@ fn a_patch_built_from_the_library_renders_natively_without_allocating() {
          const [l, rr] = r(z * 0.5); const [pl, pr] = pan(z, s(0.5, 0.1)); \
          return [l + pl, rr + pr];",
     );
-    let source = with_library(SR, &test);
     let state = Arc::new(StateMemory::new(MEMORY));
     let mut loader = Loader::new(
         state,
@@ -675,7 +658,7 @@ fn a_patch_built_from_the_library_renders_natively_without_allocating() {
             ..LoadOptions::default()
         },
     );
-    let loaded = loader.load_source("patch.js", &source).unwrap();
+    let loaded = loader.load_source("patch.js", &test).unwrap();
     println!("load and compile of a 9-unit patch: {:?}", loaded.elapsed);
     let mut signals = loaded.patch.into_signals();
     let code = &mut signals[0].code;

@@ -1,5 +1,5 @@
-//! The harness of the unit library's tests (`tests/dsp.rs`): the library with a stand-in
-//! for the plumbing that will provide it, rendering on one or both tiers, and measurements.
+//! The harness of the unit library's tests (`tests/dsp.rs`): signals built from the
+//! library (built into every load), rendered on one or both tiers, and measurements.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,22 +12,14 @@ pub const SR: u32 = 48_000;
 /// State memory for the tests: signals' blocks and the units' slots and buffers.
 pub const MEMORY: usize = 1 << 19;
 
-/// The test's source: the library is built in (globals in a script), its sample rate the
-/// load's and its state from the loader's allocator, so the test is the whole file.
-pub fn with_library(sr: u32, test: &str) -> String {
-    let _ = sr;
-    test.to_owned()
-}
-
 /// A signal 't' that makes units in `setup` and returns `expr` each frame; `n` is the frame
 /// number.
 pub fn signal(setup: &str, expr: &str) -> String {
     signal_body(setup, &format!("return {expr};"))
 }
 
-/// Like [`signal`], with statements for the frame's body. Only the flux API is used here
-/// (the frame count lives in the signal's own slot `idx`), so this stays valid when the
-/// library comes from the real plumbing instead of [`with_library`].
+/// Like [`signal`], with statements for the frame's body (the frame count lives in the
+/// signal's own slot `idx`).
 pub fn signal_body(setup: &str, body: &str) -> String {
     format!(
         "flux('t', (mem, idx) => {{\n  {setup}\n  return {{ update: () => {{\n    const n = mem[idx];\n    mem[idx] = n + 1;\n    {body}\n  }} }};\n}});"
@@ -48,7 +40,6 @@ pub fn render_with_state(
     channels: usize,
     frames: usize,
 ) -> (Vec<f64>, Vec<u64>) {
-    let source = with_library(sr, test);
     let state = Arc::new(StateMemory::new(MEMORY));
     let mut loader = Loader::new(
         state.clone(),
@@ -62,7 +53,7 @@ pub fn render_with_state(
         },
     );
     let loaded = loader
-        .load_source("dsp-test.js", &source)
+        .load_source("dsp-test.js", test)
         .unwrap_or_else(|d| panic!("{d}\n{test}"));
     let want = if tier == TierChoice::Native {
         Tier::Native
@@ -116,6 +107,15 @@ pub fn both_at(sr: u32, test: &str, channels: usize, frames: usize) -> Vec<f64> 
 
 pub fn both(test: &str, channels: usize, frames: usize) -> Vec<f64> {
     both_at(SR, test, channels, frames)
+}
+
+/// The samples that are not 0, with their frames.
+pub fn nonzero(out: &[f64]) -> Vec<(usize, f64)> {
+    out.iter()
+        .copied()
+        .enumerate()
+        .filter(|&(_, v)| v != 0.0)
+        .collect()
 }
 
 pub fn db(x: f64) -> f64 {
