@@ -74,6 +74,11 @@ struct EngineArgs {
     /// Crossfade of a reload or swap in milliseconds: old code out, new code in (0: cut).
     #[arg(long, value_name = "MS", default_value_t = 20.0)]
     fade: f64,
+    /// Trial each signal of a load renders, off the DSP thread on a copy of the state,
+    /// before it is swapped in, in milliseconds: a throw, NaN or endless loop there refuses
+    /// the load and the old code plays on (0: no trial).
+    #[arg(long, value_name = "MS", default_value_t = 100.0, value_parser = parse_preflight)]
+    preflight: f64,
     /// Let imports reach files outside the signals file's folder (by default an import
     /// must resolve, after symlinks, inside that folder or below).
     #[arg(long)]
@@ -96,6 +101,16 @@ fn parse_bpm(text: &str) -> Result<f64, String> {
             "the tempo must be a number of beats per minute from {} to {}, not {text:?}",
             flux_engine::MIN_BPM,
             flux_engine::MAX_BPM
+        )),
+    }
+}
+
+/// Parses `--preflight`: milliseconds from 0 to 10000.
+fn parse_preflight(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(ms) if (0.0..=10_000.0).contains(&ms) => Ok(ms),
+        _ => Err(format!(
+            "the pre-flight trial must be a number of milliseconds from 0 to 10000, not {text:?}"
         )),
     }
 }
@@ -161,6 +176,7 @@ impl EngineArgs {
             },
             seed: self.seed,
             imports_anywhere: self.allow_imports_anywhere,
+            preflight: std::time::Duration::from_secs_f64(self.preflight / 1000.0),
             ..flux_js::LoadOptions::default()
         }
     }

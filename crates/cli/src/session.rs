@@ -175,8 +175,10 @@ impl Session {
         options: LoadOptions,
         controller: Controller,
     ) -> Self {
+        let mut loader = Loader::new(state, alloc, options);
+        loader.set_clock(controller.clock().clone());
         Self {
-            loader: Loader::new(state, alloc, options),
+            loader,
             controller,
             current: Vec::new(),
             previous: Vec::new(),

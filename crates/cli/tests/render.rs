@@ -165,8 +165,8 @@ fn a_throwing_or_nan_signal_leaves_the_others_intact() {
     let dir = tempfile::tempdir().unwrap();
     let good = sine_file(220.0, "sin");
     let bad = format!(
-        "{good}\nflux('thrower', (mem, idx) => ({{ update: () => {{\n  mem[idx] += 1;\n  if (mem[idx] > 1000) throw new Error('gave up');\n  return 0.1; }} }}));\n\
-         flux('nan', (mem, idx) => ({{ update: () => {{ mem[idx] += 1; return mem[idx] > 2000 ? [NaN] : [0.1]; }} }}));\n"
+        "{good}\nflux('thrower', (mem, idx) => ({{ update: () => {{\n  mem[idx] += 1;\n  if (mem[idx] > 6000) throw new Error('gave up');\n  return 0.1; }} }}));\n\
+         flux('nan', (mem, idx) => ({{ update: () => {{ mem[idx] += 1; return mem[idx] > 7000 ? [NaN] : [0.1]; }} }}));\n"
     );
     let good_file = dir.path().join("good.js");
     let bad_file = dir.path().join("bad.js");
@@ -193,7 +193,7 @@ fn a_throwing_or_nan_signal_leaves_the_others_intact() {
             );
             assert!(
                 err.contains(&format!(
-                    "{}:14:1: update returned NaN on channel 0 at frame 2000 (signal 'nan' silenced)",
+                    "{}:14:1: update returned NaN on channel 0 at frame 7000 (signal 'nan' silenced)",
                     bad_file.display()
                 )),
                 "{err}"
@@ -202,9 +202,11 @@ fn a_throwing_or_nan_signal_leaves_the_others_intact() {
     }
     let (_, _, g) = read_wav(&good_wav);
     let (_, _, b) = read_wav(&bad_wav);
-    // Both faults happen before frame 2048 (the block holding frame 2000 is dropped whole
-    // for the thrower, cut at the bad frame for the NaN); from there on only the sine plays.
-    assert_eq!(&g[2048..], &b[2048..]);
+    // Both faults happen after the pre-flight trial (100 ms): the block holding frame 6000
+    // is dropped whole for the thrower, the NaN's from its bad frame on, and each fades out
+    // from its last good frame over the crossfade (20 ms); from there on only the sine plays.
+    assert_eq!(&g[7000 + 960..], &b[7000 + 960..]);
+    assert_ne!(g[7000 + 958], b[7000 + 958]);
 }
 
 #[test]

@@ -7,7 +7,8 @@ use std::time::Instant;
 use rtrb::{Consumer, Producer, RingBuffer};
 
 use crate::counters::Counters;
-use crate::signal::{Block, Entry, Fault, Patch, PatchSignal, Ramp};
+use crate::guard::{render_checked, render_on_shadow, report, Shape};
+use crate::signal::{Entry, Fault, Patch, PatchSignal, Ramp, Tail};
 use crate::state::{StateBlock, StateMemory};
 use crate::transport::{self, absorb, Clock, ClockReader, Quantize, Transport};
 
@@ -106,7 +107,7 @@ pub enum Command {
 
 /// A message from the DSP thread to the main thread: plain values, nothing to format.
 #[derive(Debug)]
-enum Event {
+pub(crate) enum Event {
     /// The signal the controller knows as `key`, on the state block starting at `block`,
     /// faulted.
     Fault {
@@ -172,6 +173,7 @@ pub fn engine(config: EngineConfig, state: Arc<StateMemory>) -> (Controller, Eng
         generation: 0,
         names: HashMap::new(),
         next_key: 0,
+        config,
         pending: VecDeque::new(),
         dropped: 0,
         fade: 0,
@@ -440,7 +442,7 @@ impl Engine {
         }
         for index in 0..self.patch.signals.len() {
             let signal = &mut self.patch.signals[index];
-            if !signal.enabled {
+            if !signal.enabled && !signal.tail.is_playing() {
                 continue;
             }
             if let (Some(old), Entry::From(j)) = (&mut self.fading, signal.entry) {
@@ -490,13 +492,13 @@ impl Engine {
         }
         if let Some(old) = &mut self.fading {
             // Removed signals fade out on their own (real) state.
-            for signal in old.signals.iter_mut().filter(|s| !s.kept && s.enabled) {
+            let live = |s: &&mut PatchSignal| !s.kept && (s.enabled || s.tail.is_playing());
+            for signal in old.signals.iter_mut().filter(live) {
                 let buf = &mut self.old_buf[..n];
                 let fault = render_checked(&self.state, signal, buf, shape, self.frame);
                 if let Some(fault) = fault {
                     // A signal on its way out is reported like any other.
                     report(&mut self.events, signal, fault);
-                    continue;
                 }
                 signal.gain.apply(buf, ch);
                 for (f, g) in self.gains[..frames].iter().enumerate() {
@@ -513,140 +515,6 @@ impl Engine {
             }
         }
     }
-}
-
-/// What one block asks of a signal: how many frames, how wide, at what rate, at what time.
-#[derive(Clone, Copy)]
-struct Shape<'c> {
-    frames: usize,
-    channels: usize,
-    sample_rate: f64,
-    clock: &'c Clock,
-}
-
-impl Shape<'_> {
-    /// Lets `signal` render into `buf`, zeroed first unless the signal fills it.
-    fn render(self, signal: &mut PatchSignal, buf: &mut [f64]) -> Result<(), Fault> {
-        if !signal.code.fills_block() {
-            buf.fill(0.0);
-        }
-        signal.code.render(&mut Block {
-            frames: self.frames,
-            channels: self.channels,
-            sample_rate: self.sample_rate,
-            clock: self.clock,
-            out: buf,
-        })
-    }
-}
-
-/// Renders one signal into `buf` and checks it. On a fault the signal is disabled, its
-/// state is put back as it was, and only the frames before the bad one are kept.
-fn render_checked(
-    state: &StateMemory,
-    signal: &mut PatchSignal,
-    buf: &mut [f64],
-    shape: Shape<'_>,
-    frame: u64,
-) -> Option<Fault> {
-    signal.save(state, false);
-    let result = shape.render(signal, buf);
-    let fault = check(result, buf, shape.channels, frame)
-        .or_else(|| overrun(state, signal).inspect(|_| buf.fill(0.0)))?;
-    signal.enabled = false;
-    signal.restore(state, false);
-    Some(fault)
-}
-
-/// Checks what a signal rendered into `buf` (frames of `ch` channels from `frame` on): on
-/// an error the block is silenced; on NaN or an infinity, the frames from the bad one on.
-fn check(result: Result<(), Fault>, buf: &mut [f64], ch: usize, frame: u64) -> Option<Fault> {
-    match result {
-        // A branch-free pass first (it vectorizes); the search only when something is wrong.
-        // NaN fails `<=` too.
-        Ok(()) if buf.iter().fold(true, |ok, x| ok & (x.abs() <= MAX_SAMPLE)) => None,
-        Ok(()) => buf
-            .iter()
-            .position(|x| x.is_nan() || x.abs() > MAX_SAMPLE)
-            .map(|pos| {
-                let (value, channel, frame) = (buf[pos], pos % ch, frame + (pos / ch) as u64);
-                let fault = if value.is_finite() {
-                    Fault::TooLoud {
-                        value,
-                        channel,
-                        frame,
-                    }
-                } else {
-                    Fault::NonFinite {
-                        value,
-                        channel,
-                        frame,
-                    }
-                };
-                buf[pos - pos % ch..].fill(0.0);
-                fault
-            }),
-        Err(fault) => {
-            buf.fill(0.0);
-            Some(fault)
-        }
-    }
-}
-
-/// Sends a fault of `signal` to the main thread. Never frees: when the queue is full (the
-/// main thread is not listening) the report is lost and its message, if any, leaked.
-fn report(events: &mut Producer<Event>, signal: &PatchSignal, fault: Fault) {
-    let event = Event::Fault {
-        key: signal.key,
-        block: signal.block.offset,
-        fault,
-    };
-    if let Err(rtrb::PushError::Full(event)) = events.push(event) {
-        std::mem::forget(event);
-    }
-}
-
-/// Renders an old signal during a crossfade on its shadow copy of the state: the shadow is
-/// swapped into the real slots for the call and back out after it. A fault silences the
-/// old code for the rest of the fade and is returned to be reported.
-fn render_on_shadow(
-    state: &StateMemory,
-    signal: &mut PatchSignal,
-    buf: &mut [f64],
-    shape: Shape<'_>,
-    frame: u64,
-) -> Option<Fault> {
-    if !signal.enabled {
-        buf.fill(0.0);
-        return None;
-    }
-    signal.save(state, false);
-    signal.restore(state, true);
-    let result = shape.render(signal, buf);
-    let fault = check(result, buf, shape.channels, frame)
-        .or_else(|| overrun(state, signal).inspect(|_| buf.fill(0.0)));
-    if fault.is_some() {
-        signal.enabled = false;
-    }
-    signal.save(state, true);
-    signal.restore(state, false);
-    fault
-}
-
-/// A write outside the signal's block, into one of its guards: the fault, with the guard
-/// cleared. Guards are checked right after the signal renders, so a write is blamed on the
-/// signal that made it.
-fn overrun(state: &StateMemory, signal: &PatchSignal) -> Option<Fault> {
-    for &guard in &signal.footprint.guards {
-        if let Some(slot) = state.first_nonzero(guard) {
-            state.zero(guard);
-            return Some(Fault::Overrun {
-                slot: slot as i64 - signal.block.offset as i64,
-                len: signal.block.len,
-            });
-        }
-    }
-    None
 }
 
 /// How the main thread names a signal in fault reports.
@@ -673,12 +541,18 @@ pub struct Controller {
     fade: u32,
     quantize: Quantize,
     pub(crate) clock_reader: ClockReader,
+    config: EngineConfig,
 }
 
 impl Controller {
     /// Sets the crossfade of later swaps, in frames (0, the default: switch at once).
     pub fn set_fade(&mut self, frames: u32) {
         self.fade = frames;
+    }
+
+    /// Frames a signal fades out over after a fault: the crossfade, at least 5 ms.
+    pub fn fault_fade(&self) -> u32 {
+        self.fade.max(self.config.sample_rate / 200)
     }
 
     /// Quantizes later swaps and merges: each waits for the first frame whose beat reaches
@@ -704,6 +578,7 @@ impl Controller {
         for s in &mut patch.signals {
             self.next_key += 1;
             s.key = self.next_key;
+            s.tail = Tail::new(self.config.channels, self.fault_fade());
             let name = Name {
                 id: s.id.clone(),
                 location: s.code.location().map(str::to_owned),

@@ -30,6 +30,7 @@ compile_error!(
 
 mod counters;
 mod engine;
+mod guard;
 mod signal;
 mod state;
 mod tap;
@@ -41,6 +42,7 @@ pub use engine::{
     engine, Command, Controller, Engine, EngineConfig, SignalFault, DEFAULT_BLOCK, MAX_BLOCK,
     MAX_SAMPLE, PENDING_LIMIT,
 };
+pub use guard::{trial, TrialSpec};
 pub use rtrb;
 pub use signal::{Block, Fault, Footprint, Patch, PatchSignal, Signal, Tier};
 pub use state::{

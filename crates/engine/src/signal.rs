@@ -55,6 +55,16 @@ pub trait Signal: Send {
         false
     }
 
+    /// A copy of this signal's code that reads and writes `state` instead of the memory it
+    /// was made for (a copy of it, for a trial off the DSP thread), or `None` when the code
+    /// cannot move (interpreted code is bound to its memory).
+    ///
+    /// Called on the main thread.
+    fn rebased(&self, state: &std::sync::Arc<StateMemory>) -> Option<Box<dyn Signal>> {
+        let _ = state;
+        None
+    }
+
     /// Where the code is (`file:line:col` of its `update`), to name the place of faults
     /// that carry none ([`Fault::OutOfFuel`], [`Fault::ReturnedUndefined`]).
     ///
@@ -233,6 +243,74 @@ pub struct PatchSignal {
     pub(crate) gain: Ramp,
     /// The controller's name for this signal in fault reports (0: not sent yet).
     pub(crate) key: u64,
+    /// What plays after a fault: the last good frame, fading out.
+    pub(crate) tail: Tail,
+}
+
+/// The soft end of a signal that faulted: the last frame it played, held and faded to 0
+/// with a raised cosine, so a fault never steps the output.
+#[derive(Debug, Default)]
+pub(crate) struct Tail {
+    /// The last frame the signal played, one value per output channel (empty until the
+    /// controller sizes it: a signal without room for it ends with a cut).
+    last: Box<[f64]>,
+    /// Frames the fade lasts.
+    len: u32,
+    /// Frames of the fade still to play (0: not fading).
+    left: u32,
+}
+
+impl Tail {
+    /// Room for a frame of `channels`, fading over `len` frames.
+    pub(crate) fn new(channels: usize, len: u32) -> Self {
+        Self {
+            last: vec![0.0; channels].into_boxed_slice(),
+            len: len.max(1),
+            left: 0,
+        }
+    }
+
+    /// True while the fade plays.
+    pub(crate) fn is_playing(&self) -> bool {
+        self.left > 0
+    }
+
+    /// Remembers the last frame of a block the signal rendered well.
+    pub(crate) fn keep(&mut self, buf: &[f64], ch: usize) {
+        if self.last.len() == ch && buf.len() >= ch {
+            self.last.copy_from_slice(&buf[buf.len() - ch..]);
+        }
+    }
+
+    /// Starts the fade after a fault, from the last good frame before frame `good` of
+    /// `buf` (or of an earlier block when `good` is 0), and plays it from there on.
+    pub(crate) fn start(&mut self, buf: &mut [f64], ch: usize, good: usize) {
+        if self.last.len() != ch {
+            return;
+        }
+        if good > 0 {
+            self.last.copy_from_slice(&buf[(good - 1) * ch..good * ch]);
+        }
+        self.left = self.len;
+        self.play(buf, ch, good);
+    }
+
+    /// Writes the fade into frames `from..` of `buf` (zero once it has ended).
+    pub(crate) fn play(&mut self, buf: &mut [f64], ch: usize, from: usize) {
+        let len = f64::from(self.len);
+        for frame in buf[from * ch..].chunks_mut(ch) {
+            if self.left == 0 {
+                frame.fill(0.0);
+                continue;
+            }
+            let x = f64::from(self.len - self.left + 1) / len;
+            let g = 0.5 + 0.5 * (std::f64::consts::PI * x).cos();
+            for (o, l) in frame.iter_mut().zip(self.last.iter()) {
+                *o = l * g;
+            }
+            self.left -= 1;
+        }
+    }
 }
 
 /// How a signal of a new patch comes in while the old patch fades out.
@@ -327,6 +405,7 @@ impl PatchSignal {
             spare: vec![0.0; len].into_boxed_slice(),
             gain: Ramp::default(),
             key: 0,
+            tail: Tail::default(),
         }
     }
 

@@ -119,6 +119,15 @@ impl StateMemory {
         }
     }
 
+    /// Copies the slots of `block` from `from` (a memory at least as long) into this one.
+    pub fn copy_from(&self, from: &StateMemory, block: StateBlock) {
+        let end = block.range().end.min(self.len()).min(from.len());
+        let start = block.offset.min(end);
+        for (d, s) in self.slots[start..end].iter().zip(&from.slots[start..end]) {
+            d.store(s.load(Ordering::Relaxed), Ordering::Relaxed);
+        }
+    }
+
     /// Base pointer of the slots, for signal code that addresses the memory directly.
     ///
     /// The pointer is valid for [`len`](Self::len) `f64`s for as long as this memory lives.
@@ -160,7 +169,7 @@ impl StateBlock {
 /// resumes its state. Units (oscillators, filters, delay lines of the library) get ranges of
 /// the size they ask for, by a key that names where they stand in the code; the same key and
 /// size give the same range again. Lives on the main thread.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct StateAllocator {
     total: usize,
     block_len: usize,

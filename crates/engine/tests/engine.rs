@@ -5,7 +5,9 @@ mod common;
 use std::sync::Arc;
 
 use common::{Cosine, GoesBad, Sine, Throws};
-use flux_engine::{engine, EngineConfig, Fault, Patch, PatchSignal, StateAllocator, StateMemory};
+use flux_engine::{
+    engine, EngineConfig, Fault, Patch, PatchSignal, Signal, StateAllocator, StateMemory,
+};
 
 const SR: u32 = 48_000;
 
@@ -122,8 +124,86 @@ fn a_nan_signal_is_silenced_and_the_others_play_on() {
     ctl2.swap(Patch::new(vec![sine(&state2, &mut alloc2, "good", 100.0)]));
     let mut alone = vec![0.0f32; 1024];
     eng2.process(&mut alone);
-    // Up to the bad frame both signals played; from then on only the good one.
-    assert_eq!(&with_bad[256..], &alone[256..]);
+    // Up to the bad frame both signals played; then the bad one's last good value fades out
+    // with a raised cosine over 5 ms (240 frames, the shortest fault fade); then only the
+    // good one plays.
+    let fade = ctl.fault_fade() as usize;
+    assert_eq!(fade, 240);
+    for i in 0..fade {
+        let bad_part = f64::from(with_bad[200 + i]).atanh() - f64::from(alone[200 + i]).atanh();
+        let x = (i + 1) as f64 / fade as f64;
+        let expected = 0.25 * (0.5 + 0.5 * (std::f64::consts::PI * x).cos());
+        assert!(
+            (bad_part - expected).abs() < 1e-5,
+            "frame {}: {bad_part} vs {expected}",
+            200 + i
+        );
+    }
+    assert_eq!(&with_bad[200 + fade..], &alone[200 + fade..]);
+}
+
+/// A sine that throws from block `ok_blocks` on.
+struct SineThenThrows {
+    sine: Sine,
+    ok_blocks: u32,
+}
+
+impl Signal for SineThenThrows {
+    fn render(&mut self, b: &mut flux_engine::Block<'_>) -> Result<(), Fault> {
+        if self.ok_blocks == 0 {
+            return Err(Fault::Error("signals.js:9:5: Error: late".into()));
+        }
+        self.ok_blocks -= 1;
+        self.sine.render(b)
+    }
+
+    fn tier(&self) -> flux_engine::Tier {
+        flux_engine::Tier::Native
+    }
+}
+
+#[test]
+fn a_signal_that_throws_while_playing_fades_out_without_a_step() {
+    let (state, mut alloc) = setup();
+    let (mut ctl, mut eng) = engine(EngineConfig::new(SR, 1), state.clone());
+    // A 20 ms crossfade makes a 20 ms fault fade.
+    ctl.set_fade(960);
+    let block = alloc.block_of("tone").unwrap();
+    let sine = Sine {
+        state: state.clone(),
+        block,
+        freq: 440.0,
+        gain: 0.5,
+    };
+    // 2 s of tone (750 blocks of 128 frames), then it throws.
+    let tone = SineThenThrows {
+        sine,
+        ok_blocks: 750,
+    };
+    ctl.swap(Patch::new(vec![PatchSignal::new(
+        "tone",
+        block,
+        Box::new(tone),
+    )]));
+    let mut out = vec![0.0f32; 3 * SR as usize];
+    eng.process(&mut out);
+    let faults = ctl.collect();
+    assert_eq!(faults.len(), 1);
+    assert_eq!(faults[0].fault.to_string(), "signals.js:9:5: Error: late");
+    let at = 750 * 128;
+    let step = |w: &[f32]| (w[1] - w[0]).abs();
+    let tone_step = out[..at].windows(2).map(step).fold(0.0, f32::max);
+    let fault_step = out[at - 1..].windows(2).map(step).fold(0.0, f32::max);
+    assert!(fault_step <= tone_step, "{fault_step} > {tone_step}");
+    // The fade starts from the last sample played and ends 20 ms later; silence after.
+    let x = 1.0 / 960.0;
+    let first = f64::from(out[at - 1]).atanh() * (0.5 + 0.5 * (std::f64::consts::PI * x).cos());
+    assert!((f64::from(out[at]).atanh() - first).abs() < 1e-6);
+    assert!(out[at + 960..].iter().all(|&s| s == 0.0));
+    // Its state is put back to the start of the failed block: the phase stands still.
+    let phase = state.get(block.offset).unwrap();
+    eng.process(&mut out[..256]);
+    assert_eq!(state.get(block.offset), Some(phase));
 }
 
 #[test]

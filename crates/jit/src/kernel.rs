@@ -205,6 +205,22 @@ impl Signal for NativeSignal {
         Some(&self.location)
     }
 
+    fn rebased(&self, state: &Arc<StateMemory>) -> Option<Box<dyn Signal>> {
+        // The kernel checks indices against the length it was compiled for.
+        (state.len() == self.state.len()).then(|| {
+            Box::new(NativeSignal {
+                code: self.code.clone(),
+                kernel: self.kernel,
+                state: state.clone(),
+                rng: self.rng,
+                channels: self.channels,
+                location: self.location.clone(),
+                params: self.params.clone(),
+                reads_clock: self.reads_clock,
+            }) as Box<dyn Signal>
+        })
+    }
+
     fn tier(&self) -> Tier {
         Tier::Native
     }

@@ -24,6 +24,8 @@ use crate::modules::{
     evaluate, is_module, read_source, FileLoader, FileResolver, Imports, Tagging,
 };
 
+mod preflight;
+
 const LOG_CAPACITY: usize = 1024;
 /// Stack of the thread a load runs on (address space; pages are used as touched).
 const LOAD_STACK: usize = 512 << 20;
@@ -47,6 +49,9 @@ pub struct LoadOptions {
     pub seed: u64,
     /// Whether imports may reach files outside the folder of the loaded file (and below).
     pub imports_anywhere: bool,
+    /// Audio each signal of a load renders as a trial, on a copy of the state, before the
+    /// load is given back (0, the default: no trial). A fault there fails the load.
+    pub preflight: Duration,
 }
 
 /// Which tier runs a load's signals.
@@ -72,6 +77,7 @@ impl Default for LoadOptions {
             tier: TierChoice::Auto,
             seed: 0x5EED,
             imports_anywhere: false,
+            preflight: Duration::ZERO,
         }
     }
 }
@@ -254,6 +260,10 @@ pub struct Loader {
     logs_dropped: Arc<AtomicU64>,
     /// The imports of the last load, failed or not.
     last_imports: Option<Imports>,
+    /// The copy of the state that pre-flight trials run on, made at the first trial.
+    scratch: Option<Arc<StateMemory>>,
+    /// The transport, for the tempo and beat a trial starts at.
+    clock: Option<flux_engine::ClockReader>,
 }
 
 impl Loader {
@@ -270,7 +280,14 @@ impl Loader {
             log_rx,
             logs_dropped: Arc::new(AtomicU64::new(0)),
             last_imports: None,
+            scratch: None,
+            clock: None,
         }
+    }
+
+    /// Lets pre-flight trials start at the transport's tempo and beat.
+    pub fn set_clock(&mut self, clock: flux_engine::ClockReader) {
+        self.clock = Some(clock);
     }
 
     /// The options loads use.
@@ -369,6 +386,9 @@ impl Loader {
             });
         }
         let checkpoint = self.alloc.lock().ok().map(|mut a| a.checkpoint());
+        let before = (!self.options.preflight.is_zero())
+            .then(|| self.alloc.lock().ok().map(|a| a.clone()))
+            .flatten();
         let result = std::thread::scope(|scope| {
             let load = std::thread::Builder::new()
                 .name("flux-load".into())
@@ -387,6 +407,10 @@ impl Loader {
                 }),
             }
         });
+        let result = match (result, before) {
+            (Ok(loaded), Some(before)) => self.preflight(name, source, running, loaded, before),
+            (result, _) => result,
+        };
         // A load that fails keeps none of the state it was given.
         if let (Err(_), Some(checkpoint)) = (&result, checkpoint) {
             if let Ok(mut alloc) = self.alloc.lock() {

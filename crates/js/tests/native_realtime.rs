@@ -107,9 +107,12 @@ fn native_faults_are_plain_values_on_the_dsp_thread_and_named_on_the_main_thread
             undefined_message("a.js:2:40", "undef")
         ]
     );
-    // The blocks before the faulting one played; the rest is silent.
+    // The blocks before the faulting one played; then their last frame fades out over the
+    // shortest fault fade (5 ms, 240 frames); then silence.
     assert_eq!(out[255 * 2], (0.2f64).tanh() as f32);
-    assert!(out[256 * 2..].iter().all(|&s| s == 0.0));
+    let g = 0.5 + 0.5 * (std::f64::consts::PI / 240.0).cos();
+    assert!((f64::from(out[256 * 2]) - (0.2 * g).tanh()).abs() < 1e-7);
+    assert!(out[(256 + 240) * 2..].iter().all(|&s| s == 0.0));
 }
 
 #[test]

@@ -1,0 +1,163 @@
+//! Pre-flight: before a load is swapped in, each of its signals renders a trial off the
+//! DSP thread, on a copy of the state, and a signal that throws, gives NaN or runs out of
+//! time there refuses the load with its place, as a syntax error does.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use flux_engine::{trial, Fault, Signal, StateAllocator, StateBlock, StateMemory, TrialSpec};
+
+use super::{Loaded, Loader, TierChoice};
+use crate::diag::{Diagnostic, Location};
+
+/// Longest a trial of a whole load may take, beyond which it is a time-limit fault.
+const TRIAL_LIMIT: Duration = Duration::from_secs(2);
+
+impl Loader {
+    /// Runs the pre-flight trial of every signal of `loaded` (made from `source`, loaded as
+    /// `name` while `running` played). `before` is the allocator as it stood before the load,
+    /// so a trial load of the same code on the copy gets the same ranges.
+    pub(super) fn preflight(
+        &mut self,
+        name: &str,
+        source: &str,
+        running: &[String],
+        loaded: Loaded,
+        before: StateAllocator,
+    ) -> Result<Loaded, Diagnostic> {
+        let frames = (self.options.preflight.as_secs_f64() * f64::from(self.options.sample_rate))
+            .ceil() as usize;
+        if frames == 0 || loaded.patch.is_empty() {
+            return Ok(loaded);
+        }
+        // The copy: everything handed out so far, as it is now (the load's factories ran).
+        let scratch = self
+            .scratch
+            .get_or_insert_with(|| Arc::new(StateMemory::new(self.state.len())))
+            .clone();
+        let used = self.alloc.lock().map_or(self.state.len(), |a| a.used());
+        scratch.copy_from(
+            &self.state,
+            StateBlock {
+                offset: 0,
+                len: used,
+            },
+        );
+        // Native code moves onto the copy; interpreted code is bound to the memory its
+        // runtime was made with, so it is loaded again, on the copy.
+        let mut codes: Vec<Option<Box<dyn Signal>>> = loaded
+            .patch
+            .signals()
+            .iter()
+            .map(|s| s.code.rebased(&scratch))
+            .collect();
+        if codes.iter().any(Option::is_none) {
+            let mut twin = self.twin(scratch.clone(), before);
+            let again = twin.load_inner(name, source, Instant::now(), running)?;
+            let mut others = again.patch.into_signals();
+            for (code, s) in codes.iter_mut().zip(loaded.patch.signals()) {
+                if code.is_none() {
+                    if let Some(i) = others.iter().position(|o| o.id == s.id) {
+                        *code = Some(others.swap_remove(i).code);
+                    }
+                }
+            }
+        }
+        let reading = self.clock.as_ref().map(flux_engine::ClockReader::read);
+        let spec = TrialSpec {
+            sample_rate: self.options.sample_rate,
+            channels: self.options.channels,
+            frames,
+            bpm: reading.map_or(flux_engine::DEFAULT_BPM, |r| r.bpm),
+            beat: reading.map_or(0.0, |r| r.beat),
+            limit: TRIAL_LIMIT,
+        };
+        for ((code, signal), info) in codes
+            .iter_mut()
+            .zip(loaded.patch.signals())
+            .zip(&loaded.signals)
+        {
+            let Some(code) = code else { continue };
+            let guards = &signal.footprint.guards;
+            if let Err(fault) = trial(code.as_mut(), signal.block, guards, &scratch, spec) {
+                let place = signal
+                    .code
+                    .location()
+                    .and_then(Location::parse)
+                    .or_else(|| info.location.clone())
+                    .unwrap_or(Location {
+                        file: name.to_owned(),
+                        line: 1,
+                        col: 1,
+                    });
+                return Err(refusal(&signal.id, fault, place, self.options.preflight));
+            }
+        }
+        Ok(loaded)
+    }
+
+    /// A loader like this one, on `state` with `alloc`, that runs everything on the
+    /// JavaScript tier and keeps no logs.
+    fn twin(&self, state: Arc<StateMemory>, alloc: StateAllocator) -> Loader {
+        let mut options = self.options.clone();
+        options.tier = TierChoice::Js;
+        options.preflight = Duration::ZERO;
+        let mut twin = Loader::new(state, alloc, options);
+        twin.samples = self.samples.clone();
+        twin
+    }
+}
+
+/// The diagnostic of a signal refused by its trial: at the place the fault names, or else
+/// at `place` (its `update`, or its `flux()` call).
+fn refusal(id: &str, fault: Fault, place: Location, length: Duration) -> Diagnostic {
+    let trial = format!("pre-flight of '{id}', {} ms: refused", length.as_millis());
+    match fault {
+        Fault::Error(message) => match split_located(&message) {
+            Some((location, text)) => Diagnostic {
+                location,
+                message: format!("{text} ({trial})"),
+            },
+            None => Diagnostic {
+                location: place,
+                message: format!("{message} ({trial})"),
+            },
+        },
+        Fault::OutOfFuel { iterations } => Diagnostic {
+            location: place,
+            message: format!(
+                "update ran {iterations} loop iterations in one block, an endless loop? ({trial})"
+            ),
+        },
+        other => Diagnostic {
+            location: place,
+            message: format!("{other} ({trial})"),
+        },
+    }
+}
+
+/// Splits `file:line:col: text` into its place and its text.
+fn split_located(message: &str) -> Option<(Location, &str)> {
+    let mut from = 0;
+    while let Some(i) = message[from..].find(": ") {
+        let end = from + i;
+        if let Some(location) = Location::parse(&message[..end]) {
+            return Some((location, &message[end + 2..]));
+        }
+        from = end + 2;
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_located_message_splits_at_its_place() {
+        let (at, text) = split_located("a/b.js:5:30: ReferenceError: x: y").unwrap();
+        assert_eq!(at.to_string(), "a/b.js:5:30");
+        assert_eq!(text, "ReferenceError: x: y");
+        assert!(split_located("Error: no place: here").is_none());
+    }
+}
