@@ -39,7 +39,7 @@ mod transport;
 pub use counters::{Counters, Stats};
 pub use engine::{
     engine, Command, Controller, Engine, EngineConfig, SignalFault, DEFAULT_BLOCK, MAX_BLOCK,
-    MAX_SAMPLE, PENDING_LIMIT,
+    MAX_SAMPLE, PANIC_FADE, PENDING_LIMIT,
 };
 pub use rtrb;
 pub use signal::{Block, Fault, Footprint, Patch, PatchSignal, Signal, Tier};
