@@ -36,7 +36,11 @@ fn a_panic_fades_everything_out_within_50_ms_and_stays_silent_until_start() {
         freq: 440.0,
         gain: 0.5,
     };
-    ctl.swap(Patch::new(vec![PatchSignal::new("tone", block, Box::new(tone))]));
+    ctl.swap(Patch::new(vec![PatchSignal::new(
+        "tone",
+        block,
+        Box::new(tone),
+    )]));
     let mut before = vec![0.0f32; 4800];
     eng.process(&mut before);
     let tone_step = largest_step(&before);
@@ -49,9 +53,15 @@ fn a_panic_fades_everything_out_within_50_ms_and_stays_silent_until_start() {
     // tone's own.
     assert!((after[0] - before[before.len() - 1]).abs() <= tone_step * 1.01);
     assert!(largest_step(&after) <= tone_step * 1.01);
-    assert!(after[..100].iter().any(|&s| s != 0.0), "the fade starts at once");
+    assert!(
+        after[..100].iter().any(|&s| s != 0.0),
+        "the fade starts at once"
+    );
     let loud: Vec<usize> = (WITHIN..after.len()).filter(|&i| after[i] != 0.0).collect();
-    assert!(loud.is_empty(), "not silent from frame {WITHIN} on: {loud:?}");
+    assert!(
+        loud.is_empty(),
+        "not silent from frame {WITHIN} on: {loud:?}"
+    );
 
     // It stays stopped, block after block, until a start.
     let mut later = vec![0.0f32; 48_000];
@@ -62,10 +72,17 @@ fn a_panic_fades_everything_out_within_50_ms_and_stays_silent_until_start() {
     let mut back = vec![0.0f32; 4800];
     assert_no_alloc(|| eng.process(&mut back));
     // It comes back softly: from silence, no step larger than the tone's.
-    assert!(back[0].abs() <= tone_step * 1.01, "first sample {}", back[0]);
+    assert!(
+        back[0].abs() <= tone_step * 1.01,
+        "first sample {}",
+        back[0]
+    );
     assert!(largest_step(&back) <= tone_step * 1.01);
     let peak = back[2400..].iter().fold(0.0f32, |m, s| m.max(s.abs()));
-    assert!((peak - 0.5f32.tanh()).abs() < 1e-3, "peak {peak} after the start");
+    assert!(
+        (peak - 0.5f32.tanh()).abs() < 1e-3,
+        "peak {peak} after the start"
+    );
     ctl.collect();
 }
 
@@ -81,7 +98,11 @@ fn a_panic_while_stopped_stays_silent_and_a_start_fades_in() {
         freq: 440.0,
         gain: 0.5,
     };
-    ctl.swap(Patch::new(vec![PatchSignal::new("tone", block, Box::new(tone))]));
+    ctl.swap(Patch::new(vec![PatchSignal::new(
+        "tone",
+        block,
+        Box::new(tone),
+    )]));
     ctl.stop();
     ctl.panic();
     let mut out = vec![0.0f32; 4800];
