@@ -192,7 +192,10 @@ fn the_neovim_plugin_shows_a_fault_while_playing_at_its_line_and_clears_it_when_
     let out = Command::new("nvim")
         .args(["--headless", "-u", "NONE", "-i", "NONE", "-n"])
         .arg("--cmd")
-        .arg(format!("set runtimepath^={}", editors().join("nvim").display()))
+        .arg(format!(
+            "set runtimepath^={}",
+            editors().join("nvim").display()
+        ))
         .arg("--cmd")
         .arg("runtime plugin/flux.lua")
         .arg("-c")
@@ -214,7 +217,11 @@ fn the_neovim_plugin_shows_a_fault_while_playing_at_its_line_and_clears_it_when_
     assert_eq!(result["subscribed"], true, "{result}\n{}", stderr(&out));
     assert_eq!(result["sent"], true, "{result}");
     assert_eq!(result["shown"], true, "{result}");
-    assert_eq!((&result["line"], &result["col"]), (&7.into(), &26.into()), "{result}");
+    assert_eq!(
+        (&result["line"], &result["col"]),
+        (&7.into(), &26.into()),
+        "{result}"
+    );
     assert_eq!(
         result["message"],
         "ReferenceError: frq is not defined (signal 'wrong' silenced)"

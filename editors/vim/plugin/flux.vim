@@ -7,7 +7,8 @@
 "   let g:flux_no_mappings = 1          " keep the mappings out
 "
 " Mappings: <Leader>fs sends the paragraph (normal) or the selection (visual), <Leader>ff
-" the file. Commands: :[range]FluxSend (default: the paragraph), :FluxSendFile.
+" the file. Commands: :[range]FluxSend (default: the paragraph), :FluxSendFile, :FluxPanic
+" (everything fades out within 50 ms and stays stopped), :FluxStart (plays again).
 
 if exists('g:loaded_flux')
   finish
@@ -50,6 +51,24 @@ endfunction
 
 command! -range=0 FluxSend if <count> | call s:send(<line1>, <line2>) | else | call s:send_paragraph() | endif
 command! FluxSendFile call s:send(1, line('$'))
+
+function! s:panic(start) abort
+  let cmd = get(g:, 'flux_cmd', 'flux') . ' panic'
+        \ . ' --to ' . shellescape(get(g:, 'flux_addr', '127.0.0.1:7770'))
+        \ . (a:start ? ' --start' : '')
+  if exists('g:flux_token')
+    let cmd .= ' --token ' . shellescape(g:flux_token)
+  endif
+  let out = system(cmd)
+  if v:shell_error
+    echohl ErrorMsg | echo trim(out) | echohl None
+  else
+    echo trim(out)
+  endif
+endfunction
+
+command! FluxPanic call s:panic(0)
+command! FluxStart call s:panic(1)
 
 if !get(g:, 'flux_no_mappings', 0)
   nnoremap <silent> <Leader>fs :<C-u>FluxSend<CR>
