@@ -333,20 +333,22 @@ fn serve(stream: TcpStream, conn: &Conn<'_>) -> io::Result<()> {
                     Err(refusal) => (refusal.into(), false),
                     Ok((request_id, Request::Subscribe { events })) => {
                         match subscribe(&events, conn.subscribers) {
-                            Ok((reply, subscription)) => {
+                            Ok(subscription) => {
                                 let reply = Reply {
                                     id: request_id,
-                                    ..reply
+                                    ok: true,
+                                    message: Some("subscribed to faults".into()),
+                                    ..Reply::default()
                                 };
                                 writer.write_all(reply.to_line().as_bytes())?;
                                 // Held like a busy connection: never closed to make room.
                                 slots.set_busy(id, true);
                                 return stream_events(&mut writer, &subscription);
                             }
-                            Err(reply) => (
+                            Err(e) => (
                                 Reply {
                                     id: request_id,
-                                    ..reply
+                                    ..Reply::error(e)
                                 },
                                 false,
                             ),
@@ -372,23 +374,15 @@ fn serve(stream: TcpStream, conn: &Conn<'_>) -> io::Result<()> {
 }
 
 /// Checks a subscription's `events` (empty: `faults`) and takes a place for it.
-fn subscribe(events: &[String], subscribers: &Subscribers) -> Result<(Reply, Subscription), Reply> {
+fn subscribe(events: &[String], subscribers: &Subscribers) -> Result<Subscription, String> {
     if let Some(other) = events.iter().find(|e| e.as_str() != "faults") {
-        return Err(Reply::error(format!(
+        return Err(format!(
             "subscribe: unknown event kind {other:?}; there is \"faults\""
-        )));
+        ));
     }
-    let subscription = subscribers.add().ok_or_else(|| {
-        Reply::error(format!(
-            "busy: {MAX_SUBSCRIBERS} connections are subscribed already"
-        ))
-    })?;
-    let reply = Reply {
-        ok: true,
-        message: Some("subscribed to faults".into()),
-        ..Reply::default()
-    };
-    Ok((reply, subscription))
+    subscribers
+        .add()
+        .ok_or_else(|| format!("busy: {MAX_SUBSCRIBERS} connections are subscribed already"))
 }
 
 /// Writes the subscription's event lines until the client goes away (checked every
