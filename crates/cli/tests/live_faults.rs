@@ -156,6 +156,18 @@ fn runtime_faults_of_code_sent_at_line_20_name_the_files_lines_and_reach_subscri
     assert_eq!(cleared["id"], "bad", "{cleared}");
     assert_eq!(cleared["file"], "song.js", "{cleared}");
 
+    // Only faults can be subscribed to; the refusal says so and leaves the rest alone.
+    let mut other = TcpStream::connect(player.addr()).unwrap();
+    other
+        .write_all(b"{\"op\":\"subscribe\",\"events\":[\"meters\"]}\n")
+        .unwrap();
+    let mut refusal = String::new();
+    BufReader::new(other).read_line(&mut refusal).unwrap();
+    assert!(
+        refusal.contains("unknown event kind \\\"meters\\\""),
+        "{refusal}"
+    );
+
     // A syntax error is pushed too, at its line.
     send_load_error(player.addr());
     let error = sub.next(|v| v["event"] == "error", wait);
