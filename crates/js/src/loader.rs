@@ -565,7 +565,7 @@ impl Loader {
                     })
                     .collect();
                 let updates = (0..entries.len())
-                    .map(|i| update_place(&flux, i))
+                    .map(|i| crate::diag::update_place(&flux, i))
                     .collect::<Vec<_>>();
                 let actions = read_actions(&flux)
                     .map_err(|e| fail(format!("cannot read the control calls: {e}")))?;
@@ -749,21 +749,6 @@ impl Loader {
             cartridge: Some(cartridge),
         })
     }
-}
-
-/// Where the `update` of signal `index` is defined (`file:line:col` of the source QuickJS
-/// ran), when it is user code.
-fn update_place(flux: &Object<'_>, index: usize) -> Option<String> {
-    let update: Function = flux
-        .get::<_, Function>("update")
-        .ok()?
-        .call((index,))
-        .ok()?;
-    let file: String = update.get("fileName").ok()?;
-    let line: i32 = update.get("lineNumber").ok()?;
-    let col: i32 = update.get("columnNumber").ok()?;
-    (line > 0 && col > 0 && !file.is_empty() && file != crate::diag::PRELUDE_NAME)
-        .then(|| format!("{file}:{line}:{col}"))
 }
 
 /// The live-control calls the code made, from the prelude's list.
