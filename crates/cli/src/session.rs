@@ -28,12 +28,13 @@ pub enum Notice {
     },
     /// A load or sent code failed (a syntax error...); the old code plays on.
     Error(Diagnostic),
-    /// A signal was loaded again without an error: its faults are gone.
+    /// A signal was loaded again without an error, or is gone: its faults are gone.
     Cleared {
         /// The signal.
         id: String,
-        /// The file (or the `name` of sent code) it was loaded from.
-        file: String,
+        /// The file (or the `name` of sent code) it was loaded from again; `None` when
+        /// it was stopped or left out of a reload.
+        file: Option<String>,
     },
 }
 
@@ -253,6 +254,7 @@ impl Session {
                 let units = loaded.units.summary();
                 let actions = loaded.actions;
                 self.previous = std::mem::replace(&mut self.current, loaded.signals);
+                self.notify_gone();
                 let generation = self.controller.swap(loaded.patch);
                 self.sent = Some((generation, Instant::now()));
                 self.apply_gains(&actions);
@@ -335,7 +337,7 @@ impl Session {
         for id in ids {
             self.notice(Notice::Cleared {
                 id,
-                file: name.to_owned(),
+                file: Some(name.to_owned()),
             });
         }
         Reload::Ok {
@@ -361,7 +363,7 @@ impl Session {
                 for id in ids {
                     self.notice(Notice::Cleared {
                         id,
-                        file: file.to_owned(),
+                        file: Some(file.to_owned()),
                     });
                 }
             }
@@ -414,7 +416,19 @@ impl Session {
         self.controller.set_fade(self.fade);
         self.previous = std::mem::take(&mut self.current);
         self.current = kept.into_iter().chain(signals).collect();
+        self.notify_gone();
         self.apply_gains(&actions);
+    }
+
+    /// Clears the faults of the signals the last swap or merge left out.
+    fn notify_gone(&mut self) {
+        let gone: Vec<String> = (self.previous.iter())
+            .filter(|p| !self.current.iter().any(|s| s.id == p.id))
+            .map(|p| p.id.clone())
+            .collect();
+        for id in gone {
+            self.notice(Notice::Cleared { id, file: None });
+        }
     }
 
     /// Carries out one live-control call on the running patch.

@@ -156,6 +156,13 @@ fn runtime_faults_of_code_sent_at_line_20_name_the_files_lines_and_reach_subscri
     assert_eq!(cleared["id"], "bad", "{cleared}");
     assert_eq!(cleared["file"], "song.js", "{cleared}");
 
+    // A signal stopped takes its fault along.
+    let mut stop = TcpStream::connect(player.addr()).unwrap();
+    stop.write_all(b"{\"op\":\"stop\",\"signal\":\"nan\"}\n")
+        .unwrap();
+    let cleared = sub.next(|v| v["event"] == "cleared" && v["id"] == "nan", wait);
+    assert_eq!(cleared["file"], serde_json::Value::Null, "{cleared}");
+
     // Only faults can be subscribed to; the refusal says so and leaves the rest alone.
     let mut other = TcpStream::connect(player.addr()).unwrap();
     other

@@ -173,7 +173,7 @@ mod tests {
         assert_eq!(v["col"], 26);
         let v: serde_json::Value = serde_json::from_str(&event_line(&Notice::Cleared {
             id: "bad".into(),
-            file: "song.js".into(),
+            file: Some("song.js".into()),
         }))
         .unwrap();
         assert_eq!(
