@@ -7,6 +7,7 @@ mod bench;
 mod check;
 mod control;
 mod net;
+mod panic;
 mod play;
 mod render;
 mod repl;
@@ -51,6 +52,9 @@ enum Command {
     Send(send::SendArgs),
     /// Type code into a playing `flux play`, with line editing and history.
     Repl(repl::ReplArgs),
+    /// Fade everything out within 50 ms in a playing `flux play` and keep it stopped, until
+    /// `flux panic --start` (or `:start` in the REPL).
+    Panic(panic::PanicArgs),
     /// List the audio output devices.
     Devices,
 }
@@ -204,6 +208,7 @@ fn main() -> ExitCode {
         Command::Bench(args) => bench::run(args),
         Command::Send(args) => send::run(args),
         Command::Repl(args) => repl::run(args),
+        Command::Panic(args) => panic::run(args),
         Command::Devices => devices(),
     };
     match result {

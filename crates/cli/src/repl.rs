@@ -4,7 +4,7 @@
 //! Math.sin(...))` goes at once and a `flux('a', (mem, idx) => {` waits for its `});`), or
 //! on an empty line, whatever its state. Lines that start with `:` are commands: `:list`,
 //! `:status`, `:mute ID [FADE]`, `:unmute`, `:solo`, `:stop`, `:clear [FADE]`, `:gain X`,
-//! `:tempo BPM [GLIDE]`, `:quantize none|beat|bar|N`, `:help`, `:quit`.
+//! `:tempo BPM [GLIDE]`, `:quantize none|beat|bar|N`, `:panic`, `:start`, `:help`, `:quit`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -40,6 +40,8 @@ commands:
   :gain X               master gain
   :tempo BPM [GLIDE]    tempo of the transport (GLIDE in seconds)
   :quantize Q           later entries take over at: none, beat, bar or N beats
+  :panic                fade everything out within 50 ms and stay stopped
+  :start                play again after :panic, fading in
   :quit                 or Ctrl-D";
 
 /// Runs `flux repl` until `:quit` or end of input.
@@ -202,6 +204,8 @@ fn command(line: &str) -> Result<Option<Request>, String> {
             fade: fade(1)?,
         },
         ":clear" => Request::Clear { fade: fade(0)? },
+        ":panic" => Request::Panic,
+        ":start" => Request::Start,
         ":gain" => Request::Gain {
             value: args.first().and_then(|x| x.parse().ok()).ok_or_else(|| {
                 format!(

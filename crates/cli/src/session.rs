@@ -12,7 +12,34 @@ use std::collections::HashMap;
 use flux_engine::{
     ClockReading, Controller, Fault, Quantize, SignalFault, StateAllocator, StateMemory,
 };
-use flux_js::{Action, Diagnostic, LoadOptions, Loaded, Loader, SignalInfo};
+use flux_js::{Action, Diagnostic, LoadOptions, Loaded, Loader, Location, SignalInfo};
+
+/// What editors are told about ([`Session::take_notices`]), as it happens.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Notice {
+    /// A signal faulted while playing and was silenced.
+    Fault {
+        /// The signal.
+        id: String,
+        /// Where, when known.
+        location: Option<Location>,
+        /// What happened, without the place.
+        message: String,
+    },
+    /// A load or sent code failed (a syntax error...); the old code plays on.
+    Error(Diagnostic),
+    /// A signal was loaded again without an error, or is gone: its faults are gone.
+    Cleared {
+        /// The signal.
+        id: String,
+        /// The file (or the `name` of sent code) it was loaded from again; `None` when
+        /// it was stopped or left out of a reload.
+        file: Option<String>,
+    },
+}
+
+/// Notices kept for [`Session::take_notices`] at most; later ones are dropped.
+const NOTICES: usize = 256;
 
 /// How a reload went.
 #[derive(Debug)]
@@ -104,6 +131,8 @@ pub struct Session {
     notes: Vec<String>,
     /// Files the last file load read or looked for through imports.
     imports: Vec<PathBuf>,
+    /// What editors have not been told yet.
+    notices: Vec<Notice>,
 }
 
 /// Runs a load, turning a panic inside it (a bug in the loader or the compiler) into a
@@ -192,6 +221,7 @@ impl Session {
             audible_ms: Vec::new(),
             notes: Vec::new(),
             imports: Vec::new(),
+            notices: Vec::new(),
         }
     }
 
@@ -226,6 +256,7 @@ impl Session {
                 let units = loaded.units.summary();
                 let actions = loaded.actions;
                 self.previous = std::mem::replace(&mut self.current, loaded.signals);
+                self.notify_gone();
                 let generation = self.controller.swap(loaded.patch);
                 self.sent = Some((generation, Instant::now()));
                 self.apply_gains(&actions);
@@ -241,6 +272,7 @@ impl Session {
                 elapsed: took,
             },
         };
+        self.notify_load(&name, &reload);
         if !first {
             self.reloads += 1;
             if matches!(reload, Reload::Failed { .. }) {
@@ -251,17 +283,18 @@ impl Session {
         reload
     }
 
-    /// Like [`eval`](Self::eval), swapped in at the next boundary of `quantize` (the
+    /// Like [`eval_at`](Self::eval_at), swapped in at the next boundary of `quantize` (the
     /// session's own quantization when `None`).
     pub fn eval_quantized(
         &mut self,
         name: &str,
         source: &str,
         quantize: Option<Quantize>,
+        at: (u32, u32),
     ) -> Reload {
         let default = self.controller.quantize();
         self.controller.set_quantize(quantize.unwrap_or(default));
-        let reload = self.eval(name, source);
+        let reload = self.eval_at(name, source, at);
         self.controller.set_quantize(default);
         reload
     }
@@ -279,23 +312,36 @@ impl Session {
     /// Evaluates code sent to the running patch: its signals are added or replace the
     /// running ones of the same id (crossfading), the rest play on; its `stop`, `mute`,
     /// `solo`, `gain`... calls act on the running patch.
-    pub fn eval(&mut self, name: &str, source: &str) -> Reload {
+    ///
+    /// The code starts at `at` (line, column, from 1) of the file `name`: the places it
+    /// reports, now and while it plays, are the file's.
+    pub fn eval_at(&mut self, name: &str, source: &str, (line, col): (u32, u32)) -> Reload {
         let started = Instant::now();
         let running: Vec<String> = self.current.iter().map(|s| s.id.clone()).collect();
         let loader = &mut self.loader;
-        let loaded = match guarded_load(name, || loader.load_snippet(name, source, &running)) {
+        let load = || loader.load_snippet_at(name, source, &running, line, col);
+        let loaded = match guarded_load(name, load) {
             Ok(loaded) => loaded,
             Err(diagnostic) => {
-                return Reload::Failed {
+                let reload = Reload::Failed {
                     diagnostic,
                     playing: self.current.len(),
                     elapsed: started.elapsed(),
-                }
+                };
+                self.notify_load(name, &reload);
+                return reload;
             }
         };
         let signals = loaded.signals.len();
         let units = loaded.units.summary();
+        let ids: Vec<String> = loaded.signals.iter().map(|s| s.id.clone()).collect();
         self.merge(loaded);
+        for id in ids {
+            self.notice(Notice::Cleared {
+                id,
+                file: Some(name.to_owned()),
+            });
+        }
         Reload::Ok {
             signals,
             elapsed: started.elapsed(),
@@ -303,7 +349,36 @@ impl Session {
         }
     }
 
-    /// Merges loaded code into the running patch (see [`eval`](Self::eval)).
+    /// Keeps `notice` for editors, unless [`NOTICES`] wait already.
+    fn notice(&mut self, notice: Notice) {
+        if self.notices.len() < NOTICES {
+            self.notices.push(notice);
+        }
+    }
+
+    /// The notices of a file load: its error, or every signal of the file cleared.
+    fn notify_load(&mut self, file: &str, reload: &Reload) {
+        match reload {
+            Reload::Failed { diagnostic, .. } => self.notice(Notice::Error(diagnostic.clone())),
+            Reload::Ok { .. } => {
+                let ids: Vec<String> = self.current.iter().map(|s| s.id.clone()).collect();
+                for id in ids {
+                    self.notice(Notice::Cleared {
+                        id,
+                        file: Some(file.to_owned()),
+                    });
+                }
+            }
+        }
+    }
+
+    /// What editors have not been told yet (faults, failed loads, signals loaded again),
+    /// oldest first; at most 256 are kept between calls.
+    pub fn take_notices(&mut self) -> Vec<Notice> {
+        std::mem::take(&mut self.notices)
+    }
+
+    /// Merges loaded code into the running patch (see [`eval_at`](Self::eval_at)).
     fn merge(&mut self, loaded: Loaded) {
         let Loaded {
             patch,
@@ -343,7 +418,19 @@ impl Session {
         self.controller.set_fade(self.fade);
         self.previous = std::mem::take(&mut self.current);
         self.current = kept.into_iter().chain(signals).collect();
+        self.notify_gone();
         self.apply_gains(&actions);
+    }
+
+    /// Clears the faults of the signals the last swap or merge left out.
+    fn notify_gone(&mut self) {
+        let gone: Vec<String> = (self.previous.iter())
+            .filter(|p| !self.current.iter().any(|s| s.id == p.id))
+            .map(|p| p.id.clone())
+            .collect();
+        for id in gone {
+            self.notice(Notice::Cleared { id, file: None });
+        }
     }
 
     /// Carries out one live-control call on the running patch.
@@ -434,6 +521,16 @@ impl Session {
         }
     }
 
+    /// Fades everything out within 10 ms and stops, until [`start`](Self::start).
+    pub fn panic(&mut self) {
+        self.controller.panic();
+    }
+
+    /// Plays again after [`panic`](Self::panic) or a stop, fading in.
+    pub fn start(&mut self) {
+        self.controller.start();
+    }
+
     /// The files the last load of a file read or looked for through imports, whether it
     /// loaded or not.
     pub fn imports(&self) -> &[PathBuf] {
@@ -465,12 +562,20 @@ impl Session {
                 self.sent = None;
             }
         }
-        let mut lines: Vec<String> = self
-            .controller
-            .collect()
-            .into_iter()
-            .map(|f| self.fault_line(&f))
-            .collect();
+        let mut lines = Vec::new();
+        for f in self.controller.collect() {
+            let (location, message) = self.fault_place(&f);
+            let silenced = format!("(signal '{}' silenced)", f.id);
+            lines.push(match &location {
+                Some(l) => format!("{l}: {message} {silenced}"),
+                None => format!("{message} {silenced}"),
+            });
+            self.notice(Notice::Fault {
+                id: f.id,
+                location,
+                message,
+            });
+        }
         lines.append(&mut self.notes);
         let (logs, dropped) = self.loader.drain_logs();
         lines.extend(logs);
@@ -483,31 +588,50 @@ impl Session {
         lines
     }
 
-    /// `FILE:LINE:COL: message (signal 'id' silenced)`.
-    fn fault_line(&self, f: &SignalFault) -> String {
-        let silenced = format!("(signal '{}' silenced)", f.id);
-        match &f.fault {
-            // Errors from the code carry their own location.
-            Fault::Error(message) => format!("{message} {silenced}"),
-            other => {
-                let place = self
-                    .current
+    /// A fault's place and message: errors from the code carry their own place
+    /// (`FILE:LINE:COL: message`); the others (NaN, too loud, overrun, time limit, a bad
+    /// value returned) are put at the signal's `update`, or else at its `flux()` call.
+    fn fault_place(&self, f: &SignalFault) -> (Option<Location>, String) {
+        let (place, message) = match &f.fault {
+            Fault::Error(message) => split_place(message),
+            other => (None, other.to_string()),
+        };
+        let place = place
+            .or_else(|| f.location.as_deref().and_then(Location::parse))
+            .or_else(|| {
+                self.current
                     .iter()
                     .chain(&self.previous)
                     .find(|s| s.id == f.id)
-                    .and_then(|s| s.location.as_ref());
-                match place {
-                    Some(l) => format!("{l}: {other} {silenced}"),
-                    None => format!("{other} {silenced}"),
-                }
-            }
+                    .and_then(|s| s.location.clone())
+            });
+        (place, message)
+    }
+}
+
+/// `FILE:LINE:COL: message` split into its place and message; a message without a place
+/// is given whole.
+fn split_place(text: &str) -> (Option<Location>, String) {
+    for (i, _) in text.match_indices(": ") {
+        if let Some(l) = Location::parse(&text[..i]) {
+            return (Some(l), text[i + 2..].to_owned());
         }
     }
+    (None, text.to_owned())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn messages_are_split_from_their_place() {
+        let (l, m) = split_place("dir/a b.js:22:26: ReferenceError: frq is not defined");
+        assert_eq!(l.unwrap().to_string(), "dir/a b.js:22:26");
+        assert_eq!(m, "ReferenceError: frq is not defined");
+        assert_eq!(split_place("TypeError: x").0, None);
+        assert_eq!(split_place("TypeError: x").1, "TypeError: x");
+    }
 
     #[test]
     fn a_panic_while_loading_becomes_a_diagnostic() {

@@ -127,3 +127,193 @@ fn live_list(addr: &str) -> String {
     BufReader::new(stream).read_line(&mut line).unwrap();
     line
 }
+
+/// A buffer whose second paragraph (lines 5-10) throws on line 7 while it plays.
+const THROWING: &str = "play('from-editor', s =>\n  Math.sin(2 * Math.PI * 220 * s.t) * 0.2\n);\n\
+                        \n\
+                        flux('wrong', (mem, idx) => ({\n  update: (sr) => {\n    \
+                        const x = mem[idx] + frq;\n    return [x];\n  }\n}));\n";
+
+/// Subscribes, sends the throwing paragraph, waits for its diagnostic, fixes line 7, sends
+/// again and waits for the diagnostic to go; writes what it saw to `$FLUX_OUT`.
+const NVIM_FAULTS: &str = r#"
+local flux = require('flux')
+flux.setup({ addr = os.getenv('FLUX_ADDR') })
+vim.cmd('edit ' .. vim.fn.fnameescape(os.getenv('FLUX_BUFFER')))
+flux.subscribe()
+local subscribed = vim.wait(5000, function() return flux.subscribed end, 10)
+local function faults() return vim.diagnostic.get(0, { namespace = flux.fault_ns }) end
+vim.api.nvim_win_set_cursor(0, { 6, 0 })
+local sent = flux.send_paragraph()
+local shown = vim.wait(5000, function() return #faults() > 0 end, 10)
+local d = faults()[1]
+vim.api.nvim_buf_set_lines(0, 6, 7, false, { '    const x = mem[idx] * 0;' })
+local fixed = flux.send_paragraph()
+local cleared = vim.wait(5000, function() return #faults() == 0 end, 10)
+vim.cmd('FluxPanic')
+local out = {
+  subscribed = subscribed,
+  sent = sent and sent.ok,
+  shown = shown,
+  line = d and d.lnum + 1,
+  col = d and d.col + 1,
+  message = d and d.message,
+  fixed = fixed and fixed.ok,
+  cleared = cleared,
+}
+vim.fn.writefile({ vim.json.encode(out) }, os.getenv('FLUX_OUT'))
+vim.cmd('qall!')
+"#;
+
+#[test]
+fn the_neovim_plugin_shows_a_fault_while_playing_at_its_line_and_clears_it_when_fixed() {
+    assert!(
+        !nvim_missing(),
+        "nvim is not installed: this test needs Neovim 0.7 or later (scripts/setup.sh \
+         --deps-only installs the Debian package neovim)"
+    );
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("signals.js");
+    std::fs::write(&file, sine_file(300.0, "sin")).unwrap();
+    let mut player = Player::start(&[
+        file.as_os_str(),
+        OsStr::new("--null"),
+        OsStr::new("--seconds"),
+        OsStr::new("20"),
+        OsStr::new("--listen"),
+        OsStr::new("127.0.0.1:0"),
+    ]);
+    let buffer = dir.path().join("live.js");
+    std::fs::write(&buffer, THROWING).unwrap();
+    let script = dir.path().join("drive.lua");
+    std::fs::write(&script, NVIM_FAULTS).unwrap();
+    let out_file = dir.path().join("out.json");
+    let out = Command::new("nvim")
+        .args(["--headless", "-u", "NONE", "-i", "NONE", "-n"])
+        .arg("--cmd")
+        .arg(format!(
+            "set runtimepath^={}",
+            editors().join("nvim").display()
+        ))
+        .arg("--cmd")
+        .arg("runtime plugin/flux.lua")
+        .arg("-c")
+        .arg(format!("luafile {}", script.display()))
+        .env("FLUX_ADDR", player.addr())
+        .env("FLUX_BUFFER", &buffer)
+        .env("FLUX_OUT", &out_file)
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let said = std::fs::read_to_string(&out_file).unwrap_or_else(|_| {
+        panic!(
+            "nvim wrote no result (exit {:?}):\n{}",
+            out.status.code(),
+            stderr(&out)
+        )
+    });
+    let result: serde_json::Value = serde_json::from_str(&said).unwrap();
+    assert_eq!(result["subscribed"], true, "{result}\n{}", stderr(&out));
+    assert_eq!(result["sent"], true, "{result}");
+    assert_eq!(result["shown"], true, "{result}");
+    assert_eq!(
+        (&result["line"], &result["col"]),
+        (&7.into(), &26.into()),
+        "{result}"
+    );
+    assert_eq!(
+        result["message"],
+        "ReferenceError: frq is not defined (signal 'wrong' silenced)"
+    );
+    assert_eq!(result["fixed"], true, "{result}");
+    assert_eq!(result["cleared"], true, "{result}");
+    player.wait_for("live.js:7:26: ReferenceError", Duration::from_secs(5));
+    player.wait_for("control: panic", Duration::from_secs(5));
+}
+
+/// Sends the throwing paragraph from Vim, waits for its fault in the quickfix list, fixes
+/// line 7, sends again and waits for the list to empty.
+const VIM_FAULTS: &str = r#"
+let g:flux_cmd = $FLUX_BIN
+let g:flux_addr = $FLUX_ADDR
+execute 'edit ' . fnameescape($FLUX_BUFFER)
+call cursor(6, 1)
+FluxSend
+let n = 0
+while empty(getqflist()) && n < 100
+  sleep 50m
+  let n += 1
+endwhile
+let qf = getqflist()
+let first = empty(qf) ? {} : {'lnum': qf[0].lnum, 'col': qf[0].col, 'text': qf[0].text}
+call setline(7, '    const x = mem[idx] * 0;')
+call cursor(6, 1)
+FluxSend
+let n = 0
+while !empty(getqflist()) && n < 100
+  sleep 50m
+  let n += 1
+endwhile
+call writefile([json_encode({'first': first, 'left': len(getqflist())})], $FLUX_OUT)
+qall!
+"#;
+
+#[test]
+fn the_vim_plugin_puts_a_fault_while_playing_in_the_quickfix_list_until_fixed() {
+    if Command::new("vim").arg("--version").output().is_err() {
+        eprintln!("skipped: vim is not installed (this test needs Vim 8.1 or later with +channel)");
+        return;
+    }
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("signals.js");
+    std::fs::write(&file, sine_file(300.0, "sin")).unwrap();
+    let mut player = Player::start(&[
+        file.as_os_str(),
+        OsStr::new("--null"),
+        OsStr::new("--seconds"),
+        OsStr::new("20"),
+        OsStr::new("--listen"),
+        OsStr::new("127.0.0.1:0"),
+    ]);
+    let buffer = dir.path().join("live.js");
+    std::fs::write(&buffer, THROWING).unwrap();
+    let script = dir.path().join("drive.vim");
+    std::fs::write(&script, VIM_FAULTS).unwrap();
+    let out_file = dir.path().join("out.json");
+    let out = Command::new("vim")
+        .args(["-N", "-u", "NONE", "-i", "NONE", "-n", "-es"])
+        .arg("--cmd")
+        .arg(format!(
+            "set runtimepath^={}",
+            editors().join("vim").display()
+        ))
+        .arg("--cmd")
+        .arg("runtime plugin/flux.vim")
+        .arg("-S")
+        .arg(&script)
+        .env("FLUX_BIN", env!("CARGO_BIN_EXE_flux"))
+        .env("FLUX_ADDR", player.addr())
+        .env("FLUX_BUFFER", &buffer)
+        .env("FLUX_OUT", &out_file)
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let said = std::fs::read_to_string(&out_file).unwrap_or_else(|_| {
+        panic!(
+            "vim wrote no result (exit {:?}):\n{}",
+            out.status.code(),
+            stderr(&out)
+        )
+    });
+    let result: serde_json::Value = serde_json::from_str(&said).unwrap();
+    assert_eq!(result["first"]["lnum"], 7, "{result}");
+    assert_eq!(result["first"]["col"], 26, "{result}");
+    assert_eq!(
+        result["first"]["text"],
+        "ReferenceError: frq is not defined (signal 'wrong' silenced)"
+    );
+    assert_eq!(result["left"], 0, "{result}");
+    player.wait_for("live.js:7:26: ReferenceError", Duration::from_secs(5));
+}

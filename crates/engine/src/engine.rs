@@ -22,6 +22,9 @@ pub const MAX_BLOCK: usize = 256;
 /// Block size the DSP thread renders by default, in frames.
 pub const DEFAULT_BLOCK: usize = 128;
 
+/// The fade of a panic, and of the start after it: 10 ms, in seconds.
+pub const PANIC_FADE: f64 = 0.010;
+
 const COMMAND_CAPACITY: usize = 64;
 const RETIRED_CAPACITY: usize = 16;
 const EVENT_CAPACITY: usize = 256;
@@ -82,6 +85,9 @@ pub enum Command {
     Start,
     /// Output silence and hold every signal where it is.
     Stop,
+    /// Fade the whole output out over [`PANIC_FADE`] of a second, then stop as
+    /// [`Command::Stop`] does; the next [`Command::Start`] fades it back in as fast.
+    Panic,
     /// Ramp the transport's tempo to `bpm` over `glide` frames.
     Tempo {
         /// Beats per minute (clamped to the transport's range).
@@ -124,6 +130,9 @@ pub struct SignalFault {
     pub id: String,
     /// What went wrong.
     pub fault: Fault,
+    /// `file:line:col` of the signal's code ([`Signal::location`](crate::Signal::location)),
+    /// when it knows it: the place of faults that carry none (NaN, too loud, overrun).
+    pub location: Option<String>,
 }
 
 /// Builds an engine and the controller that drives it.
@@ -158,6 +167,8 @@ pub fn engine(config: EngineConfig, state: Arc<StateMemory>) -> (Controller, Eng
         fade_pos: 0,
         fade_len: 0,
         master: Ramp::default(),
+        panic: Ramp::default(),
+        panicking: None,
         playing: true,
         frame: 0,
         transport: Transport::new(config.sample_rate),
@@ -206,6 +217,10 @@ pub struct Engine {
     fade_len: u32,
     /// The master gain, ramped like a signal's.
     master: Ramp,
+    /// The panic fade (1, or 0 after a panic until the next start).
+    panic: Ramp,
+    /// Frames left of a panic's fade, after which the engine stops.
+    panicking: Option<u32>,
     playing: bool,
     frame: u64,
     /// Tempo, meter and position; the clock of the block being rendered.
@@ -250,6 +265,7 @@ impl Engine {
                 let n = self.until_held(frames - at);
                 self.render_block(n);
                 self.master.apply(&mut self.mix[..n * ch], ch);
+                self.panic.apply(&mut self.mix[..n * ch], ch);
                 // The final guard: nothing that is not a finite number reaches the output.
                 let mut guarded = 0u64;
                 for (o, m) in chunk[at * ch..(at + n) * ch].iter_mut().zip(&self.mix) {
@@ -265,6 +281,11 @@ impl Engine {
                 }
                 self.frame += n as u64;
                 at += n;
+                if let Some(left) = self.panicking {
+                    let left = left.saturating_sub(n as u32);
+                    self.panicking = (left > 0).then_some(left);
+                    self.playing &= left > 0;
+                }
             }
             self.transport.publish(&self.clock_shared);
             let budget = frames as f64 / f64::from(self.config.sample_rate);
@@ -311,8 +332,17 @@ impl Engine {
                     }
                 }
                 Command::Master { gain, fade } => self.master.set(gain, fade),
-                Command::Start => self.playing = true,
+                Command::Start => {
+                    self.playing = true;
+                    self.panicking = None;
+                    self.panic.set(1.0, self.panic_frames());
+                }
                 Command::Stop => self.playing = false,
+                Command::Panic => {
+                    let frames = if self.playing { self.panic_frames() } else { 0 };
+                    self.panic.set(0.0, frames);
+                    self.panicking = Some(frames);
+                }
                 Command::Tempo { bpm, glide } => self.transport.set_tempo(bpm, u64::from(glide)),
                 Command::Meter { beats } => self.transport.set_meter(beats),
                 Command::TransportStart => self.transport.set_running(true),
@@ -320,6 +350,11 @@ impl Engine {
                 Command::Locate { beat } => self.transport.locate(beat),
             }
         }
+    }
+
+    /// The frames of a panic's fade: [`PANIC_FADE`] at the engine's rate, at least 1.
+    fn panic_frames(&self) -> u32 {
+        ((PANIC_FADE * f64::from(self.config.sample_rate)) as u32).max(1)
     }
 
     /// Frames to render before the held swap is due (at most `rest`); swaps it in first
@@ -645,6 +680,14 @@ impl Controller {
         self.send(Command::Stop);
     }
 
+    /// Fades the whole output out over [`PANIC_FADE`] and stops, until [`start`]
+    /// (which fades it back in as fast).
+    ///
+    /// [`start`]: Controller::start
+    pub fn panic(&mut self) {
+        self.send(Command::Panic);
+    }
+
     pub(crate) fn send(&mut self, command: Command) {
         self.flush();
         // Commands wait here, in order, while the queue is full; an engine that does not
@@ -728,7 +771,12 @@ impl Controller {
             ),
             other => other,
         };
-        SignalFault { id, fault }
+        let location = name.and_then(|n| n.location.clone());
+        SignalFault {
+            id,
+            fault,
+            location,
+        }
     }
 
     /// The live counters.

@@ -40,7 +40,7 @@ mod transport;
 pub use counters::{Counters, Stats};
 pub use engine::{
     engine, Command, Controller, Engine, EngineConfig, SignalFault, DEFAULT_BLOCK, MAX_BLOCK,
-    MAX_SAMPLE, PENDING_LIMIT,
+    MAX_SAMPLE, PANIC_FADE, PENDING_LIMIT,
 };
 pub use guard::{trial, TrialSpec};
 pub use rtrb;

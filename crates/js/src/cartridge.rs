@@ -203,11 +203,17 @@ fn fill_clocks(clocks: &TypedArray<'_, f64>, block: &Block<'_>) {
 pub(crate) struct JsSignal {
     pub(crate) cartridge: Arc<Cartridge>,
     pub(crate) index: usize,
+    /// `file:line:col` of its `update`, when known.
+    pub(crate) location: Option<String>,
 }
 
 impl Signal for JsSignal {
     fn render(&mut self, block: &mut Block<'_>) -> Result<(), Fault> {
         self.cartridge.render(self.index, block).map(drop)
+    }
+
+    fn location(&self) -> Option<&str> {
+        self.location.as_deref()
     }
 
     fn tier(&self) -> Tier {

@@ -78,6 +78,21 @@ pub(crate) fn first_user_frame(stack: &str) -> Option<Location> {
     library
 }
 
+/// Where the `update` of signal `index` is defined (`file:line:col` of the source QuickJS
+/// ran), when it is user code.
+pub(crate) fn update_place(flux: &rquickjs::Object<'_>, index: usize) -> Option<String> {
+    let update: rquickjs::Function = flux
+        .get::<_, rquickjs::Function>("update")
+        .ok()?
+        .call((index,))
+        .ok()?;
+    let file: String = update.get("fileName").ok()?;
+    let line: i32 = update.get("lineNumber").ok()?;
+    let col: i32 = update.get("columnNumber").ok()?;
+    (line > 0 && col > 0 && !file.is_empty() && file != PRELUDE_NAME)
+        .then(|| format!("{file}:{line}:{col}"))
+}
+
 /// Where a caught exception says it happened.
 pub(crate) enum Place {
     /// A frame of the stack, in the coordinates of the source QuickJS ran.

@@ -25,5 +25,8 @@ mod modules;
 mod samples;
 
 pub use diag::{Diagnostic, Location};
-pub use loader::{Action, LoadOptions, Loaded, Loader, SignalInfo, TierChoice, UnitReport};
+pub use loader::{
+    Action, LoadOptions, Loaded, Loader, SignalInfo, TierChoice, UnitReport, MAX_FIRST_COL,
+    MAX_FIRST_LINE,
+};
 pub use modules::{read_source, MAX_SOURCE_BYTES};

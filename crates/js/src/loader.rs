@@ -27,6 +27,10 @@ use crate::modules::{
 mod preflight;
 
 const LOG_CAPACITY: usize = 1024;
+/// The largest first line [`Loader::load_snippet_at`] places code at.
+pub const MAX_FIRST_LINE: u32 = 1_000_000;
+/// The largest first column [`Loader::load_snippet_at`] places code at.
+pub const MAX_FIRST_COL: u32 = 10_000;
 /// Stack of the thread a load runs on (address space; pages are used as touched).
 const LOAD_STACK: usize = 512 << 20;
 
@@ -362,7 +366,36 @@ impl Loader {
         source: &str,
         running: &[String],
     ) -> Result<Loaded, Diagnostic> {
-        self.load_inner(name, source, Instant::now(), running)
+        self.load_snippet_at(name, source, running, 1, 1)
+    }
+
+    /// Like [`load_snippet`](Self::load_snippet), for code that starts at `line` and `col`
+    /// (from 1) of the file `name` (an editor's paragraph): every place the load and its
+    /// signals report (syntax errors, throws while playing, `flux()` calls, `update`s) is
+    /// in the file's lines and columns. The code is run behind `line - 1` empty lines and
+    /// `col - 1` spaces, so QuickJS and the compiler count as the file does; `line` is
+    /// taken as at most [`MAX_FIRST_LINE`] and `col` as at most [`MAX_FIRST_COL`].
+    ///
+    /// # Errors
+    ///
+    /// As [`load_file`](Self::load_file).
+    pub fn load_snippet_at(
+        &mut self,
+        name: &str,
+        source: &str,
+        running: &[String],
+        line: u32,
+        col: u32,
+    ) -> Result<Loaded, Diagnostic> {
+        let (line, col) = (line.clamp(1, MAX_FIRST_LINE), col.clamp(1, MAX_FIRST_COL));
+        if (line, col) == (1, 1) {
+            return self.load_inner(name, source, Instant::now(), running);
+        }
+        let mut placed = String::with_capacity(source.len() + (line + col) as usize);
+        placed.extend(std::iter::repeat_n('\n', line as usize - 1));
+        placed.extend(std::iter::repeat_n(' ', col as usize - 1));
+        placed.push_str(source);
+        self.load_inner(name, &placed, Instant::now(), running)
     }
 
     /// Loads on a thread of its own with a large stack: parsing, instrumenting and compiling
@@ -500,7 +533,7 @@ impl Loader {
             imports: imports.clone(),
             samples: self.samples.clone(),
         };
-        let (entries, requests, actions, globals) =
+        let (entries, requests, actions, globals, updates) =
             context.with(|ctx| -> Result<_, Diagnostic> {
                 hooks
                     .install(&ctx)
@@ -555,6 +588,9 @@ impl Loader {
                         (e.pop().unwrap_or_default(), place)
                     })
                     .collect();
+                let updates = (0..entries.len())
+                    .map(|i| crate::diag::update_place(&flux, i))
+                    .collect::<Vec<_>>();
                 let actions = read_actions(&flux)
                     .map_err(|e| fail(format!("cannot read the control calls: {e}")))?;
                 let (globals, requests) = match &tagged {
@@ -575,7 +611,7 @@ impl Loader {
                     ),
                     _ => (Vec::new(), Vec::new()),
                 };
-                Ok((entries, requests, actions, globals))
+                Ok((entries, requests, actions, globals, updates))
             })?;
 
         // Compile what can be compiled; the rest stays on the JavaScript tier.
@@ -646,7 +682,9 @@ impl Loader {
         };
         let mut signals = Vec::with_capacity(entries.len());
         let mut infos = Vec::with_capacity(entries.len());
-        for (index, ((id, place), native)) in entries.into_iter().zip(native).enumerate() {
+        for (index, (((id, place), native), update)) in
+            entries.into_iter().zip(native).zip(updates).enumerate()
+        {
             let block = self
                 .block_of(&id)
                 .ok_or_else(|| fail(format!("signal '{id}' has no state block")))?;
@@ -676,9 +714,15 @@ impl Loader {
                             ),
                         });
                     }
+                    // Faults without a place of their own (NaN) name the `update`.
+                    let update = update
+                        .as_deref()
+                        .and_then(Location::parse)
+                        .map(|l| locator.map(l).to_string());
                     let js = Box::new(JsSignal {
                         cartridge: cartridge.clone(),
                         index,
+                        location: update,
                     });
                     (js, Tier::Js, reason)
                 }

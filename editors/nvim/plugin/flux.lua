@@ -26,6 +26,12 @@ cmd('FluxStatus', function() flux().control({ op = 'status' }) end, { desc = 'fl
 cmd('FluxClear', function(o)
   flux().control({ op = 'clear', fade = tonumber(o.args) })
 end, { nargs = '?', desc = 'flux: stop every signal [fade]' })
+cmd('FluxPanic', function() flux().control({ op = 'panic' }) end,
+  { desc = 'flux: fade everything out within 50 ms and stay stopped' })
+cmd('FluxStart', function() flux().control({ op = 'start' }) end,
+  { desc = 'flux: play again after :FluxPanic, fading in' })
+cmd('FluxSubscribe', function() flux().subscribe() end,
+  { desc = 'flux: show the faults of playing signals as diagnostics' })
 cmd('FluxGain', function(o) flux().control({ op = 'gain', value = tonumber(o.args) }) end,
   { nargs = 1, desc = 'flux: master gain' })
 for _, op in ipairs({ 'mute', 'unmute', 'solo', 'stop' }) do

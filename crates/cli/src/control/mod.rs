@@ -8,6 +8,7 @@
 //! The protocol is newline-delimited JSON (`docs/PROTOCOL.md`, [`protocol`]).
 
 pub mod client;
+pub mod events;
 #[cfg(test)]
 mod fuzz;
 pub mod osc;
@@ -78,6 +79,8 @@ pub struct Control {
     /// A copy of the OSC socket, for error replies.
     osc_reply: Option<UdpSocket>,
     started: Instant,
+    /// Connections that subscribed to events.
+    subscribers: events::Subscribers,
 }
 
 impl Control {
@@ -93,6 +96,7 @@ impl Control {
     /// be bound.
     pub fn start(args: &ControlArgs) -> anyhow::Result<Control> {
         let (tx, jobs) = sync_channel(QUEUE);
+        let subscribers = events::Subscribers::default();
         if args.token.as_deref() == Some("") {
             bail!("--token must not be empty");
         }
@@ -112,8 +116,13 @@ impl Control {
             }
             match TcpListener::bind(addr) {
                 Ok(listener) => {
-                    let server = server::Server::start(listener, args.token.clone(), tx.clone())
-                        .context("cannot start the control server")?;
+                    let server = server::Server::start(
+                        listener,
+                        args.token.clone(),
+                        tx.clone(),
+                        subscribers.clone(),
+                    )
+                    .context("cannot start the control server")?;
                     eprintln!("control: listening on {}", server.addr());
                     Some(server)
                 }
@@ -145,6 +154,7 @@ impl Control {
             _osc: osc,
             osc_reply,
             started: Instant::now(),
+            subscribers,
         })
     }
 
@@ -152,6 +162,7 @@ impl Control {
     /// Main thread only; call once per tick of the play loop. Returns the lines to print.
     pub fn poll(&mut self, session: &mut Session, counters: &Counters) -> Vec<String> {
         let mut lines = Vec::new();
+        self.publish(session);
         // Only what is queued now, so a flood of OSC cannot hold the loop.
         for _ in 0..QUEUE {
             let Ok(job) = self.jobs.try_recv() else {
@@ -192,7 +203,18 @@ impl Control {
                 }
             }
         }
+        self.publish(session);
         lines
+    }
+
+    /// Pushes what editors have not been told yet to the subscribed connections.
+    fn publish(&self, session: &mut Session) {
+        for notice in session.take_notices() {
+            if self.subscribers.is_empty() {
+                continue;
+            }
+            self.subscribers.publish(&events::event_line(&notice));
+        }
     }
 
     /// Carries out one request; returns the reply and the line to print, if any.
@@ -214,16 +236,21 @@ impl Control {
                 quantize,
             } => {
                 let name = name.unwrap_or_else(|| "live.js".into());
+                let line = line.unwrap_or(1);
+                if !(1..=flux_js::MAX_FIRST_LINE).contains(&line) {
+                    let e = format!(
+                        "{what}: the line must be from 1 to {}, not {line}",
+                        flux_js::MAX_FIRST_LINE
+                    );
+                    return (Reply::error(e), None);
+                }
                 let quantize = match quantize.as_deref().map(flux_engine::Quantize::parse) {
                     Some(Err(e)) => return (Reply::error(format!("{what}: {e}")), None),
                     Some(Ok(q)) => Some(q),
                     None => None,
                 };
-                let mut reload = session.eval_quantized(&name, &code, quantize);
-                if let Reload::Failed { diagnostic, .. } = &mut reload {
-                    let first = line.unwrap_or(1).max(1);
-                    diagnostic.location.line = diagnostic.location.line.saturating_add(first - 1);
-                }
+                // The code is placed at its line, so every place it reports is the file's.
+                let reload = session.eval_quantized(&name, &code, quantize, (line, 1));
                 let line = reload.line(&name);
                 let mut reply = Reply {
                     message: Some(line.clone()),
@@ -287,6 +314,16 @@ impl Control {
             Request::Solo { signal, fade } => fade_ok(fade).map(|f| Action::Solo(signal, f)),
             Request::Stop { signal, fade } => fade_ok(fade).map(|f| Action::Stop(signal, f)),
             Request::Clear { fade } => fade_ok(fade).map(Action::Clear),
+            Request::Panic => {
+                session.panic();
+                return finish(session, &what, Ok(()), origin, false);
+            }
+            Request::Start => {
+                session.start();
+                return finish(session, &what, Ok(()), origin, false);
+            }
+            // The server answers these itself; OSC cannot send them.
+            Request::Subscribe { .. } => Err("subscribe is for control connections".into()),
             // Clamped to 0..=4; not a finite number >= 0: refused (`Session::act`).
             Request::Gain { value } => Ok(Action::Gain(value)),
             // Clamped to 20..=999 bpm; not a number above 0: refused (`Session::act`).

@@ -18,7 +18,8 @@ use crate::worker::Worker;
 
 /// The addresses Flux answers, for error messages.
 const KNOWN: &str = "/flux/eval s, /flux/mute s [f], /flux/unmute s [f], /flux/solo s [f], \
-                     /flux/stop s [f], /flux/gain f, /flux/state s i f, /flux/tempo f [f]";
+                     /flux/stop s [f], /flux/gain f, /flux/state s i f, /flux/tempo f [f], \
+                     /flux/panic, /flux/start";
 
 /// A running OSC receiver.
 pub struct Osc {
@@ -231,6 +232,8 @@ pub fn request(m: &OscMessage) -> Result<Request, String> {
             let (signal, fade) = id_fade()?;
             Request::Stop { signal, fade }
         }
+        "/flux/panic" => Request::Panic,
+        "/flux/start" => Request::Start,
         "/flux/gain" => match args.as_slice() {
             [x] => Request::Gain {
                 value: number(x).ok_or_else(|| bad("f"))?,
@@ -318,6 +321,12 @@ mod tests {
         assert!(e.contains("does not fit in the packet"), "{e}");
         assert!(decode(b"#bundle\0\0\0")[0].is_err());
         assert!(decode(b"#bundle\0\0\0\0\0\0\0\0\x01\0\0")[0].is_err());
+    }
+
+    #[test]
+    fn panic_and_start_become_requests() {
+        assert_eq!(request(&msg("/flux/panic", vec![])), Ok(Request::Panic));
+        assert_eq!(request(&msg("/flux/start", vec![])), Ok(Request::Start));
     }
 
     #[test]

@@ -97,6 +97,17 @@ pub enum Request {
         /// The gain, 0 or more.
         value: f64,
     },
+    /// Turns the connection into a stream of events (`faults`: faults while playing,
+    /// failed loads, signals loaded again); answered by the server itself.
+    Subscribe {
+        /// The kinds of events wanted; `faults` is the only one.
+        #[serde(default)]
+        events: Vec<String>,
+    },
+    /// Fades everything out within 50 ms and stops until `start`.
+    Panic,
+    /// Resumes after `panic` (or a stop), fading in.
+    Start,
     /// Writes slot `index` of a signal's state block (what OSC `/flux/state` does).
     State {
         /// The signal's id.
@@ -120,6 +131,9 @@ impl Request {
             Request::Solo { signal, .. } => format!("solo '{signal}'"),
             Request::Stop { signal, .. } => format!("stop '{signal}'"),
             Request::Clear { .. } => "clear".into(),
+            Request::Subscribe { .. } => "subscribe".into(),
+            Request::Panic => "panic".into(),
+            Request::Start => "start".into(),
             Request::Gain { value } => format!("gain {value}"),
             Request::Tempo { bpm, glide } => match glide {
                 Some(g) => format!("tempo {bpm} over {g} s"),

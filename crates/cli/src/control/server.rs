@@ -20,7 +20,8 @@ use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use super::protocol::{self, Reply, MAX_FRAME};
+use super::events::{dropped_line, Subscribers, Subscription, MAX_SUBSCRIBERS};
+use super::protocol::{self, Reply, Request, MAX_FRAME};
 use super::{Job, Replier};
 use crate::worker::{spawn_guarded, Worker};
 
@@ -50,12 +51,13 @@ impl Server {
         listener: TcpListener,
         token: Option<String>,
         jobs: SyncSender<Job>,
+        subscribers: Subscribers,
     ) -> io::Result<Self> {
         let addr = listener.local_addr()?;
         listener.set_nonblocking(true)?;
         let token: Option<Arc<str>> = token.map(Into::into);
         let worker = Worker::spawn("flux-control", move |stop| {
-            accept_loop(&listener, token, &jobs, stop);
+            accept_loop(&listener, token, &jobs, &subscribers, stop);
         })?;
         Ok(Self {
             addr,
@@ -139,6 +141,7 @@ fn accept_loop(
     listener: &TcpListener,
     token: Option<Arc<str>>,
     jobs: &SyncSender<Job>,
+    subscribers: &Subscribers,
     stop: &AtomicBool,
 ) {
     let slots = Slots::default();
@@ -158,11 +161,19 @@ fn accept_loop(
                     continue;
                 }
                 let (conn_slots, token, jobs) = (slots.clone(), token.clone(), jobs.clone());
+                let subscribers = subscribers.clone();
                 let done = conn_slots.clone();
                 let spawned = spawn_guarded(
                     "flux-control-conn",
                     move || {
-                        let _ = serve(stream, token.as_deref(), &jobs, &conn_slots, id);
+                        let conn = Conn {
+                            token: token.as_deref(),
+                            jobs: &jobs,
+                            slots: &conn_slots,
+                            subscribers: &subscribers,
+                            id,
+                        };
+                        let _ = serve(stream, &conn);
                     },
                     move || done.release(id),
                 );
@@ -275,15 +286,19 @@ fn not_a_request(why: &str) -> Reply {
     ))
 }
 
+/// What a connection's thread serves it with.
+struct Conn<'a> {
+    token: Option<&'a str>,
+    jobs: &'a SyncSender<Job>,
+    slots: &'a Slots,
+    subscribers: &'a Subscribers,
+    id: u64,
+}
+
 /// Serves one connection until it closes, goes idle or fails. The first frame must be a
 /// valid request, or the connection gets one error line and is closed.
-fn serve(
-    stream: TcpStream,
-    token: Option<&str>,
-    jobs: &SyncSender<Job>,
-    slots: &Slots,
-    id: u64,
-) -> io::Result<()> {
+fn serve(stream: TcpStream, conn: &Conn<'_>) -> io::Result<()> {
+    let (token, jobs, slots, id) = (conn.token, conn.jobs, conn.slots, conn.id);
     let mut writer = stream.try_clone()?;
     let mut reader = BufReader::with_capacity(64 * 1024, stream);
     let mut buf = Vec::new();
@@ -316,6 +331,29 @@ fn serve(
                     Err(refusal) if first && refusal.token => (refusal.into(), true),
                     Err(refusal) if first => (not_a_request(&refusal.error), true),
                     Err(refusal) => (refusal.into(), false),
+                    Ok((request_id, Request::Subscribe { events })) => {
+                        match subscribe(&events, conn.subscribers) {
+                            Ok(subscription) => {
+                                let reply = Reply {
+                                    id: request_id,
+                                    ok: true,
+                                    message: Some("subscribed to faults".into()),
+                                    ..Reply::default()
+                                };
+                                writer.write_all(reply.to_line().as_bytes())?;
+                                // Held like a busy connection: never closed to make room.
+                                slots.set_busy(id, true);
+                                return stream_events(&mut writer, &subscription);
+                            }
+                            Err(e) => (
+                                Reply {
+                                    id: request_id,
+                                    ..Reply::error(e)
+                                },
+                                false,
+                            ),
+                        }
+                    }
                     Ok((request_id, request)) => {
                         slots.set_busy(id, true);
                         let mut reply = run(request, jobs);
@@ -333,6 +371,60 @@ fn serve(
             return Ok(());
         }
     }
+}
+
+/// Checks a subscription's `events` (empty: `faults`) and takes a place for it.
+fn subscribe(events: &[String], subscribers: &Subscribers) -> Result<Subscription, String> {
+    if let Some(other) = events.iter().find(|e| e.as_str() != "faults") {
+        return Err(format!(
+            "subscribe: unknown event kind {other:?}; there is \"faults\""
+        ));
+    }
+    subscribers
+        .add()
+        .ok_or_else(|| format!("busy: {MAX_SUBSCRIBERS} connections are subscribed already"))
+}
+
+/// Writes the subscription's event lines until the client goes away (checked every
+/// second) or the server stops. What the client sends meanwhile is read and dropped.
+fn stream_events(writer: &mut TcpStream, subscription: &Subscription) -> io::Result<()> {
+    use std::sync::mpsc::RecvTimeoutError;
+    loop {
+        match subscription.lines.recv_timeout(Duration::from_secs(1)) {
+            Ok(line) => {
+                let dropped = subscription.take_dropped();
+                if dropped > 0 {
+                    writer.write_all(dropped_line(dropped).as_bytes())?;
+                }
+                writer.write_all(line.as_bytes())?;
+            }
+            Err(RecvTimeoutError::Timeout) => {
+                if closed(writer)? {
+                    return Ok(());
+                }
+            }
+            Err(RecvTimeoutError::Disconnected) => return Ok(()),
+        }
+    }
+}
+
+/// Whether the peer has closed the connection; reads and drops what it sent.
+fn closed(stream: &mut TcpStream) -> io::Result<bool> {
+    stream.set_nonblocking(true)?;
+    let mut sink = [0u8; 4096];
+    let mut left = MAX_FRAME;
+    let result = loop {
+        match stream.read(&mut sink) {
+            Ok(0) => break Ok(true),
+            Ok(n) if n < left => left -= n,
+            Ok(_) => break Ok(false),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break Ok(false),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => break Ok(true),
+        }
+    };
+    stream.set_nonblocking(false)?;
+    result
 }
 
 /// Ends the connection so the client reads the last line: no more writes, then what it

@@ -18,9 +18,13 @@ M.config = {
   timeout = 10000,
   -- Also fill the quickfix list with the diagnostics.
   quickfix = true,
+  -- Subscribe to the faults of the playing signals at the first send (see M.subscribe).
+  subscribe = true,
 }
 
 M.ns = vim.api.nvim_create_namespace('flux')
+-- Faults found while playing, and load errors of saved files, pushed by `flux play`.
+M.fault_ns = vim.api.nvim_create_namespace('flux-faults')
 
 function M.setup(opts)
   M.config = vim.tbl_extend('force', M.config, opts or {})
@@ -79,6 +83,142 @@ function M.request(req)
   return reply
 end
 
+-- Pushed diagnostics by buffer: { [bufnr] = { [signal id, or '' for a load error] = diagnostic } }.
+local pushed = {}
+
+-- The loaded buffer whose file is `file` (as the engine names it: relative or absolute).
+local function buffer_of(file)
+  if type(file) ~= 'string' then
+    return nil
+  end
+  local full = vim.fn.fnamemodify(file, ':p')
+  for _, b in ipairs(vim.api.nvim_list_bufs()) do
+    local name = vim.api.nvim_buf_get_name(b)
+    if vim.api.nvim_buf_is_loaded(b) and name ~= '' and (name == full or name == file
+        or vim.fn.fnamemodify(name, ':.') == file) then
+      return b
+    end
+  end
+  return nil
+end
+
+local function show_pushed(bufnr)
+  local diags = {}
+  for _, d in pairs(pushed[bufnr] or {}) do
+    diags[#diags + 1] = d
+  end
+  vim.diagnostic.set(M.fault_ns, bufnr, diags)
+end
+
+-- Whether the reply of a send already shows this diagnostic in bufnr.
+local function shown(bufnr, d)
+  for _, old in ipairs(vim.diagnostic.get(bufnr, { namespace = M.ns })) do
+    if old.lnum == d.lnum and old.col == d.col and old.message == d.message then
+      return true
+    end
+  end
+  return false
+end
+
+-- One pushed event: a fault (shown at its line), a load error, or a signal loaded again
+-- (its fault goes, and the load error of its file).
+function M.on_event(ev)
+  if ev.event == 'fault' or ev.event == 'error' then
+    local bufnr = buffer_of(ev.file)
+    if not bufnr or type(ev.line) ~= 'number' then
+      return
+    end
+    local d = {
+      lnum = ev.line - 1,
+      col = math.max((tonumber(ev.col) or 1) - 1, 0),
+      message = ev.message,
+      severity = vim.diagnostic.severity.ERROR,
+      source = 'flux',
+    }
+    if ev.event == 'fault' then
+      d.message = ev.message .. " (signal '" .. ev.id .. "' silenced)"
+    elseif shown(bufnr, d) then
+      return
+    end
+    pushed[bufnr] = pushed[bufnr] or {}
+    pushed[bufnr][ev.event == 'fault' and ev.id or ''] = d
+    show_pushed(bufnr)
+  elseif ev.event == 'cleared' then
+    local home = buffer_of(ev.file)
+    for bufnr, faults in pairs(pushed) do
+      if faults[ev.id] or (bufnr == home and faults['']) then
+        faults[ev.id] = nil
+        if bufnr == home then
+          faults[''] = nil
+        end
+        if vim.api.nvim_buf_is_valid(bufnr) then
+          show_pushed(bufnr)
+        end
+      end
+    end
+  end
+end
+
+-- Subscribes to the faults of the playing signals: they show as diagnostics (namespace
+-- `flux-faults`) at their lines, and go when the signal is sent again without an error.
+-- The connection stays open; once it closes (`flux play` ended), the next send opens it
+-- again.
+function M.subscribe()
+  if M.subscription then
+    return true
+  end
+  local host, port = M.config.addr:match('^%[?(.-)%]?:(%d+)$')
+  if not host then
+    return false
+  end
+  local client = uv.new_tcp()
+  M.subscription = client
+  local rest, first = '', true
+  local function close()
+    if M.subscription == client then
+      M.subscription = nil
+      M.subscribed = false
+    end
+    if not client:is_closing() then
+      client:close()
+    end
+  end
+  client:connect(host, tonumber(port), function(cerr)
+    if cerr then
+      close()
+      return
+    end
+    client:write(vim.json.encode({ op = 'subscribe', events = { 'faults' }, token = M.config.token }) .. '\n')
+    client:read_start(function(rerr, data)
+      if rerr or data == nil then
+        close()
+        return
+      end
+      rest = rest .. data
+      while true do
+        local line, after = rest:match('^([^\n]*)\n(.*)$')
+        if not line then
+          break
+        end
+        rest = after
+        local ok, ev = pcall(vim.json.decode, line)
+        if first then
+          first = false
+          if not ok or type(ev) ~= 'table' or not ev.ok then
+            close()
+            return
+          end
+          -- The engine has taken the subscription: faults from now on come here.
+          M.subscribed = true
+        elseif ok and type(ev) == 'table' then
+          vim.schedule(function() M.on_event(ev) end)
+        end
+      end
+    end)
+  end)
+  return true
+end
+
 -- Diagnostics of a reply into vim.diagnostic (and the quickfix list); their lines are the
 -- buffer's already (the request said where the code starts).
 local function show_diagnostics(bufnr, reply)
@@ -99,6 +239,11 @@ local function show_diagnostics(bufnr, reply)
     items[#items + 1] = { bufnr = bufnr, lnum = lnum, col = d.col, text = d.message, type = 'E' }
   end
   vim.diagnostic.set(M.ns, bufnr, diags)
+  -- The reply supersedes a pushed load error.
+  if pushed[bufnr] and pushed[bufnr][''] then
+    pushed[bufnr][''] = nil
+    show_pushed(bufnr)
+  end
   if M.config.quickfix then
     vim.fn.setqflist({}, 'r', { title = 'flux', items = items })
   end
@@ -108,6 +253,9 @@ end
 -- and an error) after showing it.
 function M.send_lines(bufnr, first, last)
   bufnr = (bufnr == nil or bufnr == 0) and vim.api.nvim_get_current_buf() or bufnr
+  if M.config.subscribe then
+    M.subscribe()
+  end
   local lines = vim.api.nvim_buf_get_lines(bufnr, first - 1, last, false)
   local name = vim.fn.fnamemodify(vim.api.nvim_buf_get_name(bufnr), ':.')
   if name == '' then
