@@ -234,7 +234,7 @@ pub fn run(args: PlayArgs) -> anyhow::Result<ExitCode> {
     // Lines said while playing start with the playing time, as `render`'s do.
     let timed = |line: &str| {
         let played = counters.snapshot().frames_played as f64 / f64::from(sample_rate);
-        crate::text::escape(&format!("{played:.3} s: {line}"))
+        crate::text::escape(&format!("{played:.3} s: {line}")).into_owned()
     };
     loop {
         if stop.load(Ordering::Relaxed) || until.is_some_and(|u| started.elapsed() >= u) {

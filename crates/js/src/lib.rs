@@ -23,7 +23,9 @@ mod library;
 mod loader;
 mod modules;
 mod samples;
+mod trial;
 
 pub use diag::{Diagnostic, Location};
 pub use loader::{Action, LoadOptions, Loaded, Loader, SignalInfo, TierChoice, UnitReport};
 pub use modules::{read_source, MAX_SOURCE_BYTES};
+pub use trial::Trial;

@@ -91,7 +91,7 @@ pub struct Loaded {
     /// The files it imported (canonical paths, in load order): a watcher reloads on their
     /// change too.
     pub imports: Vec<PathBuf>,
-    cartridge: Option<Arc<Cartridge>>,
+    pub(crate) cartridge: Option<Arc<Cartridge>>,
 }
 
 /// What a load did with the state of the units its code made, unit by unit
