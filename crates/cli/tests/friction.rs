@@ -198,3 +198,62 @@ fn check_shows_what_the_first_frame_logs_not_the_whole_trial() {
     let text = String::from_utf8(o.stdout).unwrap();
     assert_eq!(text.lines().filter(|l| *l == "hi").count(), 1, "{text}");
 }
+
+/// A stereo signal: a ramp on the left, minus half of it on the right.
+const STEREO: &str = "flux('lr', (mem, idx) => ({ update: () => {\n\
+  mem[idx] = (mem[idx] + 1) % 100;\n\
+  return [mem[idx] / 200, -mem[idx] / 400];\n\
+} }));\n";
+
+#[test]
+fn render_is_as_wide_as_its_widest_signal_unless_told() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("stereo.js");
+    std::fs::write(&f, STEREO).unwrap();
+    let out = dir.path().join("out.wav");
+    let o = run(flux()
+        .arg("render")
+        .arg(&f)
+        .arg("-o")
+        .arg(&out)
+        .args(["--seconds", "0.01", "--fade", "0"]));
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let (_, channels, samples) = common::read_wav(&out);
+    assert_eq!(channels, 2);
+    // Both channels as written (after the master's tanh), frame by frame.
+    for (k, frame) in samples.chunks(2).enumerate().take(300) {
+        let ramp = ((k + 1) % 100) as f64;
+        let (left, right) = ((ramp / 200.0).tanh(), (-ramp / 400.0).tanh());
+        assert!((f64::from(frame[0]) - left).abs() < 1e-6, "frame {k}: {frame:?}");
+        assert!((f64::from(frame[1]) - right).abs() < 1e-6, "frame {k}: {frame:?}");
+    }
+    // --channels still wins.
+    let o = run(flux()
+        .arg("render")
+        .arg(&f)
+        .arg("-o")
+        .arg(&out)
+        .args(["--seconds", "0.01", "--channels", "1"]));
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(common::read_wav(&out).1, 1);
+    // A mono file with a stereo swap: as wide as the swap.
+    let mono = dir.path().join("mono.js");
+    std::fs::write(&mono, common::sine_file(440.0, "sin")).unwrap();
+    let o = run(flux()
+        .arg("render")
+        .arg(&mono)
+        .arg("-o")
+        .arg(&out)
+        .args(["--seconds", "0.02", "--swap"])
+        .arg(format!("0.01:{}", f.display())));
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(common::read_wav(&out).1, 2);
+    let o = run(flux()
+        .arg("render")
+        .arg(&mono)
+        .arg("-o")
+        .arg(&out)
+        .args(["--seconds", "0.01"]));
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(common::read_wav(&out).1, 1);
+}
