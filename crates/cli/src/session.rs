@@ -93,6 +93,10 @@ pub struct Session {
     loads: u64,
     /// The gain each signal was last set to (1 when absent), for listings.
     gains: HashMap<String, f64>,
+    /// Signals a `solo` muted, with the gain each had before: `unsolo` gives it back.
+    soloed_out: HashMap<String, f64>,
+    /// The value the code last sent ended with, as the REPL shows it.
+    value: Option<String>,
     /// The default crossfade, in frames.
     fade: u32,
     /// The patch last sent and when it was ready, until its first frame is heard.
@@ -185,6 +189,8 @@ impl Session {
             reload_ms: Vec::new(),
             loads: 0,
             gains: HashMap::new(),
+            soloed_out: HashMap::new(),
+            value: None,
             fade: 0,
             sent: None,
             audible_ms: Vec::new(),
@@ -281,7 +287,8 @@ impl Session {
         let started = Instant::now();
         let running: Vec<String> = self.current.iter().map(|s| s.id.clone()).collect();
         let loader = &mut self.loader;
-        let loaded = match guarded_load(name, || loader.load_snippet(name, source, &running)) {
+        self.value = None;
+        let mut loaded = match guarded_load(name, || loader.load_snippet(name, source, &running)) {
             Ok(loaded) => loaded,
             Err(diagnostic) => {
                 return Reload::Failed {
@@ -293,6 +300,7 @@ impl Session {
         };
         let signals = loaded.signals.len();
         let units = loaded.units.summary();
+        self.value = loaded.value.take();
         self.merge(loaded);
         Reload::Ok {
             signals,
@@ -344,6 +352,12 @@ impl Session {
         self.apply_gains(&actions);
     }
 
+    /// The value the code last given to [`eval`](Self::eval) ended with (`2` for `1 + 1`),
+    /// once; `None` when it failed or ended with `undefined` or a signal.
+    pub fn take_value(&mut self) -> Option<String> {
+        self.value.take()
+    }
+
     /// Carries out one live-control call on the running patch.
     ///
     /// # Errors
@@ -391,15 +405,27 @@ impl Session {
     fn apply_gains(&mut self, actions: &[Action]) {
         for a in actions {
             let (targets, fade): (Vec<(String, f64)>, Option<f64>) = match a {
-                Action::Mute(id, f) => (vec![(id.clone(), 0.0)], *f),
-                Action::Unmute(id, f) => (vec![(id.clone(), 1.0)], *f),
-                Action::Solo(id, f) => (
-                    self.current
-                        .iter()
-                        .map(|s| (s.id.clone(), if &s.id == id { 1.0 } else { 0.0 }))
-                        .collect(),
-                    *f,
-                ),
+                Action::Mute(id, f) | Action::Unmute(id, f) => {
+                    // Muting or unmuting by hand: a later unsolo leaves the signal be.
+                    self.soloed_out.remove(id);
+                    let gain = if matches!(a, Action::Mute(..)) { 0.0 } else { 1.0 };
+                    (vec![(id.clone(), gain)], *f)
+                }
+                Action::Solo(id, f) => {
+                    for s in self.current.iter().filter(|s| &s.id != id) {
+                        let before = self.gains.get(&s.id).copied().unwrap_or(1.0);
+                        self.soloed_out.entry(s.id.clone()).or_insert(before);
+                    }
+                    self.soloed_out.remove(id);
+                    (
+                        self.current
+                            .iter()
+                            .map(|s| (s.id.clone(), if &s.id == id { 1.0 } else { 0.0 }))
+                            .collect(),
+                        *f,
+                    )
+                }
+                Action::Unsolo(f) => (self.soloed_out.drain().collect(), *f),
                 Action::Tempo(bpm, glide) => {
                     match tempo_value(*bpm, *glide) {
                         Ok(bpm) => {

@@ -3,8 +3,17 @@
 //! as wide as its widest signal, and REPL values.
 
 mod common;
+mod live;
+
+use std::ffi::OsStr;
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
 
 use common::{flux, run, stderr};
+use live::Player;
 
 /// Every subcommand `flux help` lists.
 fn subcommands() -> Vec<String> {
@@ -256,4 +265,216 @@ fn render_is_as_wide_as_its_widest_signal_unless_told() {
         .args(["--seconds", "0.01"]));
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert_eq!(common::read_wav(&out).1, 1);
+}
+
+/// Two tones, 300 Hz and 500 Hz, on one channel.
+const TWO_TONES: &str = "flux('a', (mem, idx) => ({ update: (sr) => {\n\
+  mem[idx] = (mem[idx] + 300 / sr) % 1.0;\n\
+  return Math.sin(mem[idx] * 2 * Math.PI) * 0.3;\n\
+} }));\n\
+flux('b', (mem, idx) => ({ update: (sr) => {\n\
+  mem[idx] = (mem[idx] + 500 / sr) % 1.0;\n\
+  return Math.sin(mem[idx] * 2 * Math.PI) * 0.3;\n\
+} }));\n";
+
+/// `flux play` of `source` on the null output, mono, listening on a free port, recording.
+fn play(dir: &Path, source: &str, seconds: &str) -> Player {
+    let file = dir.join("signals.js");
+    std::fs::write(&file, source).unwrap();
+    let rec = dir.join("rec.wav");
+    Player::start(&[
+        file.as_os_str(),
+        OsStr::new("--null"),
+        OsStr::new("--channels"),
+        OsStr::new("1"),
+        OsStr::new("--seconds"),
+        OsStr::new(seconds),
+        OsStr::new("--listen"),
+        OsStr::new("127.0.0.1:0"),
+        OsStr::new("--record"),
+        rec.as_os_str(),
+    ])
+}
+
+/// One request on a connection of its own; the reply.
+fn request(addr: &str, line: &str) -> serde_json::Value {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream.write_all(line.as_bytes()).unwrap();
+    stream.write_all(b"\n").unwrap();
+    let mut reply = String::new();
+    BufReader::new(stream).read_line(&mut reply).unwrap();
+    serde_json::from_str(&reply).unwrap_or_else(|e| panic!("{e}: {reply:?}"))
+}
+
+/// The playing time a `flux play` line starts with (`1.234 s: ...`).
+fn time_of(line: &str) -> f64 {
+    let (t, _) = line
+        .split_once(" s: ")
+        .unwrap_or_else(|| panic!("no time in {line:?}"));
+    t.parse()
+        .unwrap_or_else(|_| panic!("no time in {line:?}"))
+}
+
+/// Whether the signal `id` is muted, as `list` says.
+fn muted(addr: &str, id: &str) -> bool {
+    let reply = request(addr, r#"{"op":"list"}"#);
+    let signals = reply["signals"].as_array().unwrap();
+    let s = signals.iter().find(|s| s["id"] == id).unwrap();
+    s["muted"].as_bool().unwrap()
+}
+
+#[test]
+fn unsolo_brings_back_every_soloed_out_signal() {
+    let _serial = live::serial();
+    let dir = tempfile::tempdir().unwrap();
+    let mut player = play(dir.path(), TWO_TONES, "4.4");
+    let addr = player.addr().to_owned();
+    let mut times = Vec::new();
+    let mut at = |player: &mut Player, wait: f64, line: &str, said: &str| {
+        std::thread::sleep(Duration::from_secs_f64((wait - player.now()).max(0.0)));
+        let reply = request(&addr, line);
+        assert_eq!(reply["ok"], true, "{line}: {reply}");
+        times.push(time_of(&player.wait_for(said, Duration::from_secs(5))));
+    };
+    // Over the protocol, then in JavaScript.
+    at(&mut player, 0.7, r#"{"op":"solo","signal":"a"}"#, "solo 'a'");
+    at(&mut player, 1.5, r#"{"op":"unsolo"}"#, ": unsolo");
+    at(&mut player, 2.3, r#"{"op":"eval","code":"solo('b')","name":"s.js"}"#, "s.js: ok");
+    at(&mut player, 3.1, r#"{"op":"eval","code":"unsolo()","name":"u.js"}"#, "u.js: ok");
+    let (code, log) = player.finish();
+    assert_eq!(code, Some(0), "{log}");
+
+    let (rate, _, samples) = common::read_wav(&dir.path().join("rec.wav"));
+    let window = |from: f64, to: f64| live::window(&samples, rate, from + 0.15, to - 0.05);
+    let both = live::rms(window(0.2, times[0]));
+    assert!(both > 0.25, "both tones: rms {both}");
+    // Solo 'a': 300 Hz alone; unsolo: both again; solo 'b': 500 Hz alone; unsolo: both.
+    let solo_a = window(times[0], times[1]);
+    assert!((common::frequency(solo_a, rate) - 300.0).abs() < 2.0);
+    assert!(live::rms(solo_a) < 0.23, "{}", live::rms(solo_a));
+    let again = live::rms(window(times[1], times[2]));
+    assert!((again - both).abs() < 0.01, "{again} after unsolo, {both} before");
+    let solo_b = window(times[2], times[3]);
+    assert!((common::frequency(solo_b, rate) - 500.0).abs() < 2.0);
+    let last = live::rms(window(times[3], 4.3));
+    assert!((last - both).abs() < 0.01, "{last} after unsolo(), {both} before");
+}
+
+#[test]
+fn unsolo_leaves_a_signal_muted_by_hand_muted() {
+    let _serial = live::serial();
+    let dir = tempfile::tempdir().unwrap();
+    let three = format!("{TWO_TONES}flux('c', () => ({{ update: () => 0 }}));\n");
+    let player = play(dir.path(), &three, "3");
+    let addr = player.addr().to_owned();
+    request(&addr, r#"{"op":"mute","signal":"c"}"#);
+    request(&addr, r#"{"op":"solo","signal":"a"}"#);
+    assert!(!muted(&addr, "a") && muted(&addr, "b") && muted(&addr, "c"));
+    // `:solo` alone in the REPL.
+    let mut repl = flux()
+        .args(["repl", "--to", &addr])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    repl.stdin.take().unwrap().write_all(b":solo\n").unwrap();
+    let out = repl.wait_with_output().unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("unsolo"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!muted(&addr, "a") && !muted(&addr, "b") && muted(&addr, "c"));
+    // Nothing soloed: unsolo changes nothing.
+    assert_eq!(request(&addr, r#"{"op":"unsolo"}"#)["ok"], true);
+    assert!(!muted(&addr, "a") && !muted(&addr, "b") && muted(&addr, "c"));
+    drop(player);
+}
+
+/// What `flux repl` prints for `entries`, one a line, sent to a playing `flux play`.
+fn repl(addr: &str, entries: &str) -> String {
+    let mut repl = flux()
+        .args(["repl", "--to", addr])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    repl.stdin
+        .take()
+        .unwrap()
+        .write_all(entries.as_bytes())
+        .unwrap();
+    let out = repl.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn the_repl_prints_values() {
+    let _serial = live::serial();
+    let dir = tempfile::tempdir().unwrap();
+    let player = play(dir.path(), TWO_TONES, "8");
+    let addr = player.addr().to_owned();
+    let said = repl(
+        &addr,
+        "1 + 1\n\
+         list()\n\
+         'hi'\n\
+         ({ f: 0.5, g: [1, 2], s: 'x', h: null, fn: Math.sin })\n\
+         play('hum', s => 0)\n\
+         mute('hum')\n\
+         undefined\n\
+         new Float64Array(3)\n",
+    );
+    let lines: Vec<&str> = said.lines().collect();
+    assert_eq!(lines[0], "2", "{said}");
+    assert_eq!(lines[1], r#"["a", "b"]"#, "{said}");
+    assert_eq!(lines[2], r#""hi""#, "{said}");
+    assert_eq!(lines[3], r#"{ f: 0.5, g: [1, 2], s: "x", h: null, fn: [function sin] }"#);
+    // A statement that makes a signal or acts on one prints what it always has.
+    assert!(lines[4].starts_with("repl-5: ok, 1 signal, loaded in"), "{said}");
+    assert!(lines[5].starts_with("repl-6: ok, 0 signals, loaded in"), "{said}");
+    assert!(lines[6].starts_with("repl-7: ok, 0 signals, loaded in"), "{said}");
+    assert_eq!(lines[7], "Float64Array(3) [0, 0, 0]", "{said}");
+    drop(player);
+}
+
+#[test]
+fn the_repl_describes_hostile_values_safely() {
+    let _serial = live::serial();
+    let dir = tempfile::tempdir().unwrap();
+    let player = play(dir.path(), TWO_TONES, "10");
+    let addr = player.addr().to_owned();
+    let said = repl(
+        &addr,
+        "new Array(1e6).fill(7)\n\
+         { const o = { n: 1 }; o.self = o; o }\n\
+         ({ ok: 1, get bad() { throw new Error('no') } })\n\
+         ({ get spin() { for (;;) {} } })\n\
+         new Proxy({}, { ownKeys() { for (;;) {} } })\n\
+         'x'.repeat(5000)\n\
+         ({ a: { b: { c: { d: { e: 1 } } } } })\n",
+    );
+    let lines: Vec<&str> = said.lines().collect();
+    assert_eq!(
+        lines[0],
+        "[7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, ... 999980 more]",
+        "{said}"
+    );
+    assert_eq!(lines[1], "{ n: 1, self: [cycle] }", "{said}");
+    assert_eq!(lines[2], "{ ok: 1, bad: [threw] }", "{said}");
+    let slow = "(a value whose description ran longer than 50 ms: a getter that loops?)";
+    assert_eq!(lines[3], slow, "{said}");
+    assert_eq!(lines[4], slow, "{said}");
+    assert_eq!(lines[5], format!("\"{}...\"", "x".repeat(80)), "{said}");
+    assert_eq!(lines[6], "{ a: { b: { c: {...} } } }", "{said}");
+    // The sound went on.
+    let reply = request(&addr, r#"{"op":"status"}"#);
+    assert_eq!(reply["ok"], true, "{reply}");
+    drop(player);
 }

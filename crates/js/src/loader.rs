@@ -91,6 +91,9 @@ pub struct Loaded {
     /// The files it imported (canonical paths, in load order): a watcher reloads on their
     /// change too.
     pub imports: Vec<PathBuf>,
+    /// The value the code ends with, as the REPL shows it (`2` for `1 + 1`): `None` for
+    /// `undefined` (and a module) or the signal `flux()` returns.
+    pub value: Option<String>,
     pub(crate) cartridge: Option<Arc<Cartridge>>,
 }
 
@@ -171,6 +174,7 @@ impl Loaded {
             elapsed: Duration::ZERO,
             units: UnitReport::default(),
             imports: Vec::new(),
+            value: None,
             cartridge: None,
         }
     }
@@ -211,6 +215,8 @@ pub enum Action {
     Unmute(String, Option<f64>),
     /// `solo(id, fade?)`: mute every other signal.
     Solo(String, Option<f64>),
+    /// `unsolo(fade?)`: bring back every signal a solo muted.
+    Unsolo(Option<f64>),
     /// `clear(fade?)`: remove every signal defined before.
     Clear(Option<f64>),
     /// `gain(x)`: the master gain.
@@ -476,7 +482,7 @@ impl Loader {
             imports: imports.clone(),
             samples: self.samples.clone(),
         };
-        let (entries, requests, actions, globals) =
+        let (entries, requests, actions, globals, value) =
             context.with(|ctx| -> Result<_, Diagnostic> {
                 hooks
                     .install(&ctx)
@@ -484,7 +490,7 @@ impl Loader {
                 watchdog.arm(self.options.load_time_limit);
                 let run = evaluate(&ctx, name, run_source, is_module);
                 let fired = watchdog.disarm();
-                run.map_err(|caught| {
+                let value = run.map_err(|caught| {
                     // A refused import names itself and its place.
                     if let Some(refused) = imports.take_error() {
                         return refused;
@@ -520,6 +526,7 @@ impl Loader {
                 };
                 let (flux, finish) =
                     api().map_err(|e| fail(format!("the Flux API is gone: {e}")))?;
+                let value = crate::cartridge::shown(&ctx, &flux, value, &watchdog);
                 let entries: Vec<Vec<String>> = finish
                     .call(())
                     .map_err(|e| fail(format!("cannot list the signals: {e}")))?;
@@ -551,7 +558,7 @@ impl Loader {
                     ),
                     _ => (Vec::new(), Vec::new()),
                 };
-                Ok((entries, requests, actions, globals))
+                Ok((entries, requests, actions, globals, value))
             })?;
 
         // Compile what can be compiled; the rest stays on the JavaScript tier.
@@ -702,6 +709,7 @@ impl Loader {
             elapsed: started.elapsed(),
             units: report,
             imports: imports.files(),
+            value,
             cartridge: Some(cartridge),
         })
     }
@@ -741,6 +749,7 @@ fn read_actions(flux: &Object<'_>) -> rquickjs::Result<Vec<Action>> {
                 "mute" => Action::Mute(id, fade),
                 "unmute" => Action::Unmute(id, fade),
                 "solo" => Action::Solo(id, fade),
+                "unsolo" => Action::Unsolo(fade),
                 "clear" => Action::Clear(fade),
                 "gain" => Action::Gain(x),
                 "fade" => Action::Fade(id, x),

@@ -18,7 +18,7 @@ use crate::worker::Worker;
 
 /// The addresses Flux answers, for error messages.
 const KNOWN: &str = "/flux/eval s, /flux/mute s [f], /flux/unmute s [f], /flux/solo s [f], \
-                     /flux/stop s [f], /flux/gain f, /flux/state s i f, /flux/tempo f [f]";
+                     /flux/unsolo [f], /flux/stop s [f], /flux/gain f, /flux/state s i f, /flux/tempo f [f]";
 
 /// A running OSC receiver.
 pub struct Osc {
@@ -227,6 +227,13 @@ pub fn request(m: &OscMessage) -> Result<Request, String> {
             let (signal, fade) = id_fade()?;
             Request::Solo { signal, fade }
         }
+        "/flux/unsolo" => match args.as_slice() {
+            [] => Request::Unsolo { fade: None },
+            [f] => Request::Unsolo {
+                fade: Some(number(f).ok_or_else(|| bad("[f]"))?),
+            },
+            _ => return Err(bad("[f]")),
+        },
         "/flux/stop" => {
             let (signal, fade) = id_fade()?;
             Request::Stop { signal, fade }
