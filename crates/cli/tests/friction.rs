@@ -478,3 +478,38 @@ fn the_repl_describes_hostile_values_safely() {
     assert_eq!(reply["ok"], true, "{reply}");
     drop(player);
 }
+
+#[test]
+fn osc_unsolo_brings_back_every_soloed_out_signal() {
+    let _serial = live::serial();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("signals.js");
+    std::fs::write(&file, TWO_TONES).unwrap();
+    let mut player = Player::start(&[
+        file.as_os_str(),
+        OsStr::new("--null"),
+        OsStr::new("--seconds"),
+        OsStr::new("3"),
+        OsStr::new("--listen"),
+        OsStr::new("127.0.0.1:0"),
+        OsStr::new("--osc"),
+        OsStr::new("0"),
+    ]);
+    let (addr, port) = (player.addr().to_owned(), player.osc.expect("no osc line"));
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let send = |path: &str, args: Vec<rosc::OscType>| {
+        let packet = rosc::OscPacket::Message(rosc::OscMessage {
+            addr: path.into(),
+            args,
+        });
+        let bytes = rosc::encoder::encode(&packet).unwrap();
+        socket.send_to(&bytes, ("127.0.0.1", port)).unwrap();
+    };
+    send("/flux/solo", vec![rosc::OscType::String("b".into())]);
+    player.wait_for("solo 'b'", Duration::from_secs(5));
+    assert!(muted(&addr, "a") && !muted(&addr, "b"));
+    send("/flux/unsolo", vec![rosc::OscType::Float(0.1)]);
+    player.wait_for("unsolo", Duration::from_secs(5));
+    assert!(!muted(&addr, "a") && !muted(&addr, "b"));
+    drop(player);
+}
