@@ -16,8 +16,8 @@ use crate::diag::{Diagnostic, Location};
 pub(crate) const API_MODULE: &str = "flux:api";
 /// The built-in API's exports besides the library's.
 const API_EXPORTS: &[&str] = &[
-    "flux", "clear", "remove", "list", "play", "stop", "mute", "unmute", "solo", "gain", "tempo",
-    "clock",
+    "flux", "clear", "remove", "list", "play", "stop", "mute", "unmute", "solo", "unsolo", "gain",
+    "tempo", "clock",
 ];
 
 /// The source of the built-in API module: the API and the unit library.
