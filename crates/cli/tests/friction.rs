@@ -513,3 +513,36 @@ fn osc_unsolo_brings_back_every_soloed_out_signal() {
     assert!(!muted(&addr, "a") && !muted(&addr, "b"));
     drop(player);
 }
+
+#[test]
+fn play_gives_reload_and_fault_lines_the_playing_time() {
+    let _serial = live::serial();
+    let dir = tempfile::tempdir().unwrap();
+    let mut player = play(dir.path(), &common::sine_file(300.0, "sin"), "3");
+    let file = dir.path().join("signals.js");
+    std::thread::sleep(Duration::from_millis(600));
+    std::fs::write(&file, common::sine_file(400.0, "sin")).unwrap();
+    let name = file.display().to_string();
+    let reload = player.wait_for(&format!("{name}: ok"), Duration::from_secs(5));
+    let t = time_of(&reload);
+    assert!(t > 0.3 && t < 2.5, "{reload}");
+    assert!(
+        reload.starts_with(&format!("{t:.3} s: {name}: ok, 1 signal, loaded in ")),
+        "{reload}"
+    );
+    // A signal that throws once it plays: its fault line carries the time too.
+    std::thread::sleep(Duration::from_millis(300));
+    std::fs::write(
+        &file,
+        "flux('tone', () => ({ update: () => { throw new Error('boom'); } }));\n",
+    )
+    .unwrap();
+    let fault = player.wait_for("boom", Duration::from_secs(5));
+    assert!(time_of(&fault) > t, "{fault}");
+    assert!(
+        fault.contains(&format!(" s: {name}:1:49: Error: boom (signal 'tone' silenced)")),
+        "{fault}"
+    );
+    let (code, log) = player.finish();
+    assert_eq!(code, Some(0), "{log}");
+}
