@@ -194,8 +194,7 @@ fn widest(args: &RenderArgs, sample_rate: u32) -> usize {
     for file in files {
         let mut loader = flux_js::Loader::new(
             Arc::new(StateMemory::new(DEFAULT_SLOTS)),
-            StateAllocator::new(DEFAULT_SLOTS, DEFAULT_BLOCK_SLOTS)
-                .with_guard(DEFAULT_GUARD_SLOTS),
+            StateAllocator::new(DEFAULT_SLOTS, DEFAULT_BLOCK_SLOTS).with_guard(DEFAULT_GUARD_SLOTS),
             flux_js::LoadOptions {
                 tier: flux_js::TierChoice::Js,
                 ..args.engine.load_options(sample_rate, 1)

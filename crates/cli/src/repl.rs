@@ -329,7 +329,10 @@ mod tests {
             command(":unsolo 2"),
             Ok(Some(Request::Unsolo { fade: Some(2.0) }))
         );
-        assert!(matches!(command(":solo bass"), Ok(Some(Request::Solo { .. }))));
+        assert!(matches!(
+            command(":solo bass"),
+            Ok(Some(Request::Solo { .. }))
+        ));
         assert!(command(":mute").unwrap_err().contains("signal id"));
         assert!(command(":dance").unwrap_err().contains(":dance"));
     }

@@ -405,11 +405,14 @@ impl Session {
     fn apply_gains(&mut self, actions: &[Action]) {
         for a in actions {
             let (targets, fade): (Vec<(String, f64)>, Option<f64>) = match a {
-                Action::Mute(id, f) | Action::Unmute(id, f) => {
-                    // Muting or unmuting by hand: a later unsolo leaves the signal be.
+                // Muted or unmuted by hand: a later unsolo leaves the signal be.
+                Action::Mute(id, f) => {
                     self.soloed_out.remove(id);
-                    let gain = if matches!(a, Action::Mute(..)) { 0.0 } else { 1.0 };
-                    (vec![(id.clone(), gain)], *f)
+                    (vec![(id.clone(), 0.0)], *f)
+                }
+                Action::Unmute(id, f) => {
+                    self.soloed_out.remove(id);
+                    (vec![(id.clone(), 1.0)], *f)
                 }
                 Action::Solo(id, f) => {
                     for s in self.current.iter().filter(|s| &s.id != id) {

@@ -220,12 +220,12 @@ fn render_is_as_wide_as_its_widest_signal_unless_told() {
     let f = dir.path().join("stereo.js");
     std::fs::write(&f, STEREO).unwrap();
     let out = dir.path().join("out.wav");
-    let o = run(flux()
-        .arg("render")
-        .arg(&f)
-        .arg("-o")
-        .arg(&out)
-        .args(["--seconds", "0.01", "--fade", "0"]));
+    let o = run(flux().arg("render").arg(&f).arg("-o").arg(&out).args([
+        "--seconds",
+        "0.01",
+        "--fade",
+        "0",
+    ]));
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let (_, channels, samples) = common::read_wav(&out);
     assert_eq!(channels, 2);
@@ -233,16 +233,22 @@ fn render_is_as_wide_as_its_widest_signal_unless_told() {
     for (k, frame) in samples.chunks(2).enumerate().take(300) {
         let ramp = ((k + 1) % 100) as f64;
         let (left, right) = ((ramp / 200.0).tanh(), (-ramp / 400.0).tanh());
-        assert!((f64::from(frame[0]) - left).abs() < 1e-6, "frame {k}: {frame:?}");
-        assert!((f64::from(frame[1]) - right).abs() < 1e-6, "frame {k}: {frame:?}");
+        assert!(
+            (f64::from(frame[0]) - left).abs() < 1e-6,
+            "frame {k}: {frame:?}"
+        );
+        assert!(
+            (f64::from(frame[1]) - right).abs() < 1e-6,
+            "frame {k}: {frame:?}"
+        );
     }
     // --channels still wins.
-    let o = run(flux()
-        .arg("render")
-        .arg(&f)
-        .arg("-o")
-        .arg(&out)
-        .args(["--seconds", "0.01", "--channels", "1"]));
+    let o = run(flux().arg("render").arg(&f).arg("-o").arg(&out).args([
+        "--seconds",
+        "0.01",
+        "--channels",
+        "1",
+    ]));
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert_eq!(common::read_wav(&out).1, 1);
     // A mono file with a stereo swap: as wide as the swap.
@@ -314,8 +320,7 @@ fn time_of(line: &str) -> f64 {
     let (t, _) = line
         .split_once(" s: ")
         .unwrap_or_else(|| panic!("no time in {line:?}"));
-    t.parse()
-        .unwrap_or_else(|_| panic!("no time in {line:?}"))
+    t.parse().unwrap_or_else(|_| panic!("no time in {line:?}"))
 }
 
 /// Whether the signal `id` is muted, as `list` says.
@@ -340,10 +345,25 @@ fn unsolo_brings_back_every_soloed_out_signal() {
         times.push(time_of(&player.wait_for(said, Duration::from_secs(5))));
     };
     // Over the protocol, then in JavaScript.
-    at(&mut player, 0.7, r#"{"op":"solo","signal":"a"}"#, "solo 'a'");
+    at(
+        &mut player,
+        0.7,
+        r#"{"op":"solo","signal":"a"}"#,
+        "solo 'a'",
+    );
     at(&mut player, 1.5, r#"{"op":"unsolo"}"#, ": unsolo");
-    at(&mut player, 2.3, r#"{"op":"eval","code":"solo('b')","name":"s.js"}"#, "s.js: ok");
-    at(&mut player, 3.1, r#"{"op":"eval","code":"unsolo()","name":"u.js"}"#, "u.js: ok");
+    at(
+        &mut player,
+        2.3,
+        r#"{"op":"eval","code":"solo('b')","name":"s.js"}"#,
+        "s.js: ok",
+    );
+    at(
+        &mut player,
+        3.1,
+        r#"{"op":"eval","code":"unsolo()","name":"u.js"}"#,
+        "u.js: ok",
+    );
     let (code, log) = player.finish();
     assert_eq!(code, Some(0), "{log}");
 
@@ -356,11 +376,17 @@ fn unsolo_brings_back_every_soloed_out_signal() {
     assert!((common::frequency(solo_a, rate) - 300.0).abs() < 2.0);
     assert!(live::rms(solo_a) < 0.23, "{}", live::rms(solo_a));
     let again = live::rms(window(times[1], times[2]));
-    assert!((again - both).abs() < 0.01, "{again} after unsolo, {both} before");
+    assert!(
+        (again - both).abs() < 0.01,
+        "{again} after unsolo, {both} before"
+    );
     let solo_b = window(times[2], times[3]);
     assert!((common::frequency(solo_b, rate) - 500.0).abs() < 2.0);
     let last = live::rms(window(times[3], 4.3));
-    assert!((last - both).abs() < 0.01, "{last} after unsolo(), {both} before");
+    assert!(
+        (last - both).abs() < 0.01,
+        "{last} after unsolo(), {both} before"
+    );
 }
 
 #[test]
@@ -435,11 +461,23 @@ fn the_repl_prints_values() {
     assert_eq!(lines[0], "2", "{said}");
     assert_eq!(lines[1], r#"["a", "b"]"#, "{said}");
     assert_eq!(lines[2], r#""hi""#, "{said}");
-    assert_eq!(lines[3], r#"{ f: 0.5, g: [1, 2], s: "x", h: null, fn: [function sin] }"#);
+    assert_eq!(
+        lines[3],
+        r#"{ f: 0.5, g: [1, 2], s: "x", h: null, fn: [function sin] }"#
+    );
     // A statement that makes a signal or acts on one prints what it always has.
-    assert!(lines[4].starts_with("repl-5: ok, 1 signal, loaded in"), "{said}");
-    assert!(lines[5].starts_with("repl-6: ok, 0 signals, loaded in"), "{said}");
-    assert!(lines[6].starts_with("repl-7: ok, 0 signals, loaded in"), "{said}");
+    assert!(
+        lines[4].starts_with("repl-5: ok, 1 signal, loaded in"),
+        "{said}"
+    );
+    assert!(
+        lines[5].starts_with("repl-6: ok, 0 signals, loaded in"),
+        "{said}"
+    );
+    assert!(
+        lines[6].starts_with("repl-7: ok, 0 signals, loaded in"),
+        "{said}"
+    );
     assert_eq!(lines[7], "Float64Array(3) [0, 0, 0]", "{said}");
     drop(player);
 }
@@ -462,8 +500,7 @@ fn the_repl_describes_hostile_values_safely() {
     );
     let lines: Vec<&str> = said.lines().collect();
     assert_eq!(
-        lines[0],
-        "[7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, ... 999980 more]",
+        lines[0], "[7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, ... 999980 more]",
         "{said}"
     );
     assert_eq!(lines[1], "{ n: 1, self: [cycle] }", "{said}");
@@ -540,7 +577,9 @@ fn play_gives_reload_and_fault_lines_the_playing_time() {
     let fault = player.wait_for("boom", Duration::from_secs(5));
     assert!(time_of(&fault) > t, "{fault}");
     assert!(
-        fault.contains(&format!(" s: {name}:1:49: Error: boom (signal 'tone' silenced)")),
+        fault.contains(&format!(
+            " s: {name}:1:49: Error: boom (signal 'tone' silenced)"
+        )),
         "{fault}"
     );
     let (code, log) = player.finish();

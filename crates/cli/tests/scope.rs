@@ -564,7 +564,10 @@ fn the_url_takes_a_mode_by_its_button_name() {
     }
     // A name that is no mode changes nothing.
     browser.open(&player.url("/#mode=waterfall"));
-    assert_eq!(browser.eval("return fluxScope.settings.mode"), json!("spectrum"));
+    assert_eq!(
+        browser.eval("return fluxScope.settings.mode"),
+        json!("spectrum")
+    );
     assert_eq!(browser.eval("return fluxScope.errors"), json!([]));
     drop(browser);
     drop(player);

@@ -101,7 +101,8 @@ pub(crate) fn evaluate<'js>(
         options.global = true;
         options.strict = false;
         options.filename = Some(name.to_owned());
-        ctx.eval_with_options::<Value, _>(source, options).catch(ctx)
+        ctx.eval_with_options::<Value, _>(source, options)
+            .catch(ctx)
     }
 }
 

@@ -74,7 +74,9 @@ impl Loaded {
 /// The fault of the first sample in `buf` (frames of `channels` from frame `first`) the
 /// engine would silence the signal for, as the engine reports it.
 fn bad_sample(buf: &[f64], channels: usize, first: u64) -> Option<Fault> {
-    let pos = buf.iter().position(|x| !(x.abs() <= MAX_SAMPLE))?;
+    let pos = buf
+        .iter()
+        .position(|x| x.is_nan() || x.abs() > MAX_SAMPLE)?;
     let (value, channel, frame) = (buf[pos], pos % channels, first + (pos / channels) as u64);
     Some(if value.is_finite() {
         Fault::TooLoud {
@@ -100,11 +102,19 @@ mod tests {
         assert_eq!(bad_sample(&[0.1, 0.2, 0.3, 0.4], 2, 10), None);
         assert!(matches!(
             bad_sample(&[0.1, 0.2, 0.3, f64::NAN], 2, 10),
-            Some(Fault::NonFinite { channel: 1, frame: 11, .. })
+            Some(Fault::NonFinite {
+                channel: 1,
+                frame: 11,
+                ..
+            })
         ));
         assert!(matches!(
             bad_sample(&[2000.0], 1, 0),
-            Some(Fault::TooLoud { channel: 0, frame: 0, .. })
+            Some(Fault::TooLoud {
+                channel: 0,
+                frame: 0,
+                ..
+            })
         ));
     }
 }

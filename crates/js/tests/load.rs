@@ -426,14 +426,24 @@ fn unsolo_is_a_call_of_the_api_and_of_its_module() {
 #[test]
 fn a_snippet_gives_the_value_it_ends_with() {
     let mut l = loader(1);
-    let value = |l: &mut flux_js::Loader, code: &str| l.load_snippet("v.js", code, &[]).unwrap().value;
+    let value =
+        |l: &mut flux_js::Loader, code: &str| l.load_snippet("v.js", code, &[]).unwrap().value;
     assert_eq!(value(&mut l, "1 + 1").as_deref(), Some("2"));
-    assert_eq!(value(&mut l, "[1, 'a', [null]]").as_deref(), Some(r#"[1, "a", [null]]"#));
+    assert_eq!(
+        value(&mut l, "[1, 'a', [null]]").as_deref(),
+        Some(r#"[1, "a", [null]]"#)
+    );
     // Undefined, and the signal flux() returns, are not shown.
     assert_eq!(value(&mut l, "let x = 3;"), None);
-    assert_eq!(value(&mut l, "flux('s', () => ({ update: () => 0 }))"), None);
+    assert_eq!(
+        value(&mut l, "flux('s', () => ({ update: () => 0 }))"),
+        None
+    );
     // A module has no value.
-    assert_eq!(value(&mut l, "import { list } from './flux.js';\nlist()"), None);
+    assert_eq!(
+        value(&mut l, "import { list } from './flux.js';\nlist()"),
+        None
+    );
 }
 
 #[test]
