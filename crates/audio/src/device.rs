@@ -253,6 +253,7 @@ where
 /// being queried.
 pub fn open_device(name: Option<&str>, config: &OutputConfig) -> Result<Device, Error> {
     check_config(config)?;
+    let _quiet = crate::quiet::Quiet::new();
     match name {
         None => open_default(config),
         Some("") => Err(Error::new(
@@ -265,10 +266,13 @@ pub fn open_device(name: Option<&str>, config: &OutputConfig) -> Result<Device, 
 
 /// Lists the output devices of every available host, with their default rate and channels.
 ///
-/// Devices that fail to report a default configuration are left out. Probing opens each
-/// device briefly, so this may take a moment; ALSA may print diagnostics on stderr for
-/// devices that do not exist on this machine.
+/// ALSA's unclocked `null` PCM is left out (neither listed nor opened by name): the
+/// real-time [`NullOutput`](crate::NullOutput) stands for it. Devices that fail to report a
+/// default configuration are left out. Probing opens each device briefly, so this may take
+/// a moment. alsa-lib's own diagnostics (for devices that do not exist on this machine)
+/// are dropped.
 pub fn list_devices() -> Vec<DeviceInfo> {
+    let _quiet = crate::quiet::Quiet::new();
     candidates()
         .into_iter()
         .filter_map(|candidate| {
@@ -412,7 +416,13 @@ fn candidates() -> Vec<Candidate> {
                 continue;
             }
             let default = default_id.is_some() && device.id().ok() == default_id;
-            found.push(Candidate::new(device, host_id, default));
+            let candidate = Candidate::new(device, host_id, default);
+            // ALSA's `null` PCM has no clock (it takes samples as fast as they come): the
+            // real-time null output (`--null`) is the one to use.
+            if host_id.name() == "ALSA" && candidate.id == "null" {
+                continue;
+            }
+            found.push(candidate);
         }
     }
     found

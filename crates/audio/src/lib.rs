@@ -45,6 +45,7 @@
 mod device;
 mod error;
 mod null;
+mod quiet;
 mod running;
 mod wav;
 

@@ -23,7 +23,14 @@ pub struct CheckArgs {
     /// Let imports reach files outside the signals file's folder.
     #[arg(long)]
     allow_imports_anywhere: bool,
+    /// Exit 1 when a signal fails its trial too (a warning), not only when the file fails
+    /// to load.
+    #[arg(long)]
+    strict: bool,
 }
+
+/// Frames of each signal's trial: 100 ms at the 48 kHz check loads at.
+const TRIAL_FRAMES: usize = 4800;
 
 #[derive(Serialize)]
 struct Report {
@@ -67,9 +74,10 @@ impl DiagnosticReport {
     }
 }
 
-/// Runs `flux check`: exit 0 when the file loads, 1 when it does not.
+/// Runs `flux check`: exit 0 when the file loads, 1 when it does not (or, with `--strict`,
+/// when a signal fails its trial).
 pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
-    // A private state memory: the trial call of each update changes nothing that plays.
+    // A private state memory: the trial of each update changes nothing that plays.
     let state = Arc::new(StateMemory::new(DEFAULT_SLOTS));
     let mut loader = Loader::new(
         state,
@@ -92,21 +100,27 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
             None
         }
     };
+    let mut logs = Vec::new();
     if let Some(loaded) = &loaded {
-        for (info, probe) in loaded.signals.iter().zip(loaded.probe_channels()) {
-            let channels = match probe {
-                Ok(n) => Some(n),
-                Err(fault) => {
-                    let (location, message) = locate(&fault, info.location.as_ref());
-                    let message = format!("update of '{}' fails: {message}", info.id);
-                    if let Some(l) = location {
-                        report
-                            .diagnostics
-                            .push(DiagnosticReport::new(&l, message, "warning"));
-                    }
-                    None
-                }
-            };
+        // What the first frame logs is shown; the rest of the trial's `console.log` is not.
+        let first = loaded.trial(1);
+        logs = loader.drain_logs().0;
+        let rest = loaded.trial(TRIAL_FRAMES - 1);
+        let _ = loader.drain_logs();
+        for ((info, first), rest) in loaded.signals.iter().zip(first).zip(rest) {
+            let channels = first.channels;
+            if let Some(fault) = first.fault.or_else(|| rest.fault.map(one_frame_later)) {
+                let (location, message) = locate(&fault, info.location.as_ref());
+                let message = format!("update of '{}' fails: {message}", info.id);
+                let l = location.unwrap_or_else(|| Location {
+                    file: args.file.display().to_string(),
+                    line: 1,
+                    col: 1,
+                });
+                report
+                    .diagnostics
+                    .push(DiagnosticReport::new(&l, message, "warning"));
+            }
             report.signals.push(SignalReport {
                 id: info.id.clone(),
                 channels,
@@ -118,17 +132,45 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
             });
         }
     }
-    let (logs, _) = loader.drain_logs();
+    if loaded.is_none() {
+        logs = loader.drain_logs().0;
+    }
     if args.json {
         println!("{}", serde_json::to_string(&report)?);
     } else {
         print_text(&args.file, &report, &logs);
     }
-    Ok(if loaded.is_some() {
+    let warned = report.diagnostics.iter().any(|d| d.severity == "warning");
+    Ok(if loaded.is_some() && !(args.strict && warned) {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// A fault of the trial's second part, its frame counted from the first part's start.
+fn one_frame_later(fault: Fault) -> Fault {
+    match fault {
+        Fault::NonFinite {
+            value,
+            channel,
+            frame,
+        } => Fault::NonFinite {
+            value,
+            channel,
+            frame: frame + 1,
+        },
+        Fault::TooLoud {
+            value,
+            channel,
+            frame,
+        } => Fault::TooLoud {
+            value,
+            channel,
+            frame: frame + 1,
+        },
+        other => other,
+    }
 }
 
 /// Splits a fault into its location (its own, or the signal's) and the rest of the message.

@@ -35,29 +35,88 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Play a signals file and reload it on every save.
+    #[command(after_help = PLAY_EXAMPLES)]
     Play(play::PlayArgs),
     /// Play a signals file with the scope open: `play --scope`, 3 channels on the null output.
     ///
     /// The same options as `play`. The null output gets 3 channels (X, Y and Z for the 3D
     /// view) unless `--channels` says otherwise; a device keeps its own.
+    #[command(after_help = SCOPE_EXAMPLES)]
     Scope(play::PlayArgs),
     /// Render a signals file to a WAV file, offline and deterministic.
+    #[command(after_help = RENDER_EXAMPLES)]
     Render(render::RenderArgs),
     /// Load a signals file, list its signals and print its diagnostics.
+    #[command(after_help = CHECK_EXAMPLES)]
     Check(check::CheckArgs),
     /// Measure how fast a signals file renders (no output, no clock).
+    #[command(after_help = BENCH_EXAMPLES)]
     Bench(bench::BenchArgs),
     /// Send a file (or `-`, standard input) to a playing `flux play`, which evaluates it in
     /// the running patch; prints the diagnostics, exits 1 when the code fails.
+    #[command(after_help = SEND_EXAMPLES)]
     Send(send::SendArgs),
     /// Type code into a playing `flux play`, with line editing and history.
+    #[command(after_help = REPL_EXAMPLES)]
     Repl(repl::ReplArgs),
     /// Fade everything out within 50 ms in a playing `flux play` and keep it stopped, until
     /// `flux panic --start` (or `:start` in the REPL).
+    #[command(after_help = PANIC_EXAMPLES)]
     Panic(panic::PanicArgs),
     /// List the audio output devices.
+    #[command(after_help = DEVICES_EXAMPLES)]
     Devices,
 }
+
+// The examples each command's `--help` ends with.
+const PLAY_EXAMPLES: &str = "\
+Examples:
+  flux play examples/vortex-morph.js            play; edit the file and save to hear the change
+  flux play examples/all-six.js --null --seconds 10
+                                                on the null output (no sound card), for 10 s
+  flux play set.js --device jack --fade 50      on JACK, with 50 ms crossfades
+  flux play set.js --quantize bar --bpm 128     saves take over on the next bar line
+  flux play set.js --record take.wav --stats st.json";
+const SCOPE_EXAMPLES: &str = "\
+Examples:
+  flux scope examples/lissajous.js              then open http://127.0.0.1:7780/#mode=xy
+  flux scope examples/torus-knot.js --scope=9000
+                                                the page on port 9000 (#mode=xyz, #mode=fft...)";
+const RENDER_EXAMPLES: &str = "\
+Examples:
+  flux render examples/all-six.js -o all-six.wav --seconds 30
+  flux render examples/sine-440.js -o morph.wav --seconds 10 --swap 2.5:examples/vortex-morph.js
+                                                a save at 2.5 s, as it would sound live
+  flux render examples/lissajous.js -o l.wav --seconds 5 --channels 2 --sample-rate 44100";
+const CHECK_EXAMPLES: &str = "\
+Examples:
+  flux check examples/all-six.js                its signals, their tier and channels
+  flux check --json set.js                      the same for editors
+  flux check --strict set.js                    exit 1 when a signal fails its trial too";
+const BENCH_EXAMPLES: &str = "\
+Examples:
+  flux bench examples/all-six.js
+  flux bench examples/all-six.js --tier js --json  the JavaScript tier alone, as JSON";
+const SEND_EXAMPLES: &str = "\
+Examples:
+  flux send bass.js                             to the flux play on 127.0.0.1:7770
+  sed -n 12,14p set.js | flux send - --name set.js --line 12
+                                                errors name set.js and its own lines
+  echo \"mute('bass', 2)\" | flux send -";
+const REPL_EXAMPLES: &str = "\
+Examples:
+  flux repl                                     then: play('hum', s => Math.sin(2 * Math.PI * 110 * s.t) * 0.3)
+  flux repl --to 127.0.0.1:7771 --token SECRET  a flux play started with --listen and --token";
+const PANIC_EXAMPLES: &str = "\
+Examples:
+  flux panic                                     everything out within 50 ms, stays stopped
+  flux panic --start                             fade back in
+  flux panic --to 127.0.0.1:7771 --token s3cret  a flux play listening elsewhere";
+
+const DEVICES_EXAMPLES: &str = "\
+Examples:
+  flux devices
+  flux play set.js --device \"hw:CARD=PCH\"       play on one of them, by id or part of its name";
 
 /// Options of the engine shared by `play` and `render`.
 #[derive(Debug, Clone, Args)]
@@ -65,7 +124,7 @@ struct EngineArgs {
     /// Sample rate in Hz.
     #[arg(long, value_name = "HZ", value_parser = parse_sample_rate)]
     sample_rate: Option<u32>,
-    /// Output channels.
+    /// Output channels (render: as many as the widest signal gives, unless given).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
     channels: Option<u16>,
     /// Which tier runs the signals: native where the compiler handles the code (auto),

@@ -231,6 +231,11 @@ pub fn run(args: PlayArgs) -> anyhow::Result<ExitCode> {
     let mut status = crate::status::StatusLine::new();
     // A DSP thread that panicked or is stuck ends the session with an error.
     let mut dsp_failed = false;
+    // Lines said while playing start with the playing time, as `render`'s do.
+    let timed = |line: &str| {
+        let played = counters.snapshot().frames_played as f64 / f64::from(sample_rate);
+        crate::text::escape(&format!("{played:.3} s: {line}")).into_owned()
+    };
     loop {
         if stop.load(Ordering::Relaxed) || until.is_some_and(|u| started.elapsed() >= u) {
             break;
@@ -249,17 +254,17 @@ pub fn run(args: PlayArgs) -> anyhow::Result<ExitCode> {
             let line = reload(&mut session, &args.file, &mut last_source, forced);
             watcher.watch_imports(session.imports());
             if let Some(line) = line {
-                eprintln!("{}", crate::text::escape(&line));
+                eprintln!("{}", timed(&line));
                 if let Some(scope) = &scope {
                     scope.set_signals(session.signals(), &line);
                 }
             }
         }
         for line in session.poll() {
-            eprintln!("{}", crate::text::escape(&line));
+            eprintln!("{}", timed(&line));
         }
         for line in control.poll(&mut session, &counters) {
-            eprintln!("{}", crate::text::escape(&line));
+            eprintln!("{}", timed(&line));
             if let Some(scope) = &scope {
                 scope.set_signals(session.signals(), &line);
             }
@@ -293,7 +298,7 @@ pub fn run(args: PlayArgs) -> anyhow::Result<ExitCode> {
     }
     let scope_dropped_frames = scope.map_or(0, Scope::stop);
     for line in session.poll() {
-        eprintln!("{}", crate::text::escape(&line));
+        eprintln!("{}", timed(&line));
     }
     let (recorded_frames, recording_dropped_frames) = match recorder {
         Some(r) => r.finish()?,

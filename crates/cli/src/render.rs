@@ -74,7 +74,10 @@ pub fn run(args: RenderArgs) -> anyhow::Result<ExitCode> {
         bail!("--seconds must be a positive number, not {}", args.seconds);
     }
     let sample_rate = args.engine.sample_rate.unwrap_or(48_000);
-    let channels = usize::from(args.engine.channels.unwrap_or(1));
+    let channels = match args.engine.channels {
+        Some(n) => usize::from(n),
+        None => widest(&args, sample_rate),
+    };
     let total = (args.seconds * f64::from(sample_rate)).round() as u64;
     let most = WavWriter::max_frames(channels as u16);
     if total > most {
@@ -180,6 +183,30 @@ pub fn run(args: RenderArgs) -> anyhow::Result<ExitCode> {
         rate / f64::from(sample_rate)
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// The channels of the widest signal of the file and the `--swap` files (1 when none
+/// loads): each is loaded on its own, on the JavaScript tier, with a state memory of its
+/// own, and every signal's first frame is rendered.
+fn widest(args: &RenderArgs, sample_rate: u32) -> usize {
+    let files = std::iter::once(&args.file).chain(args.swaps.iter().map(|s| &s.file));
+    let mut widest = 1;
+    for file in files {
+        let mut loader = flux_js::Loader::new(
+            Arc::new(StateMemory::new(DEFAULT_SLOTS)),
+            StateAllocator::new(DEFAULT_SLOTS, DEFAULT_BLOCK_SLOTS).with_guard(DEFAULT_GUARD_SLOTS),
+            flux_js::LoadOptions {
+                tier: flux_js::TierChoice::Js,
+                ..args.engine.load_options(sample_rate, 1)
+            },
+        );
+        if let Ok(loaded) = loader.load_file(file) {
+            for trial in loaded.trial(1) {
+                widest = widest.max(trial.channels.unwrap_or(1));
+            }
+        }
+    }
+    widest.min(64)
 }
 
 /// Refuses an output that is one of the render's `inputs` (the same file, through any

@@ -3,8 +3,9 @@
 //! An entry is sent when its brackets balance at the end of a line (so `play('a', s =>
 //! Math.sin(...))` goes at once and a `flux('a', (mem, idx) => {` waits for its `});`), or
 //! on an empty line, whatever its state. Lines that start with `:` are commands: `:list`,
-//! `:status`, `:mute ID [FADE]`, `:unmute`, `:solo`, `:stop`, `:clear [FADE]`, `:gain X`,
-//! `:tempo BPM [GLIDE]`, `:quantize none|beat|bar|N`, `:panic`, `:start`, `:help`, `:quit`.
+//! `:status`, `:mute ID [FADE]`, `:unmute`, `:solo` (alone: un-solo), `:unsolo [FADE]`,
+//! `:stop`, `:clear [FADE]`, `:gain X`, `:tempo BPM [GLIDE]`, `:quantize none|beat|bar|N`,
+//! `:panic`, `:start`, `:help`, `:quit`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -36,6 +37,7 @@ commands:
   :list                 signals, tier, gain
   :status               DSP load, underruns, reloads
   :mute ID [FADE]       also :unmute, :solo, :stop (FADE in seconds)
+  :solo                 alone, or :unsolo [FADE]: every signal a solo muted comes back
   :clear [FADE]         stop every signal
   :gain X               master gain
   :tempo BPM [GLIDE]    tempo of the transport (GLIDE in seconds)
@@ -122,11 +124,18 @@ pub fn run(args: ReplArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Sends `request` and prints what came back.
+/// Sends `request` and prints what came back: for an entry that ends with a value and
+/// makes no signal (`1 + 1`, `list()`), the value alone.
 fn show(client: &Client, request: &Request) {
     match client.request(request) {
         Ok(reply) => {
-            print_reply(&reply);
+            let made_none = |m: &String| m.contains(": ok, 0 signals, ");
+            if !(reply.value.is_some() && reply.message.as_ref().is_some_and(made_none)) {
+                print_reply(&reply);
+            }
+            if let Some(value) = &reply.value {
+                println!("{}", crate::text::escape(value));
+            }
             if reply.ok {
                 print_details(&reply);
             }
@@ -195,6 +204,9 @@ fn command(line: &str) -> Result<Option<Request>, String> {
             signal: id()?,
             fade: fade(1)?,
         },
+        // `:solo` alone (or `:unsolo [FADE]`): every soloed-out signal comes back.
+        ":solo" if args.is_empty() => Request::Unsolo { fade: None },
+        ":unsolo" => Request::Unsolo { fade: fade(0)? },
         ":solo" => Request::Solo {
             signal: id()?,
             fade: fade(1)?,
@@ -316,6 +328,15 @@ mod tests {
             }))
         );
         assert_eq!(command(":quit"), Ok(None));
+        assert_eq!(command(":solo"), Ok(Some(Request::Unsolo { fade: None })));
+        assert_eq!(
+            command(":unsolo 2"),
+            Ok(Some(Request::Unsolo { fade: Some(2.0) }))
+        );
+        assert!(matches!(
+            command(":solo bass"),
+            Ok(Some(Request::Solo { .. }))
+        ));
         assert!(command(":mute").unwrap_err().contains("signal id"));
         assert!(command(":dance").unwrap_err().contains(":dance"));
     }

@@ -120,6 +120,10 @@ pub struct Session {
     loads: u64,
     /// The gain each signal was last set to (1 when absent), for listings.
     gains: HashMap<String, f64>,
+    /// Signals a `solo` muted, with the gain each had before: `unsolo` gives it back.
+    soloed_out: HashMap<String, f64>,
+    /// The value the code last sent ended with, as the REPL shows it.
+    value: Option<String>,
     /// The default crossfade, in frames.
     fade: u32,
     /// The patch last sent and when it was ready, until its first frame is heard.
@@ -216,6 +220,8 @@ impl Session {
             reload_ms: Vec::new(),
             loads: 0,
             gains: HashMap::new(),
+            soloed_out: HashMap::new(),
+            value: None,
             fade: 0,
             sent: None,
             audible_ms: Vec::new(),
@@ -319,8 +325,9 @@ impl Session {
         let started = Instant::now();
         let running: Vec<String> = self.current.iter().map(|s| s.id.clone()).collect();
         let loader = &mut self.loader;
+        self.value = None;
         let load = || loader.load_snippet_at(name, source, &running, line, col);
-        let loaded = match guarded_load(name, load) {
+        let mut loaded = match guarded_load(name, load) {
             Ok(loaded) => loaded,
             Err(diagnostic) => {
                 let reload = Reload::Failed {
@@ -335,6 +342,7 @@ impl Session {
         let signals = loaded.signals.len();
         let units = loaded.units.summary();
         let ids: Vec<String> = loaded.signals.iter().map(|s| s.id.clone()).collect();
+        self.value = loaded.value.take();
         self.merge(loaded);
         for id in ids {
             self.notice(Notice::Cleared {
@@ -433,6 +441,12 @@ impl Session {
         }
     }
 
+    /// The value the code last given to [`eval`](Self::eval) ended with (`2` for `1 + 1`),
+    /// once; `None` when it failed or ended with `undefined` or a signal.
+    pub fn take_value(&mut self) -> Option<String> {
+        self.value.take()
+    }
+
     /// Carries out one live-control call on the running patch.
     ///
     /// # Errors
@@ -480,15 +494,30 @@ impl Session {
     fn apply_gains(&mut self, actions: &[Action]) {
         for a in actions {
             let (targets, fade): (Vec<(String, f64)>, Option<f64>) = match a {
-                Action::Mute(id, f) => (vec![(id.clone(), 0.0)], *f),
-                Action::Unmute(id, f) => (vec![(id.clone(), 1.0)], *f),
-                Action::Solo(id, f) => (
-                    self.current
-                        .iter()
-                        .map(|s| (s.id.clone(), if &s.id == id { 1.0 } else { 0.0 }))
-                        .collect(),
-                    *f,
-                ),
+                // Muted or unmuted by hand: a later unsolo leaves the signal be.
+                Action::Mute(id, f) => {
+                    self.soloed_out.remove(id);
+                    (vec![(id.clone(), 0.0)], *f)
+                }
+                Action::Unmute(id, f) => {
+                    self.soloed_out.remove(id);
+                    (vec![(id.clone(), 1.0)], *f)
+                }
+                Action::Solo(id, f) => {
+                    for s in self.current.iter().filter(|s| &s.id != id) {
+                        let before = self.gains.get(&s.id).copied().unwrap_or(1.0);
+                        self.soloed_out.entry(s.id.clone()).or_insert(before);
+                    }
+                    self.soloed_out.remove(id);
+                    (
+                        self.current
+                            .iter()
+                            .map(|s| (s.id.clone(), if &s.id == id { 1.0 } else { 0.0 }))
+                            .collect(),
+                        *f,
+                    )
+                }
+                Action::Unsolo(f) => (self.soloed_out.drain().collect(), *f),
                 Action::Tempo(bpm, glide) => {
                     match tempo_value(*bpm, *glide) {
                         Ok(bpm) => {

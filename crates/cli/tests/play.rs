@@ -133,7 +133,7 @@ fn an_endless_loop_in_a_save_is_cut_off_and_the_sound_goes_on() {
     // QuickJS does not record the position of a loop it interrupts; the line names the file.
     // FIXME: point at the loop itself.
     assert!(
-        line.starts_with(&format!("{}:1:1: ", file.display())),
+        line.contains(&format!(" s: {}:1:1: ", file.display())),
         "{line}"
     );
     assert!(line.contains("the file ran longer than 5000 ms while loading (an endless loop?) (still playing 1 signal;"), "{line}");
@@ -158,8 +158,12 @@ fn an_unknown_device_is_refused_with_the_list_of_devices() {
         .arg(common::example("sine-440.js")));
     assert_eq!(o.status.code(), Some(2));
     let err = stderr(&o);
+    // The list, or on a machine with none (ALSA's unclocked `null` is not offered), that.
     assert!(
-        err.contains("no output device named \"no-such-device-xyz\"; available devices are"),
+        err.contains("no output device named \"no-such-device-xyz\"; available devices are")
+            || err.contains(
+                "no output device named \"no-such-device-xyz\"; no output devices are available"
+            ),
         "{err}"
     );
 }

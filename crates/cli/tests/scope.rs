@@ -542,6 +542,38 @@ fn project(browser: &Browser, scale: f64, x: f64, y: f64) -> (f64, f64) {
 }
 
 #[test]
+fn the_url_takes_a_mode_by_its_button_name() {
+    let _serial = live::serial();
+    let dir = tempfile::tempdir().unwrap();
+    let player = Player::start(dir.path(), CIRCLE, "20", &["--channels", "2"]);
+    let browser = Browser::start();
+    for (fragment, mode) in [
+        ("fft", "spectrum"),
+        ("FFT", "spectrum"),
+        ("Y-T", "yt"),
+        ("x-y", "xy"),
+        ("XYZ", "xyz"),
+        ("spectrum", "spectrum"),
+    ] {
+        browser.open(&player.url(&format!("/#mode={fragment}")));
+        assert_eq!(
+            browser.eval("return fluxScope.settings.mode"),
+            json!(mode),
+            "#mode={fragment}"
+        );
+    }
+    // A name that is no mode changes nothing.
+    browser.open(&player.url("/#mode=waterfall"));
+    assert_eq!(
+        browser.eval("return fluxScope.settings.mode"),
+        json!("spectrum")
+    );
+    assert_eq!(browser.eval("return fluxScope.errors"), json!([]));
+    drop(browser);
+    drop(player);
+}
+
+#[test]
 fn chromium_draws_the_x_y_figure_where_it_belongs() {
     let _serial = live::serial();
     let dir = tempfile::tempdir().unwrap();

@@ -75,6 +75,40 @@ pub(crate) fn caught_to_message<'js>(
     (location, message)
 }
 
+/// The most characters of a value [`shown`] gives.
+const MAX_SHOWN: usize = 2000;
+
+/// `value` as the REPL shows it (the prelude's `shown`), or `None` when it is not shown
+/// (`undefined`, a signal). Getters run under `watchdog` for at most [`DESCRIBE_LIMIT`];
+/// a value whose description throws or runs too long is shown as saying so.
+pub(crate) fn shown<'js>(
+    ctx: &Ctx<'js>,
+    flux: &Object<'js>,
+    value: rquickjs::Value<'js>,
+    watchdog: &Watchdog,
+) -> Option<String> {
+    use rquickjs::CatchResultExt;
+    if value.is_undefined() {
+        return None;
+    }
+    let show: Function = flux.get("shown").ok()?;
+    watchdog.arm(DESCRIBE_LIMIT);
+    let result = show.call::<_, Option<String>>((value,)).catch(ctx);
+    let fired = watchdog.disarm();
+    let text = match result {
+        Ok(text) => text?,
+        Err(_) if fired => format!(
+            "(a value whose description ran longer than {} ms: a getter that loops?)",
+            DESCRIBE_LIMIT.as_millis()
+        ),
+        Err(caught) => format!("(a value that cannot be shown: {caught})"),
+    };
+    Some(match text.char_indices().nth(MAX_SHOWN) {
+        Some((cut, _)) => format!("{}...", &text[..cut]),
+        None => text,
+    })
+}
+
 /// A deadline the interrupt handler checks while JavaScript runs.
 #[derive(Default)]
 pub(crate) struct Watchdog {

@@ -23,6 +23,7 @@ mod library;
 mod loader;
 mod modules;
 mod samples;
+mod trial;
 
 pub use diag::{Diagnostic, Location};
 pub use loader::{
@@ -30,3 +31,4 @@ pub use loader::{
     MAX_FIRST_LINE,
 };
 pub use modules::{read_source, MAX_SOURCE_BYTES};
+pub use trial::Trial;

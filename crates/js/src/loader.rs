@@ -101,7 +101,10 @@ pub struct Loaded {
     /// The files it imported (canonical paths, in load order): a watcher reloads on their
     /// change too.
     pub imports: Vec<PathBuf>,
-    cartridge: Option<Arc<Cartridge>>,
+    /// The value the code ends with, as the REPL shows it (`2` for `1 + 1`): `None` for
+    /// `undefined` (and a module) or the signal `flux()` returns.
+    pub value: Option<String>,
+    pub(crate) cartridge: Option<Arc<Cartridge>>,
 }
 
 /// What a load did with the state of the units its code made, unit by unit
@@ -181,6 +184,7 @@ impl Loaded {
             elapsed: Duration::ZERO,
             units: UnitReport::default(),
             imports: Vec::new(),
+            value: None,
             cartridge: None,
         }
     }
@@ -221,6 +225,8 @@ pub enum Action {
     Unmute(String, Option<f64>),
     /// `solo(id, fade?)`: mute every other signal.
     Solo(String, Option<f64>),
+    /// `unsolo(fade?)`: bring back every signal a solo muted.
+    Unsolo(Option<f64>),
     /// `clear(fade?)`: remove every signal defined before.
     Clear(Option<f64>),
     /// `gain(x)`: the master gain.
@@ -533,7 +539,7 @@ impl Loader {
             imports: imports.clone(),
             samples: self.samples.clone(),
         };
-        let (entries, requests, actions, globals, updates) =
+        let (entries, requests, actions, globals, updates, value) =
             context.with(|ctx| -> Result<_, Diagnostic> {
                 hooks
                     .install(&ctx)
@@ -541,7 +547,7 @@ impl Loader {
                 watchdog.arm(self.options.load_time_limit);
                 let run = evaluate(&ctx, name, run_source, is_module);
                 let fired = watchdog.disarm();
-                run.map_err(|caught| {
+                let value = run.map_err(|caught| {
                     // A refused import names itself and its place.
                     if let Some(refused) = imports.take_error() {
                         return refused;
@@ -577,6 +583,7 @@ impl Loader {
                 };
                 let (flux, finish) =
                     api().map_err(|e| fail(format!("the Flux API is gone: {e}")))?;
+                let value = crate::cartridge::shown(&ctx, &flux, value, &watchdog);
                 let entries: Vec<Vec<String>> = finish
                     .call(())
                     .map_err(|e| fail(format!("cannot list the signals: {e}")))?;
@@ -611,7 +618,7 @@ impl Loader {
                     ),
                     _ => (Vec::new(), Vec::new()),
                 };
-                Ok((entries, requests, actions, globals, updates))
+                Ok((entries, requests, actions, globals, updates, value))
             })?;
 
         // Compile what can be compiled; the rest stays on the JavaScript tier.
@@ -770,6 +777,7 @@ impl Loader {
             elapsed: started.elapsed(),
             units: report,
             imports: imports.files(),
+            value,
             cartridge: Some(cartridge),
         })
     }
@@ -809,6 +817,7 @@ fn read_actions(flux: &Object<'_>) -> rquickjs::Result<Vec<Action>> {
                 "mute" => Action::Mute(id, fade),
                 "unmute" => Action::Unmute(id, fade),
                 "solo" => Action::Solo(id, fade),
+                "unsolo" => Action::Unsolo(fade),
                 "clear" => Action::Clear(fade),
                 "gain" => Action::Gain(x),
                 "fade" => Action::Fade(id, x),

@@ -8,7 +8,7 @@ use flux_jit::analyze::{instrument_with, Instrumented, Options, PositionMap};
 use rquickjs::context::EvalOptions;
 use rquickjs::loader::{ImportAttributes, Loader as ModuleLoader, Resolver};
 use rquickjs::module::Declared;
-use rquickjs::{CaughtError, Ctx, Module};
+use rquickjs::{CaughtError, Ctx, Module, Value};
 
 use crate::diag::{Diagnostic, Location};
 
@@ -16,8 +16,8 @@ use crate::diag::{Diagnostic, Location};
 pub(crate) const API_MODULE: &str = "flux:api";
 /// The built-in API's exports besides the library's.
 const API_EXPORTS: &[&str] = &[
-    "flux", "clear", "remove", "list", "play", "stop", "mute", "unmute", "solo", "gain", "tempo",
-    "clock",
+    "flux", "clear", "remove", "list", "play", "stop", "mute", "unmute", "solo", "unsolo", "gain",
+    "tempo", "clock",
 ];
 
 /// The source of the built-in API module: the API and the unit library.
@@ -82,23 +82,27 @@ pub(crate) fn is_module(source: &str) -> bool {
     found
 }
 
+/// Runs a file or a snippet; a script gives the value its last statement ends with
+/// (`undefined` for a module).
 pub(crate) fn evaluate<'js>(
     ctx: &Ctx<'js>,
     name: &str,
     source: &str,
     is_module: bool,
-) -> Result<(), CaughtError<'js>> {
+) -> Result<Value<'js>, CaughtError<'js>> {
     use rquickjs::CatchResultExt;
     if is_module {
         let module = Module::declare(ctx.clone(), name, source).catch(ctx)?;
         let (_, promise) = module.eval().catch(ctx)?;
-        promise.finish::<()>().catch(ctx)
+        promise.finish::<()>().catch(ctx)?;
+        Ok(Value::new_undefined(ctx.clone()))
     } else {
         let mut options = EvalOptions::default();
         options.global = true;
         options.strict = false;
         options.filename = Some(name.to_owned());
-        ctx.eval_with_options::<(), _>(source, options).catch(ctx)
+        ctx.eval_with_options::<Value, _>(source, options)
+            .catch(ctx)
     }
 }
 

@@ -169,6 +169,11 @@
   const mute = (id, fade) => act('mute', id, fade);
   const unmute = (id, fade) => act('unmute', id, fade);
   const solo = (id, fade) => act('solo', id, fade);
+  // unsolo(fade?): every signal a solo silenced comes back.
+  function unsolo(fade) {
+    if (!loading) throw new Error('unsolo() can only be called while the code loads');
+    actions.push(['unsolo', '', seconds(fade, 'unsolo')]);
+  }
   function gain(x) {
     if (typeof x !== 'number' || !(x >= 0)) throw new TypeError('gain(x): x must be a number >= 0, not ' + describe(x));
     actions.push(['gain', '', x]);
@@ -232,6 +237,71 @@
     }
     return String(v);
   }
+  // The value code sent to the REPL ends with, as the REPL prints it: at most 3 levels, 20
+  // elements or keys a level, 80 characters of a string and 2000 in all; a cycle is
+  // `[cycle]`, a getter that throws `[threw]`. Undefined, and the signal flux() returns,
+  // are not shown (null). Rust runs it under a time limit, for getters that loop.
+  const keysOf = Object.keys;
+  const isArrayValue = Array.isArray;
+  const protoOf = Object.getPrototypeOf;
+  const MAX_SHOWN = 2000;
+  function shown(v) {
+    if (v === undefined) return null;
+    for (const entry of registry.values()) if (entry.signal === v) return null;
+    const seen = [];
+    let left = MAX_SHOWN;
+    function text(s) {
+      const q = JSON.stringify(s.length > 80 ? s.slice(0, 80) : s);
+      return s.length > 80 ? q.slice(0, -1) + '..."' : q;
+    }
+    function read(o, k) {
+      try {
+        return go(o[k], seen.length);
+      } catch (e) {
+        return '[threw]';
+      }
+    }
+    function items(open, parts, more, close) {
+      const body = parts.join(', ') + (more > 0 ? ', ... ' + more + ' more' : '');
+      return open + body + close;
+    }
+    function go(v, depth) {
+      if (left <= 0) return '...';
+      let out;
+      if (typeof v === 'string') out = text(v);
+      else if (typeof v === 'function') out = '[function ' + (v.name || 'anonymous') + ']';
+      else if (v === null || typeof v !== 'object') out = String(v);
+      else if (v instanceof Error) out = String(v.name) + ': ' + String(v.message);
+      else {
+        for (let i = 0; i < seen.length; i++) if (seen[i] === v) return '[cycle]';
+        if (depth >= 3) return isArrayValue(v) ? '[...]' : '{...}';
+        seen.push(v);
+        const parts = [];
+        const typed = isView(v) ? tagOfTyped.call(v) : undefined;
+        if (isArrayValue(v) || typed !== undefined) {
+          const n = typed === undefined ? v.length : lengthOf.call(v);
+          for (let i = 0; i < n && i < 20 && left > 0; i++) parts.push(read(v, i));
+          const name = typed === undefined ? '' : typed + '(' + n + ') ';
+          out = name + items('[', parts, n - parts.length, ']');
+        } else {
+          const keys = keysOf(v);
+          for (let i = 0; i < keys.length && i < 20 && left > 0; i++) {
+            parts.push(keys[i] + ': ' + read(v, keys[i]));
+          }
+          const p = protoOf(v);
+          const ctor = p && p !== Object.prototype && p.constructor;
+          const name = typeof ctor === 'function' && ctor.name ? ctor.name + ' ' : '';
+          out = name + (keys.length === 0 ? '{}' : items('{ ', parts, keys.length - parts.length, ' }'));
+        }
+        seen.pop();
+      }
+      left -= out.length;
+      return out;
+    }
+    const out = go(v, 0);
+    return out.length > MAX_SHOWN ? out.slice(0, MAX_SHOWN) + '...' : out;
+  }
+
   function log(...args) {
     hooks.log(args.map(show).join(' '));
   }
@@ -304,7 +374,7 @@
     return active[i].update;
   }
 
-  const api = { flux, clear, remove, list, play, stop, mute, unmute, solo, gain, tempo, clock };
+  const api = { flux, clear, remove, list, play, stop, mute, unmute, solo, unsolo, gain, tempo, clock };
   // The API's functions are fixed (the object stays open only for the library's, which are
   // fixed as they come, and is frozen when the load ends).
   for (const name of Object.keys(api)) {
@@ -384,7 +454,7 @@
   return Object.freeze({
     api, finish, render, tagOf, classify, update, slots, buffer, sample, library, hasLibrary,
     loadLibrary: () => hooks.loadLibrary(),
-    failedAt: () => failedAt, clock,
+    failedAt: () => failedAt, clock, shown,
     actions: () => actions,
     out: hooks.out,
     clocks: hooks.clocks,

@@ -404,6 +404,49 @@ fn live_control_calls_are_collected_in_order() {
 }
 
 #[test]
+fn unsolo_is_a_call_of_the_api_and_of_its_module() {
+    let mut l = loader(1);
+    let loaded = l
+        .load_snippet("u.js", "solo('a');\nunsolo();\nunsolo(0.5);", &["a".into()])
+        .unwrap();
+    use flux_js::Action::*;
+    assert_eq!(
+        loaded.actions,
+        vec![Solo("a".into(), None), Unsolo(None), Unsolo(Some(0.5))]
+    );
+    let module = "import { unsolo } from './flux.js';\nunsolo(1);";
+    let loaded = l.load_snippet("m.js", module, &[]).unwrap();
+    assert_eq!(loaded.actions, vec![Unsolo(Some(1.0))]);
+    assert_eq!(
+        load_error("unsolo(-1);"),
+        "bad.js:1:1: TypeError: unsolo: the fade must be a number of seconds, not a number"
+    );
+}
+
+#[test]
+fn a_snippet_gives_the_value_it_ends_with() {
+    let mut l = loader(1);
+    let value =
+        |l: &mut flux_js::Loader, code: &str| l.load_snippet("v.js", code, &[]).unwrap().value;
+    assert_eq!(value(&mut l, "1 + 1").as_deref(), Some("2"));
+    assert_eq!(
+        value(&mut l, "[1, 'a', [null]]").as_deref(),
+        Some(r#"[1, "a", [null]]"#)
+    );
+    // Undefined, and the signal flux() returns, are not shown.
+    assert_eq!(value(&mut l, "let x = 3;"), None);
+    assert_eq!(
+        value(&mut l, "flux('s', () => ({ update: () => 0 }))"),
+        None
+    );
+    // A module has no value.
+    assert_eq!(
+        value(&mut l, "import { list } from './flux.js';\nlist()"),
+        None
+    );
+}
+
+#[test]
 fn list_shows_the_running_signals_to_sent_code() {
     let mut l = loader(1);
     let loaded = l

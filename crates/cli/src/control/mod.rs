@@ -258,7 +258,10 @@ impl Control {
                     ..Reply::default()
                 };
                 match &reload {
-                    Reload::Ok { .. } => reply.ok = true,
+                    Reload::Ok { .. } => {
+                        reply.ok = true;
+                        reply.value = session.take_value();
+                    }
                     Reload::Failed { diagnostic, .. } => {
                         reply.error = Some(diagnostic.to_string());
                         reply.diagnostics = vec![WireDiagnostic::from(diagnostic)];
@@ -312,6 +315,7 @@ impl Control {
             Request::Mute { signal, fade } => fade_ok(fade).map(|f| Action::Mute(signal, f)),
             Request::Unmute { signal, fade } => fade_ok(fade).map(|f| Action::Unmute(signal, f)),
             Request::Solo { signal, fade } => fade_ok(fade).map(|f| Action::Solo(signal, f)),
+            Request::Unsolo { fade } => fade_ok(fade).map(Action::Unsolo),
             Request::Stop { signal, fade } => fade_ok(fade).map(|f| Action::Stop(signal, f)),
             Request::Clear { fade } => fade_ok(fade).map(Action::Clear),
             Request::Panic => {

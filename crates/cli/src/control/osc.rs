@@ -18,8 +18,8 @@ use crate::worker::Worker;
 
 /// The addresses Flux answers, for error messages.
 const KNOWN: &str = "/flux/eval s, /flux/mute s [f], /flux/unmute s [f], /flux/solo s [f], \
-                     /flux/stop s [f], /flux/gain f, /flux/state s i f, /flux/tempo f [f], \
-                     /flux/panic, /flux/start";
+                     /flux/unsolo [f], /flux/stop s [f], /flux/gain f, /flux/state s i f, \
+                     /flux/tempo f [f], /flux/panic, /flux/start";
 
 /// A running OSC receiver.
 pub struct Osc {
@@ -228,6 +228,13 @@ pub fn request(m: &OscMessage) -> Result<Request, String> {
             let (signal, fade) = id_fade()?;
             Request::Solo { signal, fade }
         }
+        "/flux/unsolo" => match args.as_slice() {
+            [] => Request::Unsolo { fade: None },
+            [f] => Request::Unsolo {
+                fade: Some(number(f).ok_or_else(|| bad("[f]"))?),
+            },
+            _ => return Err(bad("[f]")),
+        },
         "/flux/stop" => {
             let (signal, fade) = id_fade()?;
             Request::Stop { signal, fade }

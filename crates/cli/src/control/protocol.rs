@@ -78,6 +78,12 @@ pub enum Request {
         #[serde(default)]
         fade: Option<f64>,
     },
+    /// `unsolo(fade?)`: every signal a solo muted comes back.
+    Unsolo {
+        /// Fade in seconds.
+        #[serde(default)]
+        fade: Option<f64>,
+    },
     /// `stop(signal, fade?)`.
     Stop {
         /// The signal's id.
@@ -129,6 +135,7 @@ impl Request {
             Request::Mute { signal, .. } => format!("mute '{signal}'"),
             Request::Unmute { signal, .. } => format!("unmute '{signal}'"),
             Request::Solo { signal, .. } => format!("solo '{signal}'"),
+            Request::Unsolo { .. } => "unsolo".into(),
             Request::Stop { signal, .. } => format!("stop '{signal}'"),
             Request::Clear { .. } => "clear".into(),
             Request::Subscribe { .. } => "subscribe".into(),
@@ -247,6 +254,10 @@ pub struct Reply {
     /// Counters, for `status`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<WireStatus>,
+    /// The value evaluated code ended with, as the REPL prints it (`eval`; absent for
+    /// `undefined` and for the signal `flux()` returns).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
 }
 
 impl Reply {

@@ -50,9 +50,17 @@
 
   // ---- Settings and the URL hash ----
 
+  // A mode by its name in the URL, or by its button's: `fft`, `Y-T`, `x-y`, `XYZ`.
+  function modeNamed(name) {
+    const m = String(name || '').toLowerCase().replace('-', '');
+    if (MODES.includes(m)) return m;
+    return m === 'fft' ? 'spectrum' : null;
+  }
+
   function readHash() {
     const p = new URLSearchParams(location.hash.slice(1));
-    if (MODES.includes(p.get('mode'))) settings.mode = p.get('mode');
+    const mode = modeNamed(p.get('mode'));
+    if (mode) settings.mode = mode;
     const tdiv = parseFloat(p.get('tdiv'));
     if (tdiv > 0) settings.tdiv = closest(TDIVS, tdiv / 1000);
     const gain = parseFloat(p.get('gain'));
