@@ -468,7 +468,8 @@ impl Engine {
                 report(&mut self.events, signal, fault);
             }
             signal.gain.apply(&mut self.signal_buf[..n], ch);
-            self.meters.signal(signal.block.offset, &self.signal_buf[..n]);
+            self.meters
+                .signal(signal.block.offset, &self.signal_buf[..n]);
             let entry = signal.entry;
             let mix = &mut self.mix[..n];
             match (&mut self.fading, entry) {

@@ -333,7 +333,10 @@ impl MasterStage {
             self.held_sum = self.held.iter().sum();
         }
         let c = self.ceiling;
-        for (o, d) in out.iter_mut().zip(&self.delay[oldest * ch..oldest * ch + ch]) {
+        for (o, d) in out
+            .iter_mut()
+            .zip(&self.delay[oldest * ch..oldest * ch + ch])
+        {
             let y = if gain == 1.0 { *d } else { d * gain };
             // The bound holds in exact arithmetic; this only catches rounding.
             *o = (y.clamp(-c, c) as f32).clamp(-self.ceiling_f32, self.ceiling_f32);
@@ -400,7 +403,15 @@ mod tests {
         let mut out = [0.0f32; 4];
         let mut stage = MasterStage::new(MasterConfig::default(), 48_000, 2);
         assert_eq!(stage.run(&mix, &mut out), 1);
-        assert_eq!(out, [0.5f64.tanh() as f32, (-2.0f64).tanh() as f32, 0.0, 3f64.tanh() as f32]);
+        assert_eq!(
+            out,
+            [
+                0.5f64.tanh() as f32,
+                (-2.0f64).tanh() as f32,
+                0.0,
+                3f64.tanh() as f32
+            ]
+        );
         let clip = MasterConfig {
             mode: MasterMode::Clip,
             ceiling_db: -6.0,

@@ -162,9 +162,7 @@ impl Meters {
     /// Measures the mix going into the master stage (its clips). Real-time safe.
     pub(crate) fn into_master(&self, buf: &[f64]) {
         let (peak, squares, clips) = measure(buf);
-        self.shared
-            .into_master
-            .add(peak, squares, buf.len(), clips);
+        self.shared.into_master.add(peak, squares, buf.len(), clips);
     }
 
     /// Measures what leaves the master stage. Real-time safe.
@@ -234,8 +232,16 @@ mod tests {
         assert_eq!(levels.len(), 1);
         let (block, level) = levels[0];
         assert_eq!(block, 4096);
-        assert!((dbfs(level.peak) + 6.02).abs() < 0.01, "{}", dbfs(level.peak));
-        assert!((dbfs(level.rms()) + 9.03).abs() < 0.01, "{}", dbfs(level.rms()));
+        assert!(
+            (dbfs(level.peak) + 6.02).abs() < 0.01,
+            "{}",
+            dbfs(level.peak)
+        );
+        assert!(
+            (dbfs(level.rms()) + 9.03).abs() < 0.01,
+            "{}",
+            dbfs(level.rms())
+        );
         assert_eq!(level.clips, 0);
         // The peak was taken; the totals stay.
         let again = r.take_signals()[0].1;

@@ -73,7 +73,10 @@ fn tanh_is_the_default_and_clip_cuts_at_the_ceiling() {
         // The mix is f64; `none` rounds it to f32 first, so compare within an f32 step.
         assert!((o - f64::from(*r).tanh() as f32).abs() < 1e-6);
     }
-    assert!(raw.iter().any(|x| x.abs() > 1.4), "none passes the sine as it is");
+    assert!(
+        raw.iter().any(|x| x.abs() > 1.4),
+        "none passes the sine as it is"
+    );
     let (_c, mut clip) = playing(MasterMode::Clip, &[("a", 440.0, 1.5)]);
     let out = render(&mut clip, 4800);
     let peak = out.iter().fold(0.0f32, |p, x| p.max(x.abs()));
@@ -90,8 +93,16 @@ fn meters_read_a_half_scale_sine() {
     assert_eq!(signals.len(), 1);
     let signal = signals[0].1;
     for level in [master, signal] {
-        assert!((dbfs(level.peak) + 6.02).abs() < 0.1, "{}", dbfs(level.peak));
-        assert!((dbfs(level.rms()) + 9.03).abs() < 0.1, "{}", dbfs(level.rms()));
+        assert!(
+            (dbfs(level.peak) + 6.02).abs() < 0.1,
+            "{}",
+            dbfs(level.peak)
+        );
+        assert!(
+            (dbfs(level.rms()) + 9.03).abs() < 0.1,
+            "{}",
+            dbfs(level.rms())
+        );
         assert_eq!(level.clips, 0);
     }
 }

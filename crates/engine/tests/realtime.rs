@@ -372,6 +372,9 @@ fn limiter_dc_blocker_and_meters_allocate_nothing() {
         assert_no_alloc(|| eng.process(&mut out));
     }
     let master = meters.take_master();
-    assert!(master.clips > 0, "a sum of two full-scale sines clips going in");
+    assert!(
+        master.clips > 0,
+        "a sum of two full-scale sines clips going in"
+    );
     assert_eq!(meters.take_signals().len(), 2);
 }

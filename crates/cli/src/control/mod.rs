@@ -78,6 +78,8 @@ pub struct Control {
     /// A copy of the OSC socket, for error replies.
     osc_reply: Option<UdpSocket>,
     started: Instant,
+    /// The levels now, set by the play loop each tick, for `levels`.
+    levels: crate::levels::LevelsReport,
 }
 
 impl Control {
@@ -145,7 +147,13 @@ impl Control {
             _osc: osc,
             osc_reply,
             started: Instant::now(),
+            levels: crate::levels::LevelsReport::default(),
         })
+    }
+
+    /// Sets the levels a `levels` request gets.
+    pub fn set_levels(&mut self, levels: crate::levels::LevelsReport) {
+        self.levels = levels;
     }
 
     /// Carries out the requests that have arrived, against `session`, and replies to each.
@@ -238,6 +246,16 @@ impl Control {
                     }
                 }
                 return (reply, Some(line));
+            }
+            Request::Levels => {
+                return (
+                    Reply {
+                        ok: true,
+                        levels: Some(self.levels.clone()),
+                        ..Reply::default()
+                    },
+                    None,
+                )
             }
             Request::List => {
                 return (

@@ -54,6 +54,9 @@ pub enum Request {
     List,
     /// Engine counters.
     Status,
+    /// Peak, RMS and clips of the master and of each signal over the last quarter second,
+    /// and the master's short-term loudness.
+    Levels,
     /// `mute(signal, fade?)`.
     Mute {
         /// The signal's id.
@@ -115,6 +118,7 @@ impl Request {
             Request::Eval { name, .. } => format!("eval {}", name.as_deref().unwrap_or("live.js")),
             Request::List => "list".into(),
             Request::Status => "status".into(),
+            Request::Levels => "levels".into(),
             Request::Mute { signal, .. } => format!("mute '{signal}'"),
             Request::Unmute { signal, .. } => format!("unmute '{signal}'"),
             Request::Solo { signal, .. } => format!("solo '{signal}'"),
@@ -233,6 +237,9 @@ pub struct Reply {
     /// Counters, for `status`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<WireStatus>,
+    /// Levels, for `levels`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub levels: Option<crate::levels::LevelsReport>,
 }
 
 impl Reply {
