@@ -226,7 +226,7 @@ fn play_gives_levels_on_request_and_over_the_run_in_stats() {
     let file = dir.path().join("signals.js");
     std::fs::write(&file, sine_file(1000.0, "sin")).unwrap();
     let st = dir.path().join("st.json");
-    let mut player = Player::start(&[
+    let player = Player::start(&[
         file.as_os_str(),
         OsStr::new("--null"),
         OsStr::new("--channels"),

@@ -262,7 +262,7 @@ impl Engine {
                 // The master stage holds the final guard: nothing that is not a finite
                 // number reaches the output.
                 let out = &mut chunk[at * ch..(at + n) * ch];
-                self.meters.into_master(&self.mix[..n * ch]);
+                self.meters.master_input(&self.mix[..n * ch]);
                 let guarded = self.stage.run(&self.mix[..n * ch], out);
                 self.meters.master(out);
                 if guarded > 0 {

@@ -160,7 +160,7 @@ impl Meters {
     }
 
     /// Measures the mix going into the master stage (its clips). Real-time safe.
-    pub(crate) fn into_master(&self, buf: &[f64]) {
+    pub(crate) fn master_input(&self, buf: &[f64]) {
         let (peak, squares, clips) = measure(buf);
         self.shared.into_master.add(peak, squares, buf.len(), clips);
     }
