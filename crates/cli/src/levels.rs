@@ -56,24 +56,38 @@ impl MasterArgs {
         }
     }
 
-    /// Sets the master stage of a new engine; returns a note on its latency, if it adds any.
+    /// Sets the master stage of a new engine; returns the notes to print: the latency the
+    /// limiter adds, a ceiling the mode ignores.
     pub fn setup(
         &self,
         controller: &mut flux_engine::Controller,
         sample_rate: u32,
-    ) -> anyhow::Result<Option<String>> {
+    ) -> anyhow::Result<Vec<String>> {
         controller
             .set_master_stage(self.config())
             .map_err(anyhow::Error::msg)?;
-        Ok((self.master == MasterMode::Limit).then(|| {
-            let frames =
-                flux_engine::MasterStage::new(self.config(), sample_rate, 1).latency_frames();
-            format!(
-                "master: limit at {} dBFS, {frames} frames ({:.1} ms) of look-ahead latency",
-                self.ceiling,
-                frames as f64 * 1e3 / f64::from(sample_rate)
-            )
-        }))
+        let mut notes = Vec::new();
+        match self.master {
+            MasterMode::Limit => {
+                let stage = flux_engine::MasterStage::new(self.config(), sample_rate, 1);
+                let frames = stage.latency_frames();
+                notes.push(format!(
+                    "master: limit at {} dBFS, {frames} frames ({:.1} ms) of look-ahead latency",
+                    self.ceiling,
+                    frames as f64 * 1e3 / f64::from(sample_rate)
+                ));
+            }
+            MasterMode::Tanh | MasterMode::None
+                if self.ceiling != flux_engine::master::DEFAULT_CEILING_DB =>
+            {
+                notes.push(format!(
+                    "note: --ceiling applies to --master limit and clip; {} ignores it",
+                    self.master
+                ));
+            }
+            _ => {}
+        }
+        Ok(notes)
     }
 }
 

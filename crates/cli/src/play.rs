@@ -140,7 +140,7 @@ pub fn run(args: PlayArgs) -> anyhow::Result<ExitCode> {
     let state = Arc::new(StateMemory::new(DEFAULT_SLOTS));
     let (mut controller, eng) = engine(EngineConfig::new(sample_rate, channels), state.clone());
     args.engine.setup_transport(&mut controller);
-    if let Some(note) = args.master.setup(&mut controller, sample_rate)? {
+    for note in args.master.setup(&mut controller, sample_rate)? {
         eprintln!("{note}");
     }
     let mut levels = crate::levels::Levels::new(controller.meters(), sample_rate, channels);

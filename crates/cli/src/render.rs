@@ -98,7 +98,7 @@ pub fn run(args: RenderArgs) -> anyhow::Result<ExitCode> {
     let (mut controller, mut engine) =
         engine(EngineConfig::new(sample_rate, channels), state.clone());
     args.engine.setup_transport(&mut controller);
-    if let Some(note) = args.master.setup(&mut controller, sample_rate)? {
+    for note in args.master.setup(&mut controller, sample_rate)? {
         eprintln!("{note}");
     }
     let mut levels = args

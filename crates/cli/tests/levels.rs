@@ -112,7 +112,7 @@ fn limit_leaves_a_half_scale_sine_unchanged_but_for_its_delay() {
 }
 
 #[test]
-fn clip_cuts_at_the_ceiling_none_passes_and_tanh_is_the_default() {
+fn clip_cuts_at_the_ceiling_and_none_passes_everything() {
     let dir = tempfile::tempdir().unwrap();
     let source = sines(&[("a", 440.0, 1.5)]);
     let (clipped, _) = render(dir.path(), &source, "0.5", &["--master", "clip"]);
@@ -129,11 +129,39 @@ fn clip_cuts_at_the_ceiling_none_passes_and_tanh_is_the_default() {
             assert_eq!(c, r);
         }
     }
-    let (default, _) = render(dir.path(), &source, "0.5", &[]);
-    let (tanh, _) = render(dir.path(), &source, "0.5", &["--master", "tanh"]);
+}
+
+/// The default is `tanh`, sample for sample what Flux always wrote: `tanh(x)` of the f64
+/// mix, rounded to f32. A ramp of values that f32 holds exactly (no fade-in to blur them)
+/// lets `--master none` show the mix itself.
+#[test]
+fn tanh_is_the_default_and_writes_what_flux_always_wrote() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = "flux('ramp', (mem, idx) => ({ update: () => {\n\
+                    mem[idx] = (mem[idx] + 1) % 1024;\n\
+                    return mem[idx] / 256 - 2;\n\
+                  } }));\n";
+    let (raw, _) = render(
+        dir.path(),
+        source,
+        "0.1",
+        &["--master", "none", "--fade", "0"],
+    );
+    assert!(raw.iter().any(|&x| x == -2.0) && raw.iter().any(|&x| x > 1.99));
+    let (default, _) = render(dir.path(), source, "0.1", &["--fade", "0"]);
+    let (tanh, _) = render(
+        dir.path(),
+        source,
+        "0.1",
+        &["--master", "tanh", "--fade", "0"],
+    );
     assert_eq!(default, tanh);
-    for (t, r) in tanh.iter().zip(&raw) {
-        assert!((t - r.tanh()).abs() < 1e-6, "{t} against tanh({r})");
+    for (t, r) in default.iter().zip(&raw) {
+        assert_eq!(
+            t.to_bits(),
+            (f64::from(*r).tanh() as f32).to_bits(),
+            "tanh({r})"
+        );
     }
 }
 

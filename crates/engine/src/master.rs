@@ -384,6 +384,38 @@ mod tests {
     }
 
     #[test]
+    fn limit_holds_any_ceiling_on_noise_with_wild_peaks() {
+        // A small LCG: noise whose level jumps between 0.01 and 100 every few frames.
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            (seed >> 11) as f64 / (1u64 << 53) as f64
+        };
+        for ceiling_db in [0.0, -1.0, -12.0, -60.0] {
+            let mut stage = limit(ceiling_db);
+            let ceiling = stage.ceiling_f32;
+            let mut level = 1.0;
+            let mut mix = Vec::new();
+            for f in 0..48_000 {
+                if f % 37 == 0 {
+                    level = 10f64.powf(next() * 4.0 - 2.0);
+                }
+                mix.extend([(next() * 2.0 - 1.0) * level, (next() * 2.0 - 1.0) * level]);
+            }
+            let mut out = vec![0.0f32; mix.len()];
+            let mut at = 0;
+            while at < mix.len() {
+                let n = (2 + (next() * 300.0) as usize * 2).min(mix.len() - at);
+                stage.run(&mix[at..at + n], &mut out[at..at + n]);
+                at += n;
+            }
+            let peak = out.iter().fold(0.0f32, |p, x| p.max(x.abs()));
+            assert!(peak <= ceiling, "{ceiling_db} dBFS: {peak} > {ceiling}");
+            assert!(f64::from(ceiling) <= 10f64.powf(ceiling_db / 20.0));
+        }
+    }
+
+    #[test]
     fn limit_leaves_a_quiet_mix_alone_but_for_the_delay() {
         let mut stage = limit(-1.0);
         let d = stage.latency_frames();
