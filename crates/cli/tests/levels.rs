@@ -313,3 +313,43 @@ fn play_gives_levels_on_request_and_over_the_run_in_stats() {
         "{levels}"
     );
 }
+
+#[test]
+fn the_master_request_changes_the_stage_while_playing() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("signals.js");
+    std::fs::write(&file, sine_file(1000.0, "sin")).unwrap();
+    let mut player = Player::start(&[
+        file.as_os_str(),
+        OsStr::new("--null"),
+        OsStr::new("--seconds"),
+        OsStr::new("3"),
+        OsStr::new("--listen"),
+        OsStr::new("127.0.0.1:0"),
+    ]);
+    let addr = player.addr().to_owned();
+    let reply = request(&addr, r#"{"op":"master","mode":"loud"}"#);
+    assert_eq!(reply["ok"], false, "{reply}");
+    assert!(
+        reply["error"]
+            .as_str()
+            .unwrap()
+            .contains("unknown master mode \"loud\""),
+        "{reply}"
+    );
+    let reply = request(&addr, r#"{"op":"master","mode":"clip","ceiling":-12}"#);
+    assert_eq!(reply["ok"], true, "{reply}");
+    player.wait_for("control: master clip at -12 dBFS", Duration::from_secs(2));
+    std::thread::sleep(Duration::from_millis(700));
+    // The 0.5 sine (-6 dBFS) now leaves clipped at -12 dBFS.
+    let reply = request(&addr, r#"{"op":"levels"}"#);
+    let peak = reply["levels"]["master"]["peak_dbfs"].as_f64().unwrap();
+    assert!((peak + 12.0).abs() < 0.1, "{reply}");
+    let tone = reply["levels"]["signals"]["tone"]["peak_dbfs"]
+        .as_f64()
+        .unwrap();
+    assert!((tone + 6.02).abs() < 0.1, "{reply}");
+    let (code, lines) = player.finish();
+    assert_eq!(code, Some(0), "{lines}");
+}

@@ -257,6 +257,20 @@ impl Control {
                     None,
                 )
             }
+            Request::Master {
+                mode,
+                ceiling,
+                dc_block,
+            } => {
+                let result = mode.parse().and_then(|mode| {
+                    session.set_master_stage(flux_engine::MasterConfig {
+                        mode,
+                        ceiling_db: ceiling.unwrap_or(flux_engine::master::DEFAULT_CEILING_DB),
+                        dc_block: dc_block.unwrap_or(false),
+                    })
+                });
+                return finish(session, &what, result, origin, false);
+            }
             Request::List => {
                 return (
                     Reply {
