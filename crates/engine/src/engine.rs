@@ -244,8 +244,8 @@ impl Engine {
     /// Fills `out` (interleaved f32, whole frames) with the next frames of the mix.
     ///
     /// Drains the command queue before each block, renders every enabled signal, sums them,
-    /// runs the mix through the master stage (`tanh` by default). Real-time safe: the engine itself allocates,
-    /// frees and locks nothing here.
+    /// runs the sum through the master stage (`tanh` by default). Real-time safe: the engine
+    /// itself allocates, frees and locks nothing here.
     pub fn process(&mut self, out: &mut [f32]) {
         let ch = self.config.channels;
         assert_eq!(out.len() % ch, 0, "output is not made of whole frames");
