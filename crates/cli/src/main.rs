@@ -6,6 +6,7 @@
 mod bench;
 mod check;
 mod control;
+mod levels;
 mod net;
 mod panic;
 mod play;

@@ -39,6 +39,8 @@ pub struct PlayArgs {
     device: Option<String>,
     #[command(flatten)]
     engine: EngineArgs,
+    #[command(flatten)]
+    master: crate::levels::MasterArgs,
     /// Depth of the ring buffer in frames: the latency budget.
     #[arg(long, value_name = "FRAMES", default_value_t = DEFAULT_BUFFER,
           value_parser = clap::value_parser!(u32).range(16..=1 << 20))]
@@ -88,6 +90,8 @@ struct StatsFile {
     bpm: f64,
     beat: f64,
     bar: f64,
+    /// Levels over the whole run.
+    levels: crate::levels::LevelsReport,
 }
 
 /// What plays the frames.
@@ -136,6 +140,10 @@ pub fn run(args: PlayArgs) -> anyhow::Result<ExitCode> {
     let state = Arc::new(StateMemory::new(DEFAULT_SLOTS));
     let (mut controller, eng) = engine(EngineConfig::new(sample_rate, channels), state.clone());
     args.engine.setup_transport(&mut controller);
+    for note in args.master.setup(&mut controller, sample_rate)? {
+        eprintln!("{note}");
+    }
+    let mut levels = crate::levels::Levels::new(controller.meters(), sample_rate, channels);
     let options = args.engine.load_options(sample_rate, channels);
     let mut session = Session::new(
         state,
@@ -182,6 +190,10 @@ pub fn run(args: PlayArgs) -> anyhow::Result<ExitCode> {
         taps.push(tx);
         (listener, rx)
     });
+    // A copy for the loudness meter, read on this thread.
+    let (tx, mut loudness_tap) = tap(channels, sample_rate as usize / 2);
+    taps.push(tx);
+    let mut loudness_buf = Vec::new();
     let (mut dsp, mut reader) =
         DspThread::spawn(eng, ring_frames, taps).context("cannot start the DSP thread")?;
     reader.wait_primed(Duration::from_secs(2));
@@ -281,6 +293,16 @@ pub fn run(args: PlayArgs) -> anyhow::Result<ExitCode> {
             dsp_failed = true;
             break;
         }
+        loudness_buf.clear();
+        loudness_tap.read_into(&mut loudness_buf, usize::MAX);
+        levels.feed(&loudness_buf);
+        levels.set_signals(session.signals());
+        levels.update();
+        control.set_levels(levels.now());
+        if let Some(scope) = &scope {
+            scope.set_levels(levels.now());
+        }
+        status.set_levels(levels.compact());
         status.draw(&session, &counters);
     }
     status.clear();
@@ -304,6 +326,10 @@ pub fn run(args: PlayArgs) -> anyhow::Result<ExitCode> {
         Some(r) => r.finish()?,
         None => (0, 0),
     };
+    loudness_buf.clear();
+    loudness_tap.read_into(&mut loudness_buf, usize::MAX);
+    levels.feed(&loudness_buf);
+    levels.update();
     let stats = counters.snapshot();
     eprintln!(
         "played {:.1} s: {} frames, {} underruns, {} reloads ({} failed), DSP load mean {:.1}% max {:.1}%",
@@ -339,6 +365,7 @@ pub fn run(args: PlayArgs) -> anyhow::Result<ExitCode> {
             bpm: session.clock().bpm,
             beat: session.clock().beat,
             bar: session.clock().bar,
+            levels: levels.run(),
         };
         std::fs::write(path, serde_json::to_string_pretty(&file)? + "\n")
             .with_context(|| format!("cannot write {}", path.display()))?;

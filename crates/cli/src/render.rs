@@ -30,6 +30,12 @@ pub struct RenderArgs {
     seconds: f64,
     #[command(flatten)]
     engine: EngineArgs,
+    #[command(flatten)]
+    master: crate::levels::MasterArgs,
+    /// Print the levels at the end, in one line: peak, RMS and clips of the master and of
+    /// each signal, and the master's largest short-term loudness (LUFS).
+    #[arg(long)]
+    levels: bool,
     /// Load FILE at exactly SECONDS, as a save would while playing (repeatable).
     #[arg(long = "swap", value_name = "SECONDS:FILE", value_parser = parse_swap)]
     swaps: Vec<Swap>,
@@ -95,6 +101,12 @@ pub fn run(args: RenderArgs) -> anyhow::Result<ExitCode> {
     let (mut controller, mut engine) =
         engine(EngineConfig::new(sample_rate, channels), state.clone());
     args.engine.setup_transport(&mut controller);
+    for note in args.master.setup(&mut controller, sample_rate)? {
+        eprintln!("{note}");
+    }
+    let mut levels = args
+        .levels
+        .then(|| crate::levels::Levels::new(controller.meters(), sample_rate, channels));
     let options = args.engine.load_options(sample_rate, channels);
     let alloc =
         StateAllocator::new(DEFAULT_SLOTS, DEFAULT_BLOCK_SLOTS).with_guard(DEFAULT_GUARD_SLOTS);
@@ -156,6 +168,11 @@ pub fn run(args: RenderArgs) -> anyhow::Result<ExitCode> {
         let frames = ((until - done) as usize).min(CHUNK);
         let out = &mut buf[..frames * channels];
         engine.process(out);
+        if let Some(levels) = &mut levels {
+            levels.set_signals(session.signals());
+            levels.feed(out);
+            levels.update();
+        }
         wav.write(out)
             .with_context(|| format!("cannot write {}", args.output.display()))?;
         done += frames as u64;
@@ -166,6 +183,9 @@ pub fn run(args: RenderArgs) -> anyhow::Result<ExitCode> {
             bar.set_position(done);
             bar.set_message(format!("{} written", size(done * channels as u64 * 4)));
         }
+    }
+    if let Some(levels) = &levels {
+        say(&format!("levels: {}", levels.run().line()));
     }
     wav.finish()
         .with_context(|| format!("cannot write {}", args.output.display()))?;

@@ -3,9 +3,9 @@
 //! An entry is sent when its brackets balance at the end of a line (so `play('a', s =>
 //! Math.sin(...))` goes at once and a `flux('a', (mem, idx) => {` waits for its `});`), or
 //! on an empty line, whatever its state. Lines that start with `:` are commands: `:list`,
-//! `:status`, `:mute ID [FADE]`, `:unmute`, `:solo` (alone: un-solo), `:unsolo [FADE]`,
-//! `:stop`, `:clear [FADE]`, `:gain X`, `:tempo BPM [GLIDE]`, `:quantize none|beat|bar|N`,
-//! `:panic`, `:start`, `:help`, `:quit`.
+//! `:status`, `:levels`, `:master MODE [CEILING]`, `:mute ID [FADE]`, `:unmute`, `:solo`
+//! (alone: un-solo), `:unsolo [FADE]`, `:stop`, `:clear [FADE]`, `:gain X`,
+//! `:tempo BPM [GLIDE]`, `:quantize none|beat|bar|N`, `:panic`, `:start`, `:help`, `:quit`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -36,6 +36,8 @@ type JavaScript: an entry is sent when its brackets balance, or on an empty line
 commands:
   :list                 signals, tier, gain
   :status               DSP load, underruns, reloads
+  :levels               peak, RMS (dBFS) of the master and each signal, loudness (LUFS)
+  :master MODE [DB]     master stage: tanh, limit, clip or none; ceiling in dBFS
   :mute ID [FADE]       also :unmute, :solo, :stop (FADE in seconds)
   :solo                 alone, or :unsolo [FADE]: every signal a solo muted comes back
   :clear [FADE]         stop every signal
@@ -161,6 +163,8 @@ fn print_details(reply: &Reply) {
             status.reloads,
             status.reload_errors
         );
+    } else if let Some(levels) = &reply.levels {
+        println!("{}", levels.line().replace(" | ", "\n"));
     } else if reply.message.is_none() {
         for s in reply.signals.iter().flatten() {
             println!(
@@ -196,6 +200,18 @@ fn command(line: &str) -> Result<Option<Request>, String> {
         ":quit" | ":q" | ":exit" => return Ok(None),
         ":list" | ":ls" => Request::List,
         ":status" => Request::Status,
+        ":levels" => Request::Levels,
+        ":master" => Request::Master {
+            mode: args.first().map_or(String::new(), |m| (*m).to_owned()),
+            ceiling: match args.get(1) {
+                Some(c) => Some(
+                    c.parse()
+                        .map_err(|_| format!(":master needs a ceiling in dBFS, not {c:?}"))?,
+                ),
+                None => None,
+            },
+            dc_block: None,
+        },
         ":mute" => Request::Mute {
             signal: id()?,
             fade: fade(1)?,

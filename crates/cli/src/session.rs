@@ -315,6 +315,15 @@ impl Session {
         self.controller.clock().clone()
     }
 
+    /// Sets up the master stage from the next block on (the `master` request).
+    ///
+    /// # Errors
+    ///
+    /// A ceiling out of range, naming it.
+    pub fn set_master_stage(&mut self, config: flux_engine::MasterConfig) -> Result<(), String> {
+        self.controller.set_master_stage(config)
+    }
+
     /// Evaluates code sent to the running patch: its signals are added or replace the
     /// running ones of the same id (crossfading), the rest play on; its `stop`, `mute`,
     /// `solo`, `gain`... calls act on the running patch.

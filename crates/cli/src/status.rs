@@ -24,6 +24,8 @@ pub struct StatusLine {
     updated: Option<Instant>,
     /// Blocks and summed load at the last update, for the load over the last interval.
     last: (u64, f64),
+    /// The master's levels, compact (`pk -6.0 rms -9.0 -23 LUFS`).
+    levels: String,
 }
 
 impl StatusLine {
@@ -35,6 +37,7 @@ impl StatusLine {
             text: String::new(),
             updated: None,
             last: (0, 0.0),
+            levels: String::new(),
         }
     }
 
@@ -46,6 +49,11 @@ impl StatusLine {
             let _ = err.flush();
             self.shown = false;
         }
+    }
+
+    /// Sets the master's levels shown from the next update on.
+    pub fn set_levels(&mut self, levels: String) {
+        self.levels = levels;
     }
 
     /// Draws the line, with its text recomputed at most every 250 ms.
@@ -63,7 +71,7 @@ impl StatusLine {
                 stats.dsp_load_last
             };
             self.last = (stats.blocks, sum);
-            self.text = text(session, load, stats.underruns);
+            self.text = text(session, load, stats.underruns, &self.levels);
         }
         let mut err = std::io::stderr().lock();
         let _ = write!(err, "\r\x1b[2K\x1b[7m{}\x1b[0m", self.text);
@@ -72,8 +80,9 @@ impl StatusLine {
     }
 }
 
-/// `120 bpm 3.2 | DSP 1.2% | 0 underruns | reload 0.9 ms | tone native, hum js`, cut to fit.
-fn text(session: &Session, load: f64, underruns: u64) -> String {
+/// `120 bpm 3.2 | DSP 1.2% | 0 underruns | pk -6.0 rms -9.0 -23 LUFS | reload 0.9 ms | tone
+/// native, hum js`, cut to fit.
+fn text(session: &Session, load: f64, underruns: u64, levels: &str) -> String {
     let reload = session
         .reload_ms
         .last()
@@ -92,7 +101,7 @@ fn text(session: &Session, load: f64, underruns: u64) -> String {
         .collect();
     let clock = session.clock();
     let line = format!(
-        " {} bpm {} | DSP {:.1}% | {underruns} underruns{reload} | {} ",
+        " {} bpm {} | DSP {:.1}% | {underruns} underruns | {levels}{reload} | {} ",
         if clock.bpm.fract() == 0.0 {
             format!("{:.0}", clock.bpm)
         } else {

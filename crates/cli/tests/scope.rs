@@ -208,6 +208,10 @@ fn the_stream_carries_every_frame_in_order_with_a_hello_and_status() {
     ] {
         assert!(status[key].is_number(), "{key} in {status}");
     }
+    // The levels for the meter bars: the master and each signal.
+    let levels = &status["levels"];
+    assert!(levels["master"]["peak_dbfs"].is_number(), "{status}");
+    assert!(levels["signals"]["count"].is_object(), "{status}");
     // The transport: tempo and bar.beat, counted from 1.
     assert_eq!(status["bpm"], 120.0, "{status}");
     assert!(
@@ -624,6 +628,16 @@ fn chromium_draws_the_x_y_figure_where_it_belongs() {
     assert!(shot.green_near(cx, cy, 3) < 30);
     let signals = browser.eval("return document.getElementById('signals').textContent");
     assert!(signals.as_str().unwrap().contains("circle"), "{signals}");
+    // Meter bars: the master and the signal, each with its RMS bar and peak mark.
+    let bars = browser.eval("return document.querySelectorAll('#meters .bar .rms').length");
+    assert_eq!(
+        bars,
+        2,
+        "{}",
+        browser.eval("return document.getElementById('meters').outerHTML")
+    );
+    let meters = browser.eval("return document.getElementById('meters').textContent");
+    assert!(meters.as_str().unwrap().contains("LUFS"), "{meters}");
 
     // Y-T, without persistence: triggered, the trace stands still.
     browser.open(&player.url("/#mode=yt&tdiv=2&gain=1&persist=0"));

@@ -8,6 +8,8 @@ use rtrb::{Consumer, Producer, RingBuffer};
 
 use crate::counters::Counters;
 use crate::guard::{render_checked, render_on_shadow, report, Shape};
+use crate::master::{MasterConfig, MasterStage};
+use crate::meter::{self, MeterReader, Meters};
 use crate::signal::{Entry, Fault, Patch, PatchSignal, Ramp, Tail};
 use crate::state::{StateBlock, StateMemory};
 use crate::transport::{self, absorb, Clock, ClockReader, Quantize, Transport};
@@ -81,6 +83,8 @@ pub enum Command {
         /// Ramp length in frames.
         fade: u32,
     },
+    /// Set up the master stage: mode, ceiling, DC blocker.
+    MasterStage(MasterConfig),
     /// Render signals (the default).
     Start,
     /// Output silence and hold every signal where it is.
@@ -151,6 +155,7 @@ pub fn engine(config: EngineConfig, state: Arc<StateMemory>) -> (Controller, Eng
     let (event_tx, event_rx) = RingBuffer::new(EVENT_CAPACITY);
     let counters = Arc::new(Counters::default());
     let shared = Arc::new(transport::Shared::default());
+    let (meters, meter_reader) = meter::meters();
     let engine = Engine {
         config,
         patch: Box::default(),
@@ -175,6 +180,8 @@ pub fn engine(config: EngineConfig, state: Arc<StateMemory>) -> (Controller, Eng
         clock: Box::default(),
         clock_shared: shared.clone(),
         held: None,
+        stage: MasterStage::new(MasterConfig::default(), config.sample_rate, config.channels),
+        meters,
     };
     let controller = Controller {
         commands: cmd_tx,
@@ -190,6 +197,7 @@ pub fn engine(config: EngineConfig, state: Arc<StateMemory>) -> (Controller, Eng
         fade: 0,
         quantize: Quantize::None,
         clock_reader: ClockReader(shared),
+        meter_reader,
     };
     (controller, engine)
 }
@@ -229,6 +237,9 @@ pub struct Engine {
     clock_shared: Arc<transport::Shared>,
     /// A quantized swap waiting for its boundary: the patch, its fade, the boundary beat.
     held: Option<(Box<Patch>, u32, f64)>,
+    /// What the mix goes through on its way out (tanh, limiter...), and the meters.
+    stage: MasterStage,
+    meters: Meters,
 }
 
 impl Engine {
@@ -250,8 +261,8 @@ impl Engine {
     /// Fills `out` (interleaved f32, whole frames) with the next frames of the mix.
     ///
     /// Drains the command queue before each block, renders every enabled signal, sums them,
-    /// soft-clips each channel with `tanh`. Real-time safe: the engine itself allocates,
-    /// frees and locks nothing here.
+    /// runs the sum through the master stage (`tanh` by default). Real-time safe: the engine
+    /// itself allocates, frees and locks nothing here.
     pub fn process(&mut self, out: &mut [f32]) {
         let ch = self.config.channels;
         assert_eq!(out.len() % ch, 0, "output is not made of whole frames");
@@ -266,16 +277,12 @@ impl Engine {
                 self.render_block(n);
                 self.master.apply(&mut self.mix[..n * ch], ch);
                 self.panic.apply(&mut self.mix[..n * ch], ch);
-                // The final guard: nothing that is not a finite number reaches the output.
-                let mut guarded = 0u64;
-                for (o, m) in chunk[at * ch..(at + n) * ch].iter_mut().zip(&self.mix) {
-                    *o = if m.is_finite() {
-                        m.tanh() as f32
-                    } else {
-                        guarded += 1;
-                        0.0
-                    };
-                }
+                // The master stage holds the final guard: nothing that is not a finite
+                // number reaches the output.
+                let out = &mut chunk[at * ch..(at + n) * ch];
+                self.meters.master_input(&self.mix[..n * ch]);
+                let guarded = self.stage.run(&self.mix[..n * ch], out);
+                self.meters.master(out);
                 if guarded > 0 {
                     self.counters.add_nonfinite(guarded);
                 }
@@ -332,6 +339,7 @@ impl Engine {
                     }
                 }
                 Command::Master { gain, fade } => self.master.set(gain, fade),
+                Command::MasterStage(config) => self.stage.configure(config),
                 Command::Start => {
                     self.playing = true;
                     self.panicking = None;
@@ -497,6 +505,8 @@ impl Engine {
                 report(&mut self.events, signal, fault);
             }
             signal.gain.apply(&mut self.signal_buf[..n], ch);
+            self.meters
+                .signal(signal.block.offset, &self.signal_buf[..n]);
             let entry = signal.entry;
             let mix = &mut self.mix[..n];
             match (&mut self.fading, entry) {
@@ -577,6 +587,7 @@ pub struct Controller {
     quantize: Quantize,
     pub(crate) clock_reader: ClockReader,
     config: EngineConfig,
+    meter_reader: MeterReader,
 }
 
 impl Controller {
@@ -663,6 +674,22 @@ impl Controller {
         if let Some(gain) = Self::clamp_gain(gain) {
             self.send(Command::Master { gain, fade });
         }
+    }
+
+    /// Sets up the master stage (mode, ceiling, DC blocker) from the next block on.
+    ///
+    /// # Errors
+    ///
+    /// A ceiling out of range (see [`MasterConfig::check`]); nothing is sent.
+    pub fn set_master_stage(&mut self, config: MasterConfig) -> Result<(), String> {
+        config.check()?;
+        self.send(Command::MasterStage(config));
+        Ok(())
+    }
+
+    /// The reader of the engine's meters (see [`MeterReader`]).
+    pub fn meters(&self) -> MeterReader {
+        self.meter_reader.clone()
     }
 
     /// `gain` clamped to `0.0..=MAX_GAIN`, or `None` when it is not finite.

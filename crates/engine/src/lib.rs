@@ -13,7 +13,9 @@
 //! 4. [`DspThread::spawn`] runs the engine on its own thread, rendering into a lock-free
 //!    ring that an output drains through an [`OutputReader`]. An offline render calls
 //!    [`Engine::process`] directly instead: same engine, no ring, no clock.
-//! 5. A [`tap()`] gives readers off the DSP thread (a recorder, a scope) a copy of what
+//! 5. The mix leaves through a [`MasterStage`] (`tanh`, a limiter, a clip or nothing);
+//!    [`meter`]s measure each signal and the master on the way ([`Controller::meters`]).
+//! 6. A [`tap()`] gives readers off the DSP thread (a recorder, a scope) a copy of what
 //!    plays; the DSP thread drops blocks there rather than wait for a slow reader.
 //!
 //! Which thread may call what: [`Engine`] methods run on the thread that renders; the
@@ -31,6 +33,8 @@ compile_error!(
 mod counters;
 mod engine;
 mod guard;
+pub mod master;
+pub mod meter;
 mod signal;
 mod state;
 mod tap;
@@ -43,6 +47,8 @@ pub use engine::{
     MAX_SAMPLE, PANIC_FADE, PENDING_LIMIT,
 };
 pub use guard::{trial, TrialSpec};
+pub use master::{MasterConfig, MasterMode, MasterStage};
+pub use meter::{Level, MeterReader};
 pub use rtrb;
 pub use signal::{Block, Fault, Footprint, Patch, PatchSignal, Signal, Tier};
 pub use state::{

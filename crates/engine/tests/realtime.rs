@@ -329,3 +329,52 @@ fn the_output_side_takes_frames_without_allocating() {
     assert!(stats.underruns >= 1);
     assert!(small.iter().any(|&s| s != 0.0));
 }
+
+#[test]
+fn limiter_dc_blocker_and_meters_allocate_nothing() {
+    let state = Arc::new(StateMemory::new(4096));
+    let mut alloc = StateAllocator::new(4096, 64);
+    let (mut ctl, mut eng) = engine(EngineConfig::new(48_000, 2), state.clone());
+    let config = flux_engine::MasterConfig {
+        mode: flux_engine::MasterMode::Limit,
+        ceiling_db: -1.0,
+        dc_block: true,
+    };
+    ctl.set_master_stage(config).unwrap();
+    // Two loud signals: the limiter works, every signal and the master are metered.
+    let signals = ["a", "b"]
+        .into_iter()
+        .map(|id| {
+            let block = alloc.block_of(id).unwrap();
+            let code = Sine {
+                state: state.clone(),
+                block,
+                freq: 220.0,
+                gain: 1.0,
+            };
+            PatchSignal::new(id, block, Box::new(code))
+        })
+        .collect();
+    ctl.swap(Patch::new(signals));
+    let meters = ctl.meters();
+    let mut out = vec![0.0f32; 512 * 2];
+    for _ in 0..20 {
+        assert_no_alloc(|| eng.process(&mut out));
+    }
+    // Modes change live without allocating either.
+    for mode in [
+        flux_engine::MasterMode::Clip,
+        flux_engine::MasterMode::None,
+        flux_engine::MasterMode::Tanh,
+    ] {
+        ctl.set_master_stage(flux_engine::MasterConfig { mode, ..config })
+            .unwrap();
+        assert_no_alloc(|| eng.process(&mut out));
+    }
+    let master = meters.take_master();
+    assert!(
+        master.clips > 0,
+        "a sum of two full-scale sines clips going in"
+    );
+    assert_eq!(meters.take_signals().len(), 2);
+}

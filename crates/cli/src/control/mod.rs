@@ -81,6 +81,8 @@ pub struct Control {
     started: Instant,
     /// Connections that subscribed to events.
     subscribers: events::Subscribers,
+    /// The levels now, set by the play loop each tick, for `levels`.
+    levels: crate::levels::LevelsReport,
 }
 
 impl Control {
@@ -155,7 +157,13 @@ impl Control {
             osc_reply,
             started: Instant::now(),
             subscribers,
+            levels: crate::levels::LevelsReport::default(),
         })
+    }
+
+    /// Sets the levels a `levels` request gets.
+    pub fn set_levels(&mut self, levels: crate::levels::LevelsReport) {
+        self.levels = levels;
     }
 
     /// Carries out the requests that have arrived, against `session`, and replies to each.
@@ -268,6 +276,30 @@ impl Control {
                     }
                 }
                 return (reply, Some(line));
+            }
+            Request::Levels => {
+                return (
+                    Reply {
+                        ok: true,
+                        levels: Some(self.levels.clone()),
+                        ..Reply::default()
+                    },
+                    None,
+                )
+            }
+            Request::Master {
+                mode,
+                ceiling,
+                dc_block,
+            } => {
+                let result = mode.parse().and_then(|mode| {
+                    session.set_master_stage(flux_engine::MasterConfig {
+                        mode,
+                        ceiling_db: ceiling.unwrap_or(flux_engine::master::DEFAULT_CEILING_DB),
+                        dc_block: dc_block.unwrap_or(false),
+                    })
+                });
+                return finish(session, &what, result, origin, false);
             }
             Request::List => {
                 return (

@@ -54,6 +54,21 @@ pub enum Request {
     List,
     /// Engine counters.
     Status,
+    /// The master stage: `tanh`, `limit`, `clip` or `none`; fields left out take the
+    /// defaults of `flux play` (ceiling -1 dBFS, no DC blocker).
+    Master {
+        /// `tanh`, `limit`, `clip` or `none`.
+        mode: String,
+        /// Ceiling of `limit` and `clip`, dBFS.
+        #[serde(default)]
+        ceiling: Option<f64>,
+        /// Whether the DC blocker runs.
+        #[serde(default)]
+        dc_block: Option<bool>,
+    },
+    /// Peak, RMS and clips of the master and of each signal over the last quarter second,
+    /// and the master's short-term loudness.
+    Levels,
     /// `mute(signal, fade?)`.
     Mute {
         /// The signal's id.
@@ -132,6 +147,21 @@ impl Request {
             Request::Eval { name, .. } => format!("eval {}", name.as_deref().unwrap_or("live.js")),
             Request::List => "list".into(),
             Request::Status => "status".into(),
+            Request::Levels => "levels".into(),
+            Request::Master {
+                mode,
+                ceiling,
+                dc_block,
+            } => {
+                let mut what = format!("master {mode}");
+                if let Some(c) = ceiling {
+                    what += &format!(" at {c} dBFS");
+                }
+                if *dc_block == Some(true) {
+                    what += ", DC blocker on";
+                }
+                what
+            }
             Request::Mute { signal, .. } => format!("mute '{signal}'"),
             Request::Unmute { signal, .. } => format!("unmute '{signal}'"),
             Request::Solo { signal, .. } => format!("solo '{signal}'"),
@@ -258,6 +288,9 @@ pub struct Reply {
     /// `undefined` and for the signal `flux()` returns).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value: Option<String>,
+    /// Levels, for `levels`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub levels: Option<crate::levels::LevelsReport>,
 }
 
 impl Reply {

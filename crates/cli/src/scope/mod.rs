@@ -109,6 +109,12 @@ impl Scope {
         status.message = message.to_owned();
     }
 
+    /// Gives the page the levels for its meter bars.
+    pub fn set_levels(&self, levels: crate::levels::LevelsReport) {
+        let mut status = self.status.lock().unwrap_or_else(PoisonError::into_inner);
+        status.levels = levels;
+    }
+
     /// Stops the scope; returns the frames its tap dropped.
     pub fn stop(self) -> u64 {
         self.worker.stop().unwrap_or(0)

@@ -72,6 +72,8 @@ pub struct Status {
     /// The transport, read for each status message.
     #[serde(skip)]
     pub clock: Option<flux_engine::ClockReader>,
+    /// The levels of the master and of each signal, for the meter bars.
+    pub levels: crate::levels::LevelsReport,
 }
 
 /// One signal, as the page lists it.

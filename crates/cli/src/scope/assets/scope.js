@@ -221,8 +221,42 @@
       li.append(id, tier);
       return li;
     }));
+    showLevels(status.levels);
     $('message').textContent = status.message;
     $('message').className = /: ok, /.test(status.message) ? '' : 'error';
+  }
+
+  // Meter bars: -60 to 0 dBFS; the bar is the RMS, the mark the peak (red at -1 dBFS or
+  // over). Silence arrives as null.
+  function showLevels(levels) {
+    if (!levels) return;
+    const pos = (db) => (db === null ? 0 : Math.min(100, Math.max(0, (db + 60) / 60 * 100)));
+    const num = (db) => (db === null ? '-inf' : db.toFixed(1));
+    const row = (name, l, extra) => {
+      const label = document.createElement('span');
+      label.className = 'name';
+      label.textContent = name;
+      label.title = name;
+      const bar = document.createElement('div');
+      bar.className = 'bar';
+      const rms = document.createElement('div');
+      rms.className = 'rms';
+      rms.style.width = `${pos(l.rms_dbfs)}%`;
+      const peak = document.createElement('div');
+      peak.className = l.peak_dbfs !== null && l.peak_dbfs >= -1 ? 'peak hot' : 'peak';
+      peak.style.left = `calc(${pos(l.peak_dbfs)}% - 2px)`;
+      bar.append(rms, peak);
+      const value = document.createElement('span');
+      value.className = 'value';
+      const clips = l.clips > 0 ? `, ${l.clips} clips` : '';
+      value.textContent = `${num(l.peak_dbfs)} / ${num(l.rms_dbfs)}${extra}${clips}`;
+      return [label, bar, value];
+    };
+    const m = levels.master;
+    const lufs = m.lufs_short === null ? '' : `, ${m.lufs_short.toFixed(1)} LUFS`;
+    const rows = [row('master', m, lufs)];
+    for (const [id, l] of Object.entries(levels.signals)) rows.push(row(id, l, ''));
+    $('meters').replaceChildren(...rows.flat());
   }
 
   // ---- Geometry ----
