@@ -36,7 +36,7 @@ mod tap;
 mod thread;
 mod transport;
 
-pub use counters::{Counters, Stats};
+pub use counters::{Counters, Stats, Underrun, UNDERRUN_LOG};
 pub use engine::{
     engine, Command, Controller, Engine, EngineConfig, SignalFault, DEFAULT_BLOCK, MAX_BLOCK,
     MAX_SAMPLE, PENDING_LIMIT,
