@@ -17,6 +17,7 @@ mod send;
 mod session;
 mod status;
 mod text;
+mod underrun;
 mod watch;
 mod worker;
 

@@ -48,7 +48,8 @@ pub struct PlayArgs {
     /// Stop after this many seconds.
     #[arg(long, value_name = "S")]
     seconds: Option<f64>,
-    /// Also write what plays to a WAV file (32-bit float).
+    /// Also write what the output plays to a WAV file (32-bit float), with silence where
+    /// it ran short (an underrun).
     #[arg(long, value_name = "OUT.wav")]
     record: Option<PathBuf>,
     /// Write counters as JSON on exit.
@@ -70,10 +71,17 @@ struct StatsFile {
     frames: u64,
     frames_rendered: u64,
     underruns: u64,
+    /// Output time of each underrun (the first 1000), and its frames of silence.
+    underrun_times_s: Vec<f64>,
+    underrun_frames: Vec<u64>,
+    /// Frames of silence over all underruns.
+    missing_frames: u64,
     reloads: u64,
     reload_errors: u64,
     reload_ms: Vec<f64>,
     reload_to_audible_ms: Vec<f64>,
+    /// From a save's first file event to the first frame of its code leaving the ring.
+    save_to_audible_ms: Vec<f64>,
     dsp_load_max: f64,
     dsp_load_mean: f64,
     seconds: f64,
@@ -175,15 +183,15 @@ pub fn run(args: PlayArgs) -> anyhow::Result<ExitCode> {
     }
     let mut last_source = source;
 
-    // Copies of what plays: two seconds for the recorder, half a second for the scope.
+    // Copies of what plays: two seconds for the recorder (taken at the output, so it holds
+    // what the output played, underruns as silence), half a second for the scope.
     let mut taps = Vec::new();
-    let recorder = match &args.record {
+    let (mut record_tap, recorder) = match &args.record {
         Some(path) => {
             let (tx, rx) = tap(channels, sample_rate as usize * 2);
-            taps.push(tx);
-            Some(Recorder::start(path, rx, sample_rate)?)
+            (Some(tx), Some(Recorder::start(path, rx, sample_rate)?))
         }
-        None => None,
+        None => (None, None),
     };
     let scope_parts = scope_listener.map(|listener| {
         let (tx, rx) = tap(channels, sample_rate as usize / 2);
@@ -198,7 +206,12 @@ pub fn run(args: PlayArgs) -> anyhow::Result<ExitCode> {
         DspThread::spawn(eng, ring_frames, taps).context("cannot start the DSP thread")?;
     reader.wait_primed(Duration::from_secs(2));
     let counters = reader.counters().clone();
-    let source_fn = move |out: &mut [f32]| reader.fill(out);
+    let source_fn = move |out: &mut [f32]| {
+        reader.fill(out);
+        if let Some(tap) = &mut record_tap {
+            tap.write(out);
+        }
+    };
     let running: Running = match output {
         Output::Device(device) => device
             .start(source_fn)
@@ -248,6 +261,10 @@ pub fn run(args: PlayArgs) -> anyhow::Result<ExitCode> {
         let played = counters.snapshot().frames_played as f64 / f64::from(sample_rate);
         crate::text::escape(&format!("{played:.3} s: {line}")).into_owned()
     };
+    let mut underruns = crate::underrun::UnderrunLog::new(sample_rate);
+    // Saves swapped in and not heard yet: the generation and the save's first event.
+    let mut saves: Vec<(u64, Instant)> = Vec::new();
+    let mut save_to_audible_ms = Vec::new();
     loop {
         if stop.load(Ordering::Relaxed) || until.is_some_and(|u| started.elapsed() >= u) {
             break;
@@ -263,7 +280,17 @@ pub fn run(args: PlayArgs) -> anyhow::Result<ExitCode> {
         }
         if change != Change::None {
             let forced = change == Change::Import;
+            let swapped = session.unheard();
             let line = reload(&mut session, &args.file, &mut last_source, forced);
+            if let Some(saved) = watcher.saved_at() {
+                // A generation of its own: the save's code was swapped in.
+                saves.extend(
+                    session
+                        .unheard()
+                        .filter(|&g| Some(g) != swapped)
+                        .map(|g| (g, saved)),
+                );
+            }
             watcher.watch_imports(session.imports());
             if let Some(line) = line {
                 eprintln!("{}", timed(&line));
@@ -274,6 +301,17 @@ pub fn run(args: PlayArgs) -> anyhow::Result<ExitCode> {
         }
         for line in session.poll() {
             eprintln!("{}", timed(&line));
+        }
+        let (heard, at) = counters.audible();
+        saves.retain(|&(generation, saved)| {
+            let done = heard >= generation;
+            if done {
+                save_to_audible_ms.push(crate::session::ms(at.saturating_duration_since(saved)));
+            }
+            !done
+        });
+        for line in underruns.poll(&counters) {
+            eprintln!("{line}");
         }
         for line in control.poll(&mut session, &counters) {
             eprintln!("{}", timed(&line));
@@ -330,6 +368,9 @@ pub fn run(args: PlayArgs) -> anyhow::Result<ExitCode> {
     loudness_tap.read_into(&mut loudness_buf, usize::MAX);
     levels.feed(&loudness_buf);
     levels.update();
+    for line in underruns.finish(&counters) {
+        eprintln!("{line}");
+    }
     let stats = counters.snapshot();
     eprintln!(
         "played {:.1} s: {} frames, {} underruns, {} reloads ({} failed), DSP load mean {:.1}% max {:.1}%",
@@ -346,10 +387,14 @@ pub fn run(args: PlayArgs) -> anyhow::Result<ExitCode> {
             frames: stats.frames_played,
             frames_rendered: stats.frames_rendered,
             underruns: stats.underruns,
+            underrun_times_s: underruns.times_s,
+            underrun_frames: underruns.frames,
+            missing_frames: counters.underrun_frames(),
             reloads: session.reloads,
             reload_errors: session.reload_errors,
             reload_ms: session.reload_ms.clone(),
             reload_to_audible_ms: session.audible_ms.clone(),
+            save_to_audible_ms,
             dsp_load_max: stats.dsp_load_max,
             dsp_load_mean: stats.dsp_load_mean,
             seconds,
@@ -434,7 +479,7 @@ fn reload(session: &mut Session, path: &Path, last: &mut String, forced: bool) -
     Some(session.load(path, last).line(&name))
 }
 
-/// Writes what the DSP thread taps to a WAV file, on its own thread.
+/// Writes what the output tapped (each buffer it played) to a WAV file, on its own thread.
 struct Recorder {
     worker: Worker<anyhow::Result<(u64, u64)>>,
 }

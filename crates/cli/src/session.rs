@@ -590,6 +590,12 @@ impl Session {
         &self.current
     }
 
+    /// Generation of the patch last sent, until [`poll`](Self::poll) sees its first frame
+    /// heard.
+    pub fn unheard(&self) -> Option<u64> {
+        self.sent.map(|(generation, _)| generation)
+    }
+
     /// Drops retired patches; returns the lines to print for faults and `console.log`.
     pub fn poll(&mut self) -> Vec<String> {
         if let Some((generation, ready)) = self.sent {

@@ -1,5 +1,7 @@
-//! Watching a signals file: file-system events, debounced, filtered to the file, the
-//! target of its symlink and the files it imports.
+//! Watching a signals file: file-system events, filtered to the file, the target of its
+//! symlink and the files it imports. A completed save (a close after a write, a rename into
+//! place) reloads at once; a write still in progress is waited for, until it is closed or
+//! has been quiet for [`DEBOUNCE`].
 //!
 //! The debounce logic is pure and tested without a file system; [`Watcher`] feeds it from
 //! `notify`.
@@ -11,37 +13,99 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use notify::{RecursiveMode, Watcher as _};
 
-/// Quiet time after the last event before a reload: long enough to see a save through
-/// (truncate then write, or write a temporary file then rename it), short enough not to be
-/// heard.
+/// Quiet time after the last event of a write still in progress before a reload: long
+/// enough to see most saves through (truncate then write), short enough not to be heard.
+/// A completed write (closed, or renamed into place) reloads at once.
 pub const DEBOUNCE: Duration = Duration::from_millis(25);
 
-/// Turns a burst of events into one reload once the burst has been quiet for a while.
+/// What an event says of the file it names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Save {
+    /// The save is complete: the file was closed after a write, or renamed into place.
+    Complete,
+    /// A write may still be going on (a modification, a creation, a rename away).
+    InProgress,
+    /// Only its metadata changed (a `chmod`, a `touch`).
+    Touched,
+}
+
+impl Save {
+    /// What `event` says of its path number `index`, or `None` when it says nothing of it
+    /// (an open, a read, a removal).
+    pub fn of(event: &notify::EventKind, index: usize) -> Option<Save> {
+        use notify::event::{AccessKind, AccessMode, ModifyKind, RenameMode};
+        use notify::EventKind;
+        match event {
+            EventKind::Access(AccessKind::Close(AccessMode::Write)) => Some(Save::Complete),
+            EventKind::Modify(ModifyKind::Name(RenameMode::To)) => Some(Save::Complete),
+            // From the first path to the second: only the second was moved into place.
+            EventKind::Modify(ModifyKind::Name(RenameMode::Both)) if index == 1 => {
+                Some(Save::Complete)
+            }
+            EventKind::Modify(ModifyKind::Metadata(_)) => Some(Save::Touched),
+            EventKind::Create(_) | EventKind::Modify(_) | EventKind::Any => Some(Save::InProgress),
+            _ => None,
+        }
+    }
+}
+
+/// Turns a burst of events into one reload: at once when the save is complete, otherwise
+/// once the burst has been quiet for a while.
 #[derive(Debug)]
 pub struct Debounce {
     quiet: Duration,
     due: Option<Instant>,
+    /// When the first event of the pending burst came.
+    since: Option<Instant>,
 }
 
 impl Debounce {
-    /// A debounce that waits `quiet` after the last event.
+    /// A debounce that waits `quiet` after the last event of a write in progress.
     pub fn new(quiet: Duration) -> Self {
-        Self { quiet, due: None }
+        Self {
+            quiet,
+            due: None,
+            since: None,
+        }
     }
 
-    /// Notes an event at `now`.
+    /// Notes an event of a write that may still be going on at `now`: the reload waits
+    /// for the quiet time (or for the write to complete).
     pub fn event(&mut self, now: Instant) {
+        self.since.get_or_insert(now);
         self.due = Some(now + self.quiet);
     }
 
-    /// True once, when the last burst has been quiet long enough at `now`.
-    pub fn ready(&mut self, now: Instant) -> bool {
+    /// Notes a completed save at `now`: the reload is due at once.
+    pub fn complete(&mut self, now: Instant) {
+        self.since.get_or_insert(now);
+        self.due = Some(now);
+    }
+
+    /// Notes a change of metadata at `now`: it never holds back a reload already due, and
+    /// waits the quiet time otherwise.
+    pub fn touched(&mut self, now: Instant) {
+        self.since.get_or_insert(now);
+        self.due.get_or_insert(now + self.quiet);
+    }
+
+    /// Notes what an event says.
+    pub fn note(&mut self, save: Save, now: Instant) {
+        match save {
+            Save::Complete => self.complete(now),
+            Save::InProgress => self.event(now),
+            Save::Touched => self.touched(now),
+        }
+    }
+
+    /// When the reload is due at `now`: once, with the time of the burst's first event.
+    pub fn ready(&mut self, now: Instant) -> Option<Instant> {
         match self.due {
             Some(due) if now >= due => {
                 self.due = None;
-                true
+                self.since.take()
             }
-            _ => false,
+            _ => None,
         }
     }
 
@@ -72,6 +136,9 @@ struct Dir {
     seen: bool,
 }
 
+/// Most events taken at once after the first, before a due reload is acted on.
+const DRAIN: usize = 256;
+
 /// How often folders are checked for having been removed or re-created.
 const CHECK_EVERY: Duration = Duration::from_millis(250);
 
@@ -89,6 +156,8 @@ pub struct Watcher {
     imports: Vec<PathBuf>,
     dirs: Vec<Dir>,
     debounce: Debounce,
+    /// When the first event of the change last returned came.
+    saved_at: Option<Instant>,
     import_changed: bool,
     notes: Vec<String>,
     next_check: Instant,
@@ -113,6 +182,7 @@ impl Watcher {
             imports: Vec::new(),
             dirs: Vec::new(),
             debounce: Debounce::new(DEBOUNCE),
+            saved_at: None,
             import_changed: false,
             notes: Vec::new(),
             next_check: Instant::now() + CHECK_EVERY,
@@ -132,6 +202,12 @@ impl Watcher {
             imports.clone_into(&mut self.imports);
             self.refresh();
         }
+    }
+
+    /// When the first event of the change [`changed`](Watcher::changed) returned last came
+    /// (taken as it was received): where a save's time to the ear starts.
+    pub fn saved_at(&self) -> Option<Instant> {
+        self.saved_at
     }
 
     /// Lines to print: folders gone or watched again.
@@ -226,8 +302,8 @@ impl Watcher {
                     self.debounce.event(now);
                 }
             }
-            if self.debounce.ready(now) {
-                return self.take_change();
+            if let Some(since) = self.debounce.ready(now) {
+                return self.take_change(since);
             }
             // A flood of events (a busy folder) never holds the play loop past its tick.
             if now >= deadline {
@@ -241,20 +317,22 @@ impl Watcher {
                     w.min(until.saturating_duration_since(now))
                 });
             match self.events.recv_timeout(wait) {
-                Ok(Ok(event)) => match self.concerns(&event) {
-                    Change::None => {}
-                    change => {
-                        self.import_changed |= change == Change::Import;
-                        self.debounce.event(Instant::now());
+                Ok(event) => {
+                    self.note(event);
+                    // Take what came with it (a rename's second event) before acting.
+                    for _ in 0..DRAIN {
+                        match self.events.try_recv() {
+                            Ok(event) => self.note(event),
+                            Err(_) => break,
+                        }
                     }
-                },
-                Ok(Err(_)) => {}
+                }
                 Err(RecvTimeoutError::Timeout) => {
-                    if Instant::now() >= deadline {
-                        return if self.debounce.ready(Instant::now()) {
-                            self.take_change()
-                        } else {
-                            Change::None
+                    let now = Instant::now();
+                    if now >= deadline {
+                        return match self.debounce.ready(now) {
+                            Some(since) => self.take_change(since),
+                            None => Change::None,
                         };
                     }
                 }
@@ -263,7 +341,18 @@ impl Watcher {
         }
     }
 
-    fn take_change(&mut self) -> Change {
+    /// Notes an event as it is received.
+    fn note(&mut self, event: notify::Result<notify::Event>) {
+        let Ok(event) = event else { return };
+        let now = Instant::now();
+        for (change, save) in self.concerns(&event) {
+            self.import_changed |= change == Change::Import;
+            self.debounce.note(save, now);
+        }
+    }
+
+    fn take_change(&mut self, since: Instant) -> Change {
+        self.saved_at = Some(since);
         if std::mem::take(&mut self.import_changed) {
             Change::Import
         } else {
@@ -271,21 +360,23 @@ impl Watcher {
         }
     }
 
-    fn concerns(&self, event: &notify::Event) -> Change {
-        use notify::EventKind;
-        if !matches!(
-            event.kind,
-            EventKind::Create(_) | EventKind::Modify(_) | EventKind::Any
-        ) {
-            return Change::None;
-        }
-        if event.paths.iter().any(|p| self.targets.contains(p)) {
-            Change::File
-        } else if event.paths.iter().any(|p| self.imports.contains(p)) {
-            Change::Import
-        } else {
-            Change::None
-        }
+    /// What `event` says of the watched files: which, and how far their save is.
+    fn concerns(&self, event: &notify::Event) -> Vec<(Change, Save)> {
+        event
+            .paths
+            .iter()
+            .enumerate()
+            .filter_map(|(index, p)| {
+                let change = if self.targets.contains(p) {
+                    Change::File
+                } else if self.imports.contains(p) {
+                    Change::Import
+                } else {
+                    return None;
+                };
+                Some((change, Save::of(&event.kind, index)?))
+            })
+            .collect()
     }
 }
 
@@ -314,19 +405,85 @@ fn identity(path: &Path) -> Option<(u64, u64)> {
 mod tests {
     use super::*;
 
+    const fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
     #[test]
     fn a_burst_of_events_gives_one_reload_after_the_quiet_time() {
         let t0 = Instant::now();
-        let ms = Duration::from_millis;
         let mut d = Debounce::new(ms(25));
-        assert!(!d.ready(t0));
+        assert_eq!(d.ready(t0), None);
         d.event(t0);
         d.event(t0 + ms(10));
         d.event(t0 + ms(20));
-        assert!(!d.ready(t0 + ms(40)));
+        assert_eq!(d.ready(t0 + ms(40)), None);
         assert_eq!(d.wait(t0 + ms(40)), Some(ms(5)));
-        assert!(d.ready(t0 + ms(45)));
-        assert!(!d.ready(t0 + ms(100)));
+        // The reload is timed from the burst's first event.
+        assert_eq!(d.ready(t0 + ms(45)), Some(t0));
+        assert_eq!(d.ready(t0 + ms(100)), None);
         assert_eq!(d.wait(t0 + ms(100)), None);
+    }
+
+    #[test]
+    fn a_completed_save_reloads_at_once() {
+        let t0 = Instant::now();
+        let mut d = Debounce::new(ms(25));
+        // Truncate, write, close.
+        d.note(Save::InProgress, t0);
+        d.note(Save::InProgress, t0 + ms(1));
+        assert_eq!(d.ready(t0 + ms(2)), None);
+        d.note(Save::Complete, t0 + ms(2));
+        // A change of mode after the close does not hold the reload back.
+        d.note(Save::Touched, t0 + ms(2));
+        assert_eq!(d.wait(t0 + ms(2)), Some(ms(0)));
+        assert_eq!(d.ready(t0 + ms(2)), Some(t0));
+        assert_eq!(d.ready(t0 + ms(30)), None);
+    }
+
+    #[test]
+    fn a_write_begun_after_a_close_is_waited_for() {
+        let t0 = Instant::now();
+        let mut d = Debounce::new(ms(25));
+        d.note(Save::Complete, t0);
+        d.note(Save::InProgress, t0 + ms(1));
+        assert_eq!(d.ready(t0 + ms(1)), None);
+        // Its close, or the quiet time, whichever comes first.
+        assert_eq!(d.ready(t0 + ms(26)), Some(t0));
+        d.note(Save::InProgress, t0 + ms(40));
+        d.note(Save::Complete, t0 + ms(45));
+        assert_eq!(d.ready(t0 + ms(45)), Some(t0 + ms(40)));
+    }
+
+    #[test]
+    fn events_say_how_far_a_save_is() {
+        use notify::event::{
+            AccessKind, AccessMode, CreateKind, DataChange, MetadataKind, ModifyKind, RenameMode,
+        };
+        use notify::EventKind as K;
+        let close = K::Access(AccessKind::Close(AccessMode::Write));
+        assert_eq!(Save::of(&close, 0), Some(Save::Complete));
+        let to = K::Modify(ModifyKind::Name(RenameMode::To));
+        assert_eq!(Save::of(&to, 0), Some(Save::Complete));
+        let both = K::Modify(ModifyKind::Name(RenameMode::Both));
+        assert_eq!(Save::of(&both, 1), Some(Save::Complete));
+        // The file renamed away (a backup) is gone until the new one is written.
+        assert_eq!(Save::of(&both, 0), Some(Save::InProgress));
+        let from = K::Modify(ModifyKind::Name(RenameMode::From));
+        assert_eq!(Save::of(&from, 0), Some(Save::InProgress));
+        let data = K::Modify(ModifyKind::Data(DataChange::Any));
+        assert_eq!(Save::of(&data, 0), Some(Save::InProgress));
+        assert_eq!(
+            Save::of(&K::Create(CreateKind::File), 0),
+            Some(Save::InProgress)
+        );
+        let attrib = K::Modify(ModifyKind::Metadata(MetadataKind::Any));
+        assert_eq!(Save::of(&attrib, 0), Some(Save::Touched));
+        let read = K::Access(AccessKind::Close(AccessMode::Read));
+        assert_eq!(Save::of(&read, 0), None);
+        assert_eq!(
+            Save::of(&K::Access(AccessKind::Open(AccessMode::Any)), 0),
+            None
+        );
     }
 }

@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::{flux, frequency, read_wav, run, sine_file, stderr};
+use common::{flux, frequency, read_rendered, run, sine_file, stderr};
 use live::{rms, serial, window, Player};
 
 /// A signal whose frequency is slot 1 of its state block (300 Hz to begin with).
@@ -134,7 +134,8 @@ fn send_changes_the_recorded_sound_and_reports_syntax_errors() {
 
     let (code, log) = player.finish();
     assert_eq!(code, Some(0), "{log}");
-    let (rate, _, samples) = read_wav(&dir.path().join("rec.wav"));
+    let (rate, _, samples) =
+        read_rendered(&dir.path().join("rec.wav"), &dir.path().join("st.json"));
     let before = frequency(window(&samples, rate, 0.1, sent - 0.05), rate);
     let after = frequency(window(&samples, rate, acked + 0.3, 2.95), rate);
     assert!((before - 300.0).abs() < 2.0, "before: {before} Hz\n{log}");
@@ -199,7 +200,8 @@ fn osc_state_and_mute_change_the_recorded_sound() {
 
     let (code, log) = player.finish();
     assert_eq!(code, Some(0), "{log}");
-    let (rate, _, samples) = read_wav(&dir.path().join("rec.wav"));
+    let (rate, _, samples) =
+        read_rendered(&dir.path().join("rec.wav"), &dir.path().join("st.json"));
     let before = frequency(window(&samples, rate, 0.1, turned - 0.05), rate);
     let after = frequency(window(&samples, rate, turned + 0.5, muting - 0.05), rate);
     let silence = rms(window(&samples, rate, muted + 0.3, 3.95));
@@ -256,7 +258,8 @@ fn malformed_and_oversized_frames_get_error_replies_and_the_engine_plays_on() {
     assert_eq!(code, Some(0), "{log}");
     let s = stats(dir.path());
     assert!(s["frames"].as_u64().unwrap() > 0, "{s}\n{log}");
-    let (rate, _, samples) = read_wav(&dir.path().join("rec.wav"));
+    let (rate, _, samples) =
+        read_rendered(&dir.path().join("rec.wav"), &dir.path().join("st.json"));
     let freq = frequency(window(&samples, rate, 0.1, 2.4), rate);
     assert!((freq - 300.0).abs() < 2.0, "{freq} Hz\n{log}");
 }
@@ -411,7 +414,8 @@ fn a_browser_post_or_websocket_upgrade_is_closed_before_its_body_runs() {
         !log.contains("intruder") && !log.contains("control: gain"),
         "{log}"
     );
-    let (rate, _, samples) = read_wav(&dir.path().join("rec.wav"));
+    let (rate, _, samples) =
+        read_rendered(&dir.path().join("rec.wav"), &dir.path().join("st.json"));
     let level = rms(window(&samples, rate, 0.2, 2.9));
     // tanh(0.5 sin) all along: a gain of 0 would have silenced it.
     assert!((level - 0.333).abs() < 0.01, "rms {level}\n{log}");
@@ -506,7 +510,7 @@ fn a_huge_or_infinite_gain_never_makes_the_output_nan() {
     player.wait_for("gain(inf) refused", Duration::from_secs(5));
     let (code, log) = player.finish();
     assert_eq!(code, Some(0), "{log}");
-    let (_, _, samples) = read_wav(&dir.path().join("rec.wav"));
+    let (_, _, samples) = read_rendered(&dir.path().join("rec.wav"), &dir.path().join("st.json"));
     assert!(samples.iter().all(|s| s.is_finite()), "{log}");
     // Clamped to 4: tanh(4 * 0.5) at the peaks.
     let peak = samples.iter().fold(0.0f32, |m, s| m.max(s.abs()));

@@ -25,7 +25,7 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{flux, read_wav};
+use common::{flux, read_rendered};
 use flux_engine::{
     engine, EngineConfig, StateAllocator, StateMemory, DEFAULT_BLOCK_SLOTS, DEFAULT_GUARD_SLOTS,
     DEFAULT_SLOTS,
@@ -382,7 +382,7 @@ fn every_control_frame_and_osc_case_ends_as_it_says_and_the_sound_stays_exact() 
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("good.js");
     std::fs::write(&file, GOOD).unwrap();
-    let rec = dir.path().join("rec.wav");
+    let (rec, st) = (dir.path().join("rec.wav"), dir.path().join("st.json"));
     let player = Player::start(&[
         file.as_os_str(),
         OsStr::new("--null"),
@@ -396,6 +396,8 @@ fn every_control_frame_and_osc_case_ends_as_it_says_and_the_sound_stays_exact() 
         OsStr::new("8"),
         OsStr::new("--record"),
         rec.as_os_str(),
+        OsStr::new("--stats"),
+        st.as_os_str(),
     ]);
     let addr = player.addr().to_owned();
     let port = player.osc.unwrap();
@@ -427,7 +429,7 @@ fn every_control_frame_and_osc_case_ends_as_it_says_and_the_sound_stays_exact() 
     assert_eq!(code, Some(0), "{log}");
     assert!(failures.is_empty(), "\n{}\n{log}", failures.join("\n"));
     // Nothing any case sent changed a sample of what played.
-    let (_, _, samples) = read_wav(&rec);
+    let (_, _, samples) = read_rendered(&rec, &st);
     assert!(samples.len() > 48_000, "{} frames recorded", samples.len());
     // `flux play` fades the first load in over its default 20 ms.
     let want = reference(samples.len(), 960);

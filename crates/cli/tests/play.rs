@@ -9,7 +9,7 @@ mod live;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{flux, frequency, read_wav, run, sine_file, stderr};
+use common::{flux, frequency, read_rendered, run, sine_file, stderr};
 use live::Player;
 
 fn stats(path: &Path) -> serde_json::Value {
@@ -96,7 +96,7 @@ fn twenty_five_saves_while_playing_never_silence_the_sound() {
     assert!(heard.iter().all(|ms| ms.as_f64().unwrap() >= 0.0), "{s}");
     assert!(s["frames"].as_u64().unwrap() > 0, "{s}");
 
-    let (_, _, samples) = read_wav(&rec);
+    let (_, _, samples) = read_rendered(&rec, &st);
     // Never silent: no 10 ms stretch without sound, from the first save to the last.
     assert!(
         quietest_window(&samples[FADE_IN..], 480) > 0.2,
@@ -139,8 +139,8 @@ fn an_endless_loop_in_a_save_is_cut_off_and_the_sound_goes_on() {
     assert!(line.contains("the file ran longer than 5000 ms while loading (an endless loop?) (still playing 1 signal;"), "{line}");
     let (code, log) = player.finish();
     assert_eq!(code, Some(0), "{log}");
-    // The recording holds what was rendered: the sound went on while the save ran.
-    let (_, channels, samples) = read_wav(&rec);
+    // What was rendered: the sound went on while the save ran.
+    let (_, channels, samples) = read_rendered(&rec, &st);
     assert_eq!(channels, 2);
     let left: Vec<f32> = samples.iter().step_by(2).copied().collect();
     assert!(

@@ -10,7 +10,7 @@ use std::net::TcpStream;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{flux, read_wav, run, stderr};
+use common::{flux, read_rendered, read_wav, run, stderr};
 use live::{serial, Player};
 
 /// Renders `a` for `seconds` with `args`, swapping to `b` at 1.1 s; returns the samples.
@@ -238,9 +238,9 @@ fn code_sent_to_a_quantized_play_takes_over_on_a_bar_line_to_the_frame() {
     let stats: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&st).unwrap()).unwrap();
     assert_eq!(stats["recording_dropped_frames"], 0, "{stats}");
-    // The recording starts on the engine's first frame: the new code is heard from a bar
+    // What was rendered starts on the engine's first frame: the new code is heard from a bar
     // line on (frame 96000 at 120 bpm), exactly.
-    let (_, _, samples) = read_wav(&rec);
+    let (_, _, samples) = read_rendered(&rec, &st);
     let first = samples.iter().position(|&x| x == 0.5f64.tanh() as f32);
     assert_eq!(first, Some(96_000), "{log}");
     assert!(samples[2_000..96_000]

@@ -1,6 +1,6 @@
 //! Counters the DSP thread and the output write and any thread reads.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{fence, AtomicU64, Ordering};
 
 /// Live figures of a running engine. Each field has one writer; every thread may read.
 #[derive(Debug, Default)]
@@ -24,6 +24,8 @@ pub struct Counters {
     /// the thread is dead or stuck.
     heartbeat: AtomicU64,
     nonfinite: AtomicU64,
+    /// The latest underruns, with where they fell.
+    underrun_log: UnderrunLog,
 }
 
 /// A fixed moment to measure nanoseconds from.
@@ -46,6 +48,8 @@ impl Counters {
     /// Called by the output with the number of ring frames it has taken in all: notes when
     /// the first frame of the newest swapped patch left the ring.
     pub(crate) fn taken(&self, to: u64) {
+        self.underrun_log
+            .note(self.frames_played.load(Ordering::Relaxed), to);
         let generation = self.swapped_generation.load(Ordering::Acquire);
         if generation == self.audible_generation.load(Ordering::Relaxed) {
             return;
@@ -103,6 +107,40 @@ impl Counters {
         self.heartbeat.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Frames the output played as silence because the ring was short, over all underruns.
+    pub fn underrun_frames(&self) -> u64 {
+        self.underrun_log.missing.load(Ordering::Relaxed)
+    }
+
+    /// The underruns noted after the first `*seen` ones, oldest first, and how many of
+    /// those were no longer kept (more than [`UNDERRUN_LOG`] came since the last call);
+    /// moves `*seen` past them.
+    ///
+    /// Call it from one thread at a time (the play loop), regularly. Allocates the list:
+    /// not for the DSP thread or the output's.
+    pub fn underruns_since(&self, seen: &mut u64) -> (Vec<Underrun>, u64) {
+        let log = &self.underrun_log;
+        let end = log.written.load(Ordering::Acquire);
+        let start = (*seen).max(end.saturating_sub(UNDERRUN_LOG as u64));
+        let mut list: Vec<(u64, Underrun)> = (start..end)
+            .map(|n| {
+                let slot = (n % SLOTS as u64) as usize;
+                let underrun = Underrun {
+                    frame: log.frame[slot].load(Ordering::Relaxed),
+                    missing: log.frames[slot].load(Ordering::Relaxed),
+                };
+                (n, underrun)
+            })
+            .collect();
+        // An entry the output wrote over while it was read may be torn: drop it.
+        fence(Ordering::Acquire);
+        let now = log.written.load(Ordering::Relaxed);
+        list.retain(|(n, _)| n + SLOTS as u64 > now);
+        let lost = (end - *seen) - list.len() as u64;
+        *seen = end;
+        (list.into_iter().map(|(_, u)| u).collect(), lost)
+    }
+
     /// Turns of the DSP thread's loop so far (0 without a DSP thread).
     pub fn heartbeat(&self) -> u64 {
         self.heartbeat.load(Ordering::Relaxed)
@@ -129,6 +167,70 @@ impl Counters {
     }
 }
 
+/// How many of the latest underruns [`Counters`] keeps for
+/// [`underruns_since`](Counters::underruns_since).
+pub const UNDERRUN_LOG: usize = 256;
+
+/// Slots of the log: one more than it keeps, for the one being written.
+const SLOTS: usize = UNDERRUN_LOG + 1;
+
+/// One underrun as the output met it: the ring was short, the output played silence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Underrun {
+    /// The output frame (counted from the output's start) where the silence began.
+    pub frame: u64,
+    /// Frames of silence the output played there.
+    pub missing: u64,
+}
+
+/// A ring of the latest underruns, written by the output's thread alone, without a lock or
+/// an allocation, and read by any one thread.
+#[derive(Debug)]
+struct UnderrunLog {
+    /// Underruns noted so far; underrun `n` is in slot `n % SLOTS`.
+    written: AtomicU64,
+    frame: [AtomicU64; SLOTS],
+    frames: [AtomicU64; SLOTS],
+    /// Frames missing in all so far.
+    missing: AtomicU64,
+}
+
+impl Default for UnderrunLog {
+    fn default() -> Self {
+        Self {
+            written: AtomicU64::new(0),
+            frame: std::array::from_fn(|_| AtomicU64::new(0)),
+            frames: std::array::from_fn(|_| AtomicU64::new(0)),
+            missing: AtomicU64::new(0),
+        }
+    }
+}
+
+impl UnderrunLog {
+    /// Notes an underrun when the output has played more frames (`played`, silence
+    /// included) than it took from the ring (`taken`) beyond those already noted. The
+    /// silence is at the end of the output's buffer, so it ends at `played`.
+    ///
+    /// Called by the output's thread only, after it counted its frames played.
+    fn note(&self, played: u64, taken: u64) {
+        let missing = played.saturating_sub(taken);
+        let before = self.missing.load(Ordering::Relaxed);
+        if missing <= before {
+            return;
+        }
+        self.missing.store(missing, Ordering::Relaxed);
+        let n = self.written.load(Ordering::Relaxed);
+        let slot = (n % SLOTS as u64) as usize;
+        let frames = missing - before;
+        // A reader that sees one of these stores also sees `written` at `n` at least, and
+        // so knows the entry of the slot's last round as overwritten.
+        fence(Ordering::Release);
+        self.frame[slot].store(played - frames, Ordering::Relaxed);
+        self.frames[slot].store(frames, Ordering::Relaxed);
+        self.written.store(n + 1, Ordering::Release);
+    }
+}
+
 /// A copy of the [`Counters`] at one moment.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Stats {
@@ -148,4 +250,64 @@ pub struct Stats {
     pub dsp_load_last: f64,
     /// Output samples that were NaN or infinite after the mix and went out as 0.
     pub nonfinite_samples: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_underrun_is_noted_where_the_silence_began_with_its_length() {
+        let c = Counters::default();
+        let mut seen = 0;
+        // 256 played, 256 taken: no underrun.
+        c.add_played(256, false);
+        c.taken(256);
+        // The next 256 were 144 from the ring and 112 of silence.
+        c.add_played(256, true);
+        c.taken(400);
+        c.add_played(256, false);
+        c.taken(656);
+        c.add_played(256, true);
+        c.taken(800);
+        let (list, lost) = c.underruns_since(&mut seen);
+        assert_eq!(lost, 0);
+        assert_eq!(
+            list,
+            [
+                Underrun {
+                    frame: 400,
+                    missing: 112
+                },
+                Underrun {
+                    frame: 912,
+                    missing: 112
+                }
+            ]
+        );
+        assert_eq!(c.underrun_frames(), 224);
+        assert_eq!(c.underruns_since(&mut seen), (Vec::new(), 0));
+    }
+
+    #[test]
+    fn underruns_beyond_the_log_are_counted_as_lost() {
+        let c = Counters::default();
+        let mut seen = 0;
+        for n in 1..=300u64 {
+            c.add_played(10, true);
+            c.taken(n * 9);
+        }
+        let (list, lost) = c.underruns_since(&mut seen);
+        assert_eq!(list.len(), UNDERRUN_LOG);
+        assert_eq!(lost, 300 - UNDERRUN_LOG as u64);
+        // The oldest kept is underrun 45 (counting from 1): frames 449 to 450.
+        assert_eq!(
+            list[0],
+            Underrun {
+                frame: 449,
+                missing: 1
+            }
+        );
+        assert_eq!(seen, 300);
+    }
 }

@@ -41,7 +41,7 @@ mod tap;
 mod thread;
 mod transport;
 
-pub use counters::{Counters, Stats};
+pub use counters::{Counters, Stats, Underrun, UNDERRUN_LOG};
 pub use engine::{
     engine, Command, Controller, Engine, EngineConfig, SignalFault, DEFAULT_BLOCK, MAX_BLOCK,
     MAX_SAMPLE, PANIC_FADE, PENDING_LIMIT,

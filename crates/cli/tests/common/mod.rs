@@ -71,3 +71,28 @@ pub fn sine_file(freq: f64, shape: &str) -> String {
          }});\n"
     )
 }
+
+/// A `flux play --record` file as the engine rendered it: (sample rate, channels,
+/// interleaved samples) without the silences the output played in underruns, which the
+/// `--stats` file lists. Tests that compare the sound with what the code makes use it, so
+/// a busy machine's underruns do not move the samples.
+pub fn read_rendered(rec: &Path, stats: &Path) -> (u32, u16, Vec<f32>) {
+    let (rate, channels, samples) = read_wav(rec);
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(stats).unwrap()).unwrap();
+    // Dropped blocks would move the silences.
+    assert_eq!(s["recording_dropped_frames"], 0, "{s}");
+    let times = s["underrun_times_s"].as_array().unwrap();
+    let frames = s["underrun_frames"].as_array().unwrap();
+    assert_eq!(Some(times.len() as u64), s["underruns"].as_u64(), "{s}");
+    let ch = usize::from(channels);
+    let mut out = Vec::with_capacity(samples.len());
+    let mut from = 0;
+    for (t, n) in times.iter().zip(frames) {
+        let at = (t.as_f64().unwrap() * f64::from(rate)).round() as usize * ch;
+        out.extend_from_slice(&samples[from..at]);
+        from = at + n.as_u64().unwrap() as usize * ch;
+    }
+    out.extend_from_slice(&samples[from.min(samples.len())..]);
+    (rate, channels, out)
+}
