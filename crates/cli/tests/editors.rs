@@ -176,6 +176,7 @@ fn the_neovim_plugin_shows_a_fault_while_playing_at_its_line_and_clears_it_when_
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("signals.js");
     std::fs::write(&file, sine_file(300.0, "sin")).unwrap();
+    // Faults while playing are what this is about: no pre-flight to refuse the code first.
     let mut player = Player::start(&[
         file.as_os_str(),
         OsStr::new("--null"),
@@ -183,6 +184,8 @@ fn the_neovim_plugin_shows_a_fault_while_playing_at_its_line_and_clears_it_when_
         OsStr::new("20"),
         OsStr::new("--listen"),
         OsStr::new("127.0.0.1:0"),
+        OsStr::new("--preflight"),
+        OsStr::new("0"),
     ]);
     let buffer = dir.path().join("live.js");
     std::fs::write(&buffer, THROWING).unwrap();
@@ -269,6 +272,7 @@ fn the_vim_plugin_puts_a_fault_while_playing_in_the_quickfix_list_until_fixed() 
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("signals.js");
     std::fs::write(&file, sine_file(300.0, "sin")).unwrap();
+    // Faults while playing are what this is about: no pre-flight to refuse the code first.
     let mut player = Player::start(&[
         file.as_os_str(),
         OsStr::new("--null"),
@@ -276,6 +280,8 @@ fn the_vim_plugin_puts_a_fault_while_playing_in_the_quickfix_list_until_fixed() 
         OsStr::new("20"),
         OsStr::new("--listen"),
         OsStr::new("127.0.0.1:0"),
+        OsStr::new("--preflight"),
+        OsStr::new("0"),
     ]);
     let buffer = dir.path().join("live.js");
     std::fs::write(&buffer, THROWING).unwrap();
