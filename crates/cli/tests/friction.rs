@@ -571,14 +571,15 @@ fn play_gives_reload_and_fault_lines_the_playing_time() {
     std::thread::sleep(Duration::from_millis(300));
     std::fs::write(
         &file,
-        "flux('tone', () => ({ update: () => { throw new Error('boom'); } }));\n",
+        // It throws after 0.2 s, past the pre-flight trial.
+        "flux('tone', (mem, idx) => ({ update: () => { mem[idx] += 1; if (mem[idx] > 9600) { throw new Error('boom'); } return 0; } }));\n",
     )
     .unwrap();
     let fault = player.wait_for("boom", Duration::from_secs(5));
     assert!(time_of(&fault) > t, "{fault}");
     assert!(
         fault.contains(&format!(
-            " s: {name}:1:49: Error: boom (signal 'tone' silenced)"
+            " s: {name}:1:95: Error: boom (signal 'tone' silenced)"
         )),
         "{fault}"
     );
