@@ -450,7 +450,7 @@ impl Session {
         }
     }
 
-    /// The value the code last given to [`eval`](Self::eval) ended with (`2` for `1 + 1`),
+    /// The value the code last given to [`eval_at`](Self::eval_at) ended with (`2` for `1 + 1`),
     /// once; `None` when it failed or ended with `undefined` or a signal.
     pub fn take_value(&mut self) -> Option<String> {
         self.value.take()
