@@ -9,7 +9,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use common::{flux, read_wav, sine_file};
+use common::{flux, sine_file};
 use live::{serial, Player};
 
 /// Throws on its 3rd line (line 22 of the file when sent with `--line 20`): a ReferenceError
