@@ -30,6 +30,7 @@ compile_error!(
     "flux-engine needs a 64-bit target: 8-byte stores into the state memory could tear here"
 );
 
+mod controller;
 mod counters;
 mod engine;
 mod guard;
@@ -41,10 +42,11 @@ mod tap;
 mod thread;
 mod transport;
 
+pub use controller::{Controller, SignalFault};
 pub use counters::{Counters, Stats, Underrun, UNDERRUN_LOG};
 pub use engine::{
-    engine, Command, Controller, Engine, EngineConfig, SignalFault, DEFAULT_BLOCK, MAX_BLOCK,
-    MAX_SAMPLE, PANIC_FADE, PENDING_LIMIT,
+    engine, Command, Engine, EngineConfig, DEFAULT_BLOCK, MAX_BLOCK, MAX_SAMPLE, PANIC_FADE,
+    PENDING_LIMIT,
 };
 pub use guard::{trial, TrialSpec};
 pub use master::{MasterConfig, MasterMode, MasterStage};

@@ -8,7 +8,8 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use crate::engine::{Command, Controller, MAX_BLOCK};
+use crate::controller::Controller;
+use crate::engine::{Command, MAX_BLOCK};
 use crate::signal::Patch;
 
 /// The slowest tempo, in beats per minute.
