@@ -114,6 +114,9 @@ pub struct SignalLevels {
     pub rms_dbfs: Option<f64>,
     /// Samples at or over full scale.
     pub clips: u64,
+    /// Its share of the DSP thread's time: the time its renders took over the audio's
+    /// time, in percent (wall clock, so a busy machine reads high).
+    pub dsp_percent: f64,
 }
 
 /// Levels of the master and of each signal, by id.
@@ -140,8 +143,9 @@ struct Track {
     /// Totals when the current window began, and its peak so far.
     window_start: Level,
     window_peak: f64,
-    /// The last closed window: peak and RMS.
+    /// The last closed window: peak, RMS and the reading it ended on.
     shown: (f64, f64),
+    shown_level: (Level, Level),
     /// Largest sample over the run.
     run_peak: f64,
 }
@@ -155,6 +159,7 @@ impl Track {
 
     fn close_window(&mut self) {
         self.shown = (self.window_peak, self.last.rms_since(&self.window_start));
+        self.shown_level = (self.window_start, self.last);
         self.window_start = self.last;
         self.window_peak = 0.0;
     }
@@ -281,10 +286,12 @@ impl Levels {
                 .filter_map(|offset| {
                     let name = self.names.get(offset)?;
                     let t = self.signals.get(offset)?;
+                    let (from, to) = t.shown_level;
                     let levels = SignalLevels {
                         peak_dbfs: db(t.shown.0),
                         rms_dbfs: db(t.shown.1),
                         clips: t.last.clips,
+                        dsp_percent: self.percent(&to, &from),
                     };
                     Some((name.clone(), levels))
                 })
@@ -311,11 +318,18 @@ impl Levels {
                         peak_dbfs: db(t.run_peak),
                         rms_dbfs: db(t.last.rms()),
                         clips: t.last.clips,
+                        dsp_percent: self.percent(&t.last, &Level::default()),
                     };
                     Some((name.clone(), levels))
                 })
                 .collect(),
         }
+    }
+
+    /// A signal's DSP share between two readings, in percent, to 0.1.
+    fn percent(&self, to: &Level, from: &Level) -> f64 {
+        let share = to.dsp_share_since(from, self.channels, self.sample_rate);
+        (share * 1000.0).round() / 10.0
     }
 
     /// The master for the status line: `pk -6.0 rms -9.0 -23 LUFS`.
@@ -340,7 +354,7 @@ impl Levels {
 
 impl LevelsReport {
     /// One line: `master peak -6.02 dBFS, rms -9.03 dBFS, -23.0 LUFS short-term, 0 clips |
-    /// a peak -6.02 dBFS, rms -9.03 dBFS, 0 clips`.
+    /// a peak -6.02 dBFS, rms -9.03 dBFS, 0 clips, DSP 0.4%`.
     pub fn line(&self) -> String {
         let f = |d: Option<f64>| d.map_or("-inf".to_owned(), |d| format!("{d:.2}"));
         let m = &self.master;
@@ -354,11 +368,12 @@ impl LevelsReport {
         );
         for (id, s) in &self.signals {
             line += &format!(
-                " | {} peak {} dBFS, rms {} dBFS, {} clips",
+                " | {} peak {} dBFS, rms {} dBFS, {} clips, DSP {:.1}%",
                 crate::text::escape(id),
                 f(s.peak_dbfs),
                 f(s.rms_dbfs),
-                s.clips
+                s.clips,
+                s.dsp_percent
             );
         }
         line

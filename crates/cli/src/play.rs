@@ -45,6 +45,11 @@ pub struct PlayArgs {
     #[arg(long, value_name = "FRAMES", default_value_t = DEFAULT_BUFFER,
           value_parser = clap::value_parser!(u32).range(16..=1 << 20))]
     buffer: u32,
+    /// Overload policy: when the DSP thread's own work stays over this share of each
+    /// block's time for 200 ms, the signal taking the most fades out and is reported, so
+    /// the others play on. `off` lets every signal underrun together.
+    #[arg(long, value_name = "PERCENT|off", default_value = "90", value_parser = parse_overload)]
+    overload: Overload,
     /// Stop after this many seconds.
     #[arg(long, value_name = "S")]
     seconds: Option<f64>,
@@ -102,6 +107,31 @@ struct StatsFile {
     levels: crate::levels::LevelsReport,
 }
 
+/// The overload limit `--overload` asks for (a fraction of a block's time), or none.
+#[derive(Debug, Clone, Copy)]
+struct Overload(Option<f64>);
+
+fn parse_overload(text: &str) -> Result<Overload, String> {
+    if text.trim().eq_ignore_ascii_case("off") {
+        return Ok(Overload(None));
+    }
+    let range = flux_engine::overload::OVERLOAD_RANGE;
+    let percent: f64 = text
+        .trim()
+        .trim_end_matches('%')
+        .parse()
+        .map_err(|_| format!("{text:?} is neither a percentage nor `off`"))?;
+    let fraction = percent / 100.0;
+    if !range.contains(&fraction) {
+        return Err(format!(
+            "{percent}% is outside {:.0}% to {:.0}% of a block's time",
+            range.start() * 100.0,
+            range.end() * 100.0
+        ));
+    }
+    Ok(Overload(Some(fraction)))
+}
+
 /// What plays the frames.
 enum Output {
     Device(flux_audio::Device),
@@ -148,6 +178,7 @@ pub fn run(args: PlayArgs) -> anyhow::Result<ExitCode> {
     let state = Arc::new(StateMemory::new(DEFAULT_SLOTS));
     let (mut controller, eng) = engine(EngineConfig::new(sample_rate, channels), state.clone());
     args.engine.setup_transport(&mut controller);
+    controller.set_overload(args.overload.0);
     for note in args.master.setup(&mut controller, sample_rate)? {
         eprintln!("{note}");
     }
@@ -340,7 +371,14 @@ pub fn run(args: PlayArgs) -> anyhow::Result<ExitCode> {
         if let Some(scope) = &scope {
             scope.set_levels(levels.now());
         }
+        let now = levels.now();
         status.set_levels(levels.compact());
+        status.set_shares(
+            now.signals
+                .iter()
+                .map(|(id, s)| (id.clone(), s.dsp_percent))
+                .collect(),
+        );
         status.draw(&session, &counters);
     }
     status.clear();

@@ -4,6 +4,7 @@
 //! Drawn only when standard error is a terminal. The play loop clears it before it prints
 //! anything and draws it again at the end of each tick, so printed lines scroll above it.
 
+use std::collections::HashMap;
 use std::io::{IsTerminal as _, Write as _};
 use std::time::{Duration, Instant};
 
@@ -26,6 +27,8 @@ pub struct StatusLine {
     last: (u64, f64),
     /// The master's levels, compact (`pk -6.0 rms -9.0 -23 LUFS`).
     levels: String,
+    /// Each signal's share of the DSP thread's time, in percent, by id.
+    shares: HashMap<String, f64>,
 }
 
 impl StatusLine {
@@ -38,6 +41,7 @@ impl StatusLine {
             updated: None,
             last: (0, 0.0),
             levels: String::new(),
+            shares: HashMap::new(),
         }
     }
 
@@ -56,6 +60,11 @@ impl StatusLine {
         self.levels = levels;
     }
 
+    /// Sets each signal's DSP share (percent, by id) shown from the next update on.
+    pub fn set_shares(&mut self, shares: HashMap<String, f64>) {
+        self.shares = shares;
+    }
+
     /// Draws the line, with its text recomputed at most every 250 ms.
     pub fn draw(&mut self, session: &Session, counters: &Counters) {
         if !self.enabled {
@@ -71,7 +80,7 @@ impl StatusLine {
                 stats.dsp_load_last
             };
             self.last = (stats.blocks, sum);
-            self.text = text(session, load, stats.underruns, &self.levels);
+            self.text = text(session, load, stats.underruns, &self.levels, &self.shares);
         }
         let mut err = std::io::stderr().lock();
         let _ = write!(err, "\r\x1b[2K\x1b[7m{}\x1b[0m", self.text);
@@ -81,8 +90,14 @@ impl StatusLine {
 }
 
 /// `120 bpm 3.2 | DSP 1.2% | 0 underruns | pk -6.0 rms -9.0 -23 LUFS | reload 0.9 ms | tone
-/// native, hum js`, cut to fit.
-fn text(session: &Session, load: f64, underruns: u64, levels: &str) -> String {
+/// native 0.3%, hum js 0.8%`, cut to fit.
+fn text(
+    session: &Session,
+    load: f64,
+    underruns: u64,
+    levels: &str,
+    shares: &HashMap<String, f64>,
+) -> String {
     let reload = session
         .reload_ms
         .last()
@@ -96,7 +111,14 @@ fn text(session: &Session, load: f64, underruns: u64, levels: &str) -> String {
             } else {
                 ""
             };
-            format!("{} {}{muted}", crate::text::escape(&s.id), s.tier.name())
+            let share = shares
+                .get(&s.id)
+                .map_or(String::new(), |p| format!(" {p:.1}%"));
+            format!(
+                "{} {}{share}{muted}",
+                crate::text::escape(&s.id),
+                s.tier.name()
+            )
         })
         .collect();
     let clock = session.clock();

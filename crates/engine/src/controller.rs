@@ -160,6 +160,15 @@ impl Controller {
         gain.is_finite().then(|| gain.clamp(0.0, Self::MAX_GAIN))
     }
 
+    /// Turns the overload policy on with `limit` (the DSP thread's CPU time over each
+    /// block's duration, clamped to [`OVERLOAD_RANGE`]) or off (`None`, the default; also
+    /// for a limit that is not a number). See [`crate::overload`].
+    ///
+    /// [`OVERLOAD_RANGE`]: crate::overload::OVERLOAD_RANGE
+    pub fn set_overload(&mut self, limit: Option<f64>) {
+        self.send(Command::Overload(limit));
+    }
+
     /// Resumes rendering signals.
     pub fn start(&mut self) {
         self.send(Command::Start);

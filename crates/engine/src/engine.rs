@@ -2,7 +2,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use rtrb::{Consumer, Producer, RingBuffer};
 
@@ -11,6 +11,7 @@ use crate::counters::Counters;
 use crate::guard::{render_checked, render_on_shadow, report, Shape};
 use crate::master::{MasterConfig, MasterStage};
 use crate::meter::{self, Meters};
+use crate::overload::{Overload, Verdict};
 use crate::signal::{Entry, Fault, Patch, PatchSignal, Ramp};
 use crate::state::StateMemory;
 use crate::transport::{self, absorb, Clock, ClockReader, Quantize, Transport};
@@ -114,6 +115,9 @@ pub enum Command {
         /// The beat to go to.
         beat: f64,
     },
+    /// Set the overload policy's limit, a fraction of each block's duration (`None`: off;
+    /// see [`crate::overload`]).
+    Overload(Option<f64>),
 }
 
 /// A message from the DSP thread to the main thread: plain values, nothing to format.
@@ -171,6 +175,7 @@ pub fn engine(config: EngineConfig, state: Arc<StateMemory>) -> (Controller, Eng
         held: None,
         stage: MasterStage::new(MasterConfig::default(), config.sample_rate, config.channels),
         meters,
+        overload: Overload::default(),
     };
     let controller = Controller {
         commands: cmd_tx,
@@ -229,6 +234,8 @@ pub struct Engine {
     /// What the mix goes through on its way out (tanh, limiter...), and the meters.
     stage: MasterStage,
     meters: Meters,
+    /// The overload policy: the DSP thread's load over windows of blocks.
+    overload: Overload,
 }
 
 impl Engine {
@@ -258,6 +265,7 @@ impl Engine {
         for chunk in out.chunks_mut(self.config.block * ch) {
             self.apply_commands();
             let started = Instant::now();
+            self.overload.begin();
             let frames = chunk.len() / ch;
             // A held swap splits the block at its boundary frame.
             let mut at = 0;
@@ -287,6 +295,41 @@ impl Engine {
             let budget = frames as f64 / f64::from(self.config.sample_rate);
             self.counters
                 .add_block(frames, started.elapsed().as_secs_f64() / budget);
+            match self.overload.end(frames, self.config.sample_rate) {
+                Verdict::Open => {}
+                Verdict::Closed => self.close_cost_window(None),
+                Verdict::Cut(load) => self.close_cost_window(Some(load)),
+            }
+        }
+    }
+
+    /// Ends a window of the overload policy: under overload (`load`), the signal that took
+    /// the most time fades out and is reported; every signal's count starts again.
+    fn close_cost_window(&mut self, load: Option<f64>) {
+        let window: Duration = self.patch.signals.iter().map(|s| s.cost).sum();
+        if let Some(load) = load {
+            let costliest = self
+                .patch
+                .signals
+                .iter_mut()
+                .filter(|s| s.enabled && !s.cost.is_zero())
+                .max_by_key(|s| s.cost);
+            if let Some(signal) = costliest {
+                // The signal's share of the window's audio time, scaled from wall to CPU
+                // time by its share of the signals' wall time.
+                let share = load * signal.cost.as_secs_f64() / window.as_secs_f64().max(1e-12);
+                signal.enabled = false;
+                signal.tail.fade_out();
+                let fault = Fault::Overload {
+                    share,
+                    load,
+                    limit: self.overload.limit().unwrap_or(load),
+                };
+                report(&mut self.events, signal, fault);
+            }
+        }
+        for s in &mut self.patch.signals {
+            s.cost = Duration::ZERO;
         }
     }
 
@@ -345,6 +388,7 @@ impl Engine {
                 Command::TransportStart => self.transport.set_running(true),
                 Command::TransportStop => self.transport.set_running(false),
                 Command::Locate { beat } => self.transport.locate(beat),
+                Command::Overload(limit) => self.overload.set_limit(limit),
             }
         }
     }
@@ -477,6 +521,7 @@ impl Engine {
             if !signal.enabled && !signal.tail.is_playing() {
                 continue;
             }
+            let started = Instant::now();
             if let (Some(old), Entry::From(j)) = (&mut self.fading, signal.entry) {
                 // The old code first, on its shadow state: where both write memory that is
                 // not shadowed (delay lines), the new code's writes are the ones that stay.
@@ -493,9 +538,11 @@ impl Engine {
             if let Some(fault) = fault {
                 report(&mut self.events, signal, fault);
             }
+            let cost = started.elapsed();
+            signal.cost += cost;
             signal.gain.apply(&mut self.signal_buf[..n], ch);
             self.meters
-                .signal(signal.block.offset, &self.signal_buf[..n]);
+                .signal(signal.block.offset, &self.signal_buf[..n], cost);
             let entry = signal.entry;
             let mix = &mut self.mix[..n];
             match (&mut self.fading, entry) {

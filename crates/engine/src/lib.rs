@@ -36,6 +36,7 @@ mod engine;
 mod guard;
 pub mod master;
 pub mod meter;
+pub mod overload;
 mod signal;
 mod state;
 mod tap;

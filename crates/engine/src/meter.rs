@@ -29,12 +29,17 @@ struct Cell {
     squares: AtomicU64,
     samples: AtomicU64,
     clips: AtomicU64,
+    /// Running total of the time the signal took to render, in nanoseconds.
+    nanos: AtomicU64,
 }
 
 impl Cell {
     /// Adds a block of samples. One writer, so a load and a store are enough for the sums.
-    fn add(&self, peak: f64, squares: f64, samples: usize, clips: u64) {
+    fn add(&self, peak: f64, squares: f64, samples: usize, clips: u64, nanos: u64) {
         self.peak.fetch_max(peak.to_bits(), Ordering::Relaxed);
+        if nanos > 0 {
+            self.nanos.fetch_add(nanos, Ordering::Relaxed);
+        }
         let sum = f64::from_bits(self.squares.load(Ordering::Relaxed)) + squares;
         self.squares.store(sum.to_bits(), Ordering::Relaxed);
         if clips > 0 {
@@ -51,6 +56,7 @@ impl Cell {
             squares: f64::from_bits(self.squares.load(Ordering::Relaxed)),
             samples,
             clips: self.clips.load(Ordering::Relaxed),
+            nanos: self.nanos.load(Ordering::Relaxed),
         }
     }
 }
@@ -82,6 +88,8 @@ pub struct Level {
     pub samples: u64,
     /// Samples so far at or over full scale (|x| >= 1).
     pub clips: u64,
+    /// Time spent rendering so far, in nanoseconds (signals only; wall clock).
+    pub nanos: u64,
 }
 
 impl Level {
@@ -92,6 +100,18 @@ impl Level {
             return 0.0;
         }
         ((self.squares - earlier.squares).max(0.0) / n as f64).sqrt()
+    }
+
+    /// The share of the audio's duration spent rendering it between `earlier` and this
+    /// reading (0.25: a quarter of each block's time), for `channels` channels at
+    /// `sample_rate`; 0 when no audio passed.
+    pub fn dsp_share_since(&self, earlier: &Level, channels: usize, sample_rate: u32) -> f64 {
+        let samples = self.samples.saturating_sub(earlier.samples);
+        if samples == 0 || channels == 0 || sample_rate == 0 {
+            return 0.0;
+        }
+        let seconds = samples as f64 / channels as f64 / f64::from(sample_rate);
+        self.nanos.saturating_sub(earlier.nanos) as f64 * 1e-9 / seconds
     }
 
     /// The RMS of every sample so far (linear).
@@ -138,8 +158,9 @@ fn measure(buf: &[f64]) -> (f64, f64, u64) {
 }
 
 impl Meters {
-    /// Measures a block of the signal on the state block at `block`. Real-time safe.
-    pub(crate) fn signal(&self, block: usize, buf: &[f64]) {
+    /// Measures a block of the signal on the state block at `block`, which took `cost` to
+    /// render. Real-time safe.
+    pub(crate) fn signal(&self, block: usize, buf: &[f64], cost: std::time::Duration) {
         let tag = block as u64 + 1;
         let cells = &self.shared.signals;
         // Open addressing on the offset; the DSP thread is the only one to claim a cell.
@@ -153,7 +174,8 @@ impl Meters {
                 continue;
             }
             let (peak, squares, clips) = measure(buf);
-            cell.add(peak, squares, buf.len(), clips);
+            let nanos = u64::try_from(cost.as_nanos()).unwrap_or(u64::MAX);
+            cell.add(peak, squares, buf.len(), clips, nanos);
             return;
         }
         self.shared.unmetered.fetch_add(1, Ordering::Relaxed);
@@ -162,7 +184,9 @@ impl Meters {
     /// Measures the mix going into the master stage (its clips). Real-time safe.
     pub(crate) fn master_input(&self, buf: &[f64]) {
         let (peak, squares, clips) = measure(buf);
-        self.shared.into_master.add(peak, squares, buf.len(), clips);
+        self.shared
+            .into_master
+            .add(peak, squares, buf.len(), clips, 0);
     }
 
     /// Measures what leaves the master stage. Real-time safe.
@@ -176,7 +200,7 @@ impl Meters {
             squares += a * a;
             clips += u64::from(a >= 1.0);
         }
-        self.shared.master.add(peak, squares, out.len(), clips);
+        self.shared.master.add(peak, squares, out.len(), clips, 0);
     }
 }
 
@@ -226,7 +250,7 @@ mod tests {
             .map(|i| 0.5 * (2.0 * std::f64::consts::PI * 1000.0 * i as f64 / 48_000.0).sin())
             .collect();
         for block in sine.chunks(128) {
-            m.signal(4096, block);
+            m.signal(4096, block, std::time::Duration::from_micros(500));
         }
         let levels = r.take_signals();
         assert_eq!(levels.len(), 1);
@@ -243,6 +267,9 @@ mod tests {
             dbfs(level.rms())
         );
         assert_eq!(level.clips, 0);
+        // 375 blocks of 500 µs in a second of audio: 18.75 %.
+        let share = level.dsp_share_since(&Level::default(), 1, 48_000);
+        assert!((share - 0.1875).abs() < 1e-9, "{share}");
         // The peak was taken; the totals stay.
         let again = r.take_signals()[0].1;
         assert_eq!(again.peak, 0.0);
@@ -253,7 +280,7 @@ mod tests {
     fn a_full_table_counts_what_it_leaves_out() {
         let (m, r) = meters();
         for b in 0..METER_SLOTS + 3 {
-            m.signal(b * 64, &[1.5, 0.0]);
+            m.signal(b * 64, &[1.5, 0.0], std::time::Duration::ZERO);
         }
         let levels = r.take_signals();
         assert_eq!(levels.len(), METER_SLOTS);

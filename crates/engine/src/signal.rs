@@ -141,6 +141,16 @@ pub enum Fault {
         /// Frame (since the engine started) it appeared at.
         frame: u64,
     },
+    /// The engine's load stayed over its limit and this signal, the most expensive, was
+    /// faded out so the others play on.
+    Overload {
+        /// The signal's share of the block's duration, over the last load window.
+        share: f64,
+        /// The whole engine's load over that window (its CPU time over the audio's time).
+        load: f64,
+        /// The limit it stayed over.
+        limit: f64,
+    },
 }
 
 impl fmt::Display for Fault {
@@ -182,6 +192,17 @@ impl fmt::Display for Fault {
                 f,
                 "update returned {} on channel {channel} at frame {frame}",
                 js_number(*value)
+            ),
+            Fault::Overload { share, load, limit } => write!(
+                f,
+                "overload: update took {:.0}% of each block's time, the engine {:.0}% (over its \
+                 {:.0}% limit for {:.0} ms); faded out so the other signals play on",
+                share * 100.0,
+                load * 100.0,
+                limit * 100.0,
+                crate::overload::OVERLOAD_WINDOW
+                    * f64::from(crate::overload::OVERLOAD_STRIKES)
+                    * 1e3
             ),
         }
     }
@@ -245,6 +266,8 @@ pub struct PatchSignal {
     pub(crate) key: u64,
     /// What plays after a fault: the last good frame, fading out.
     pub(crate) tail: Tail,
+    /// Time its renders took in the overload policy's current window (wall clock).
+    pub(crate) cost: std::time::Duration,
 }
 
 /// The soft end of a signal that faulted: the last frame it played, held and faded to 0
@@ -279,6 +302,13 @@ impl Tail {
     pub(crate) fn keep(&mut self, buf: &[f64], ch: usize) {
         if self.last.len() == ch && buf.len() >= ch {
             self.last.copy_from_slice(&buf[buf.len() - ch..]);
+        }
+    }
+
+    /// Starts the fade from the last frame kept, for a signal that stops between blocks.
+    pub(crate) fn fade_out(&mut self) {
+        if !self.last.is_empty() {
+            self.left = self.len;
         }
     }
 
@@ -406,6 +436,7 @@ impl PatchSignal {
             gain: Ramp::default(),
             key: 0,
             tail: Tail::default(),
+            cost: std::time::Duration::ZERO,
         }
     }
 
