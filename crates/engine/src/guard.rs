@@ -52,17 +52,34 @@ pub(crate) fn render_checked(
         return None;
     }
     signal.save(state, false);
+    let fault = render_settled(state, signal, buf, shape, frame);
+    if fault.is_some() {
+        signal.restore(state, false);
+    }
+    fault
+}
+
+/// Renders `signal` into `buf` and checks it: on a fault the signal is disabled and its
+/// tail starts where the good frames end; otherwise its last frame is kept for a tail.
+fn render_settled(
+    state: &StateMemory,
+    signal: &mut PatchSignal,
+    buf: &mut [f64],
+    shape: Shape<'_>,
+    frame: u64,
+) -> Option<Fault> {
+    let ch = shape.channels;
     let result = shape.render(signal, buf);
-    let Some(fault) =
-        check(result, buf, ch, frame).or_else(|| overrun(state, signal).inspect(|_| buf.fill(0.0)))
-    else {
-        signal.tail.keep(buf, ch);
-        return None;
-    };
-    signal.enabled = false;
-    signal.restore(state, false);
-    signal.tail.start(buf, ch, good_frames(&fault, frame));
-    Some(fault)
+    let fault =
+        check(result, buf, ch, frame).or_else(|| overrun(state, signal).inspect(|_| buf.fill(0.0)));
+    match &fault {
+        Some(fault) => {
+            signal.enabled = false;
+            signal.tail.start(buf, ch, good_frames(fault, frame));
+        }
+        None => signal.tail.keep(buf, ch),
+    }
+    fault
 }
 
 /// Frames of the block from `frame` on that were played before `fault`.
@@ -82,32 +99,40 @@ fn check(result: Result<(), Fault>, buf: &mut [f64], ch: usize, frame: u64) -> O
         // A branch-free pass first (it vectorizes); the search only when something is wrong.
         // NaN fails `<=` too.
         Ok(()) if buf.iter().fold(true, |ok, x| ok & (x.abs() <= MAX_SAMPLE)) => None,
-        Ok(()) => buf
-            .iter()
-            .position(|x| x.is_nan() || x.abs() > MAX_SAMPLE)
-            .map(|pos| {
-                let (value, channel, frame) = (buf[pos], pos % ch, frame + (pos / ch) as u64);
-                let fault = if value.is_finite() {
-                    Fault::TooLoud {
-                        value,
-                        channel,
-                        frame,
-                    }
-                } else {
-                    Fault::NonFinite {
-                        value,
-                        channel,
-                        frame,
-                    }
-                };
-                buf[pos - pos % ch..].fill(0.0);
-                fault
-            }),
+        Ok(()) => first_bad_sample(buf, ch, frame).map(|(pos, fault)| {
+            buf[pos - pos % ch..].fill(0.0);
+            fault
+        }),
         Err(fault) => {
             buf.fill(0.0);
             Some(fault)
         }
     }
+}
+
+/// The first sample of `buf` (frames of `channels` channels from frame `first` on) that
+/// the engine silences a signal for, NaN, an infinity or one louder than [`MAX_SAMPLE`]:
+/// its index in `buf` and the fault the engine reports for it.
+pub fn first_bad_sample(buf: &[f64], channels: usize, first: u64) -> Option<(usize, Fault)> {
+    let pos = buf
+        .iter()
+        .position(|x| x.is_nan() || x.abs() > MAX_SAMPLE)?;
+    let ch = channels.max(1);
+    let (value, channel, frame) = (buf[pos], pos % ch, first + (pos / ch) as u64);
+    let fault = if value.is_finite() {
+        Fault::TooLoud {
+            value,
+            channel,
+            frame,
+        }
+    } else {
+        Fault::NonFinite {
+            value,
+            channel,
+            frame,
+        }
+    };
+    Some((pos, fault))
 }
 
 /// Sends a fault of `signal` to the main thread. Never frees: when the queue is full (the
@@ -139,18 +164,7 @@ pub(crate) fn render_on_shadow(
     }
     signal.save(state, false);
     signal.restore(state, true);
-    let result = shape.render(signal, buf);
-    let fault = check(result, buf, shape.channels, frame)
-        .or_else(|| overrun(state, signal).inspect(|_| buf.fill(0.0)));
-    match &fault {
-        Some(fault) => {
-            signal.enabled = false;
-            signal
-                .tail
-                .start(buf, shape.channels, good_frames(fault, frame));
-        }
-        None => signal.tail.keep(buf, shape.channels),
-    }
+    let fault = render_settled(state, signal, buf, shape, frame);
     signal.save(state, true);
     signal.restore(state, false);
     fault
@@ -246,4 +260,49 @@ pub fn trial(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_bad_sample_is_found_with_its_frame_and_channel() {
+        assert_eq!(first_bad_sample(&[0.1, 0.2, 0.3, 0.4], 2, 10), None);
+        assert!(matches!(
+            first_bad_sample(&[0.1, 0.2, 0.3, f64::NAN], 2, 10),
+            Some((
+                3,
+                Fault::NonFinite {
+                    channel: 1,
+                    frame: 11,
+                    ..
+                }
+            ))
+        ));
+        assert!(matches!(
+            first_bad_sample(&[0.0, -2000.0], 1, 0),
+            Some((
+                1,
+                Fault::TooLoud {
+                    channel: 0,
+                    frame: 1,
+                    ..
+                }
+            ))
+        ));
+        // A buffer of frames of 3 channels.
+        let mut buf = [0.5; 9];
+        buf[7] = f64::INFINITY;
+        let (pos, fault) = first_bad_sample(&buf, 3, 100).unwrap();
+        assert_eq!(pos, 7);
+        assert_eq!(
+            fault,
+            Fault::NonFinite {
+                value: f64::INFINITY,
+                channel: 1,
+                frame: 102
+            }
+        );
+    }
 }

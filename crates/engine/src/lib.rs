@@ -49,7 +49,7 @@ pub use engine::{
     engine, Command, Engine, EngineConfig, DEFAULT_BLOCK, MAX_BLOCK, MAX_SAMPLE, PANIC_FADE,
     PENDING_LIMIT,
 };
-pub use guard::{trial, TrialSpec};
+pub use guard::{first_bad_sample, trial, TrialSpec};
 pub use master::{MasterConfig, MasterMode, MasterStage};
 pub use meter::{Level, MeterReader};
 pub use rtrb;

@@ -1,7 +1,7 @@
 //! A short trial of each signal of a load, for `flux check`: the faults that would silence
 //! a signal as soon as it plays, found before it plays.
 
-use flux_engine::{Block, Fault, MAX_BLOCK, MAX_SAMPLE};
+use flux_engine::{first_bad_sample, Block, Fault, MAX_BLOCK};
 
 use crate::loader::Loaded;
 
@@ -11,7 +11,7 @@ pub struct Trial {
     /// Channels `update` returned on the first frame; `None` when that frame failed.
     pub channels: Option<usize>,
     /// The first fault: a throw, a time limit, or a sample that is NaN, infinite or louder
-    /// than [`MAX_SAMPLE`] (its frame counted from the trial's start, its channel from 0).
+    /// than [`flux_engine::MAX_SAMPLE`] (its frame counted from the trial's start, its channel from 0).
     pub fault: Option<Fault>,
 }
 
@@ -57,7 +57,8 @@ impl Loaded {
                 while done < frames.max(1) && fault.is_none() {
                     let n = step.min(frames - done);
                     fault = match render(n, channels, &mut out) {
-                        Ok(_) => bad_sample(&out[..n * channels], channels, done as u64),
+                        Ok(_) => first_bad_sample(&out[..n * channels], channels, done as u64)
+                            .map(|(_, fault)| fault),
                         Err(f) => Some(f),
                     };
                     done += n;
@@ -68,53 +69,5 @@ impl Loaded {
                 }
             })
             .collect()
-    }
-}
-
-/// The fault of the first sample in `buf` (frames of `channels` from frame `first`) the
-/// engine would silence the signal for, as the engine reports it.
-fn bad_sample(buf: &[f64], channels: usize, first: u64) -> Option<Fault> {
-    let pos = buf
-        .iter()
-        .position(|x| x.is_nan() || x.abs() > MAX_SAMPLE)?;
-    let (value, channel, frame) = (buf[pos], pos % channels, first + (pos / channels) as u64);
-    Some(if value.is_finite() {
-        Fault::TooLoud {
-            value,
-            channel,
-            frame,
-        }
-    } else {
-        Fault::NonFinite {
-            value,
-            channel,
-            frame,
-        }
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_first_bad_sample_is_found_with_its_frame_and_channel() {
-        assert_eq!(bad_sample(&[0.1, 0.2, 0.3, 0.4], 2, 10), None);
-        assert!(matches!(
-            bad_sample(&[0.1, 0.2, 0.3, f64::NAN], 2, 10),
-            Some(Fault::NonFinite {
-                channel: 1,
-                frame: 11,
-                ..
-            })
-        ));
-        assert!(matches!(
-            bad_sample(&[2000.0], 1, 0),
-            Some(Fault::TooLoud {
-                channel: 0,
-                frame: 0,
-                ..
-            })
-        ));
     }
 }
