@@ -68,10 +68,26 @@ def main():
             before = sum(1 for t in times if t <= settle)
             after = len(times) - before
             after_total += after
+            late = ", ".join(f"{t:.2f}" for t in times[before:before + 5])
             print(f"run {run + 1}: cut at {at:.3f} s (slow took {cut.group(2)}%), "
-                  f"{before} underruns until {settle:.3f} s, {after} after, "
+                  f"{before} underruns until {settle:.3f} s, {after} after"
+                  f"{' (at ' + late + ' s...)' if after else ''}, "
                   f"DSP load mean {100 * s['dsp_load_mean']:.1f}%")
-    print(f"underruns after the cut, all runs: {after_total}")
+        # The machine's own underruns: the tone alone, as long.
+        tone = os.path.join(tmp, "tone.js")
+        with open(tone, "w") as f:
+            f.write(PATCH.format(loops=0).split("flux('slow'")[0])
+        baseline = 0
+        for run in range(args.runs):
+            stats = os.path.join(tmp, f"tone{run}.json")
+            subprocess.run(
+                [flux, "play", "--null", "--channels", "1", "--tier", "js",
+                 "--buffer", str(args.buffer), "--seconds", str(args.seconds),
+                 "--stats", stats, tone], capture_output=True, check=True)
+            with open(stats) as f:
+                baseline += json.load(f)["underruns"]
+    print(f"underruns after the cut, all runs: {after_total}; "
+          f"the tone alone, as many runs as long: {baseline}")
 
 
 if __name__ == "__main__":

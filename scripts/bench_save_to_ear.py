@@ -44,6 +44,8 @@ def main():
     parser.add_argument("--saves", type=int, default=50)
     parser.add_argument("--interval", type=float, default=0.2)
     parser.add_argument("--buffer", type=int, default=512)
+    parser.add_argument("--play-args", default="",
+                        help="more arguments for flux play, e.g. '--preflight 0'")
     args = parser.parse_args()
     subprocess.run(["cargo", "build", "--release", "--locked", "-p", "flux"], cwd=ROOT,
                    check=True)
@@ -57,7 +59,8 @@ def main():
             f.write(source)
         seconds = args.saves * args.interval + 2
         player = subprocess.Popen(
-            [flux, "play", signals, "--null", "--no-listen", "--buffer", str(args.buffer),
+            [flux, "play", signals, *args.play_args.split(), "--null", "--no-listen",
+             "--buffer", str(args.buffer),
              "--seconds", str(seconds), "--stats", stats],
             stderr=log)
         time.sleep(1)

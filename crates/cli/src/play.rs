@@ -466,8 +466,9 @@ fn choose_output(args: &PlayArgs) -> anyhow::Result<Output> {
     let null = || {
         let rate = args.engine.sample_rate.unwrap_or(48_000);
         let channels = args.engine.channels.unwrap_or(args.null_channels);
-        // Periods of at most half the buffer, so the ring always has a period ready.
-        let period = (args.buffer / 2).clamp(16, 256);
+        // Periods of a quarter of the buffer (128 frames of the default 512), so the ring
+        // always has a period ready and new code waits at most 2.7 ms for the next one.
+        let period = (args.buffer / 4).clamp(16, 256);
         NullOutput::new(rate, channels, period)
     };
     if args.null {

@@ -124,6 +124,9 @@ fn underruns_are_logged_with_their_times_and_recorded_as_silence() {
         OsStr::new("--no-listen"),
         OsStr::new("--channels"),
         OsStr::new("1"),
+        // Underruns are what this test is about: the slow signal must not be cut.
+        OsStr::new("--overload"),
+        OsStr::new("off"),
         OsStr::new("--seconds"),
         OsStr::new("2"),
         OsStr::new("--stats"),

@@ -23,7 +23,12 @@ impl Locator {
         if let (Some(map), true) = (&self.positions, l.file == self.file) {
             (l.line, l.col) = map.original(l.line, l.col);
         } else if l.file == crate::library::LIBRARY_NAME {
-            (l.line, l.col) = crate::library::library().positions.original(l.line, l.col);
+            // QuickJS runs the library as a module with a line of its own first.
+            let line = l
+                .line
+                .saturating_sub(crate::hooks::SCRIPT_LINE_SHIFT)
+                .max(1);
+            (l.line, l.col) = crate::library::library().positions.original(line, l.col);
         } else if let Some(map) = self
             .modules
             .lock()
