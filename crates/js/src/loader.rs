@@ -270,8 +270,11 @@ pub struct Loader {
     logs_dropped: Arc<AtomicU64>,
     /// The imports of the last load, failed or not.
     last_imports: Option<Imports>,
-    /// The copy of the state that pre-flight trials run on, made at the first trial.
+    /// The copy of the state that trial loads and pre-flight trials run on, made at the
+    /// first load.
     scratch: Option<Arc<StateMemory>>,
+    /// A loader that runs trial loads for another: it runs no trial load of its own.
+    twin: bool,
     /// The transport, for the tempo and beat a trial starts at.
     clock: Option<flux_engine::ClockReader>,
 }
@@ -291,6 +294,7 @@ impl Loader {
             logs_dropped: Arc::new(AtomicU64::new(0)),
             last_imports: None,
             scratch: None,
+            twin: false,
             clock: None,
         }
     }
@@ -308,6 +312,11 @@ impl Loader {
     /// The state memory signals use.
     pub fn state(&self) -> &Arc<StateMemory> {
         &self.state
+    }
+
+    /// Slots of the state memory handed out so far (blocks, units, guards).
+    pub fn allocator_used(&self) -> usize {
+        self.alloc.lock().map_or(0, |a| a.used())
     }
 
     /// The block of `id`, if it has one.
@@ -424,10 +433,15 @@ impl Loader {
                 message: format!("{message}: Flux does not load shapes this deep"),
             });
         }
+        // First a trial load on a copy of the state and of the allocator: what the file's
+        // top level and factories write reaches nothing that plays, and a load that fails
+        // there fails before touching the real state or handing out a block.
+        let trial = if self.twin {
+            None
+        } else {
+            Some(self.trial_load(name, source, running)?)
+        };
         let checkpoint = self.alloc.lock().ok().map(|mut a| a.checkpoint());
-        let before = (!self.options.preflight.is_zero())
-            .then(|| self.alloc.lock().ok().map(|a| a.clone()))
-            .flatten();
         let result = std::thread::scope(|scope| {
             let load = std::thread::Builder::new()
                 .name("flux-load".into())
@@ -446,8 +460,10 @@ impl Loader {
                 }),
             }
         });
-        let result = match (result, before) {
-            (Ok(loaded), Some(before)) => self.preflight(name, source, running, loaded, before),
+        let result = match (result, trial) {
+            (Ok(loaded), Some(trial)) if !self.options.preflight.is_zero() => {
+                self.preflight(name, loaded, trial)
+            }
             (result, _) => result,
         };
         // A load that fails keeps none of the state it was given.

@@ -486,3 +486,76 @@ fn bad_fades_and_ids_are_reported_where_they_are() {
         "bad.js:1:1: TypeError: solo(id, fade?): id must be a non-empty string, not a number"
     );
 }
+
+/// The state memory's first `n` slots, bit for bit.
+fn slots(loader: &Loader, n: usize) -> Vec<u64> {
+    (0..n)
+        .map(|i| loader.state().get(i).unwrap().to_bits())
+        .collect()
+}
+
+/// How many slots differ, and the first that does.
+fn changed(a: &[u64], b: &[u64]) -> (usize, Option<usize>) {
+    let diff: Vec<usize> = (0..a.len()).filter(|&i| a[i] != b[i]).collect();
+    (diff.len(), diff.first().copied())
+}
+
+#[test]
+fn a_failed_load_or_snippet_changes_no_state_and_hands_out_no_block() {
+    let mut loader = loader(1);
+    let good = "import { flux } from './flux.js';\n\
+        flux('tone', (mem, idx) => { mem[idx] = 0.25; return { update: (sr) => {\n\
+          mem[idx] = (mem[idx] + 440 / sr) % 1;\n\
+          return [Math.sin(mem[idx] * 2 * Math.PI) * 0.5];\n\
+        } }; });\n";
+    let loaded = loader.load_source("song.js", good).unwrap();
+    let tone = loaded.signals[0].block;
+    assert_eq!(loader.state().get(tone.offset), Some(0.25));
+    let before = slots(&loader, 65_536);
+    let used = loader.allocator_used();
+    for (what, bad) in [
+        (
+            "top level",
+            "import { flux } from './flux.js';\n\
+             FLUX_STATE.fill(NaN);\n\
+             throw new Error('after writing');\n",
+        ),
+        (
+            "a factory of a running id",
+            "import { flux } from './flux.js';\n\
+             flux('tone', (mem, idx) => { mem.fill(7); throw new Error('factory'); });\n",
+        ),
+        (
+            "a new id, then a throw",
+            "import { flux } from './flux.js';\n\
+             flux('new', (mem, idx) => { mem[idx] = 3; return { update: () => 0 }; });\n\
+             flux('tone', (mem, idx) => { mem[idx] = NaN; return { update: () => 0 }; });\n\
+             throw new Error('late');\n",
+        ),
+    ] {
+        let err = loader.load_source("song.js", bad).unwrap_err();
+        assert!(err.to_string().starts_with("song.js:"), "{what}: {err}");
+        let now = slots(&loader, 65_536);
+        assert_eq!(
+            changed(&now, &before),
+            (0, None),
+            "{what} changed the state"
+        );
+        assert_eq!(loader.allocator_used(), used, "{what} took state");
+        let err = loader
+            .load_snippet_at("song.js", bad, &["tone".to_owned()], 20, 1)
+            .unwrap_err();
+        assert!(err.to_string().starts_with("song.js:2"), "{what}: {err}");
+        let now = slots(&loader, 65_536);
+        assert_eq!(
+            changed(&now, &before),
+            (0, None),
+            "{what} sent changed the state"
+        );
+        assert_eq!(loader.allocator_used(), used, "{what} sent took state");
+    }
+    // A load that succeeds writes what its factories write, on the real state.
+    let again = good.replace("mem[idx] = 0.25", "mem[idx] = 0.5");
+    loader.load_source("song.js", &again).unwrap();
+    assert_eq!(loader.state().get(tone.offset), Some(0.5));
+}

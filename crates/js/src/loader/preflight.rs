@@ -1,6 +1,8 @@
-//! Pre-flight: before a load is swapped in, each of its signals renders a trial off the
-//! DSP thread, on a copy of the state, and a signal that throws, gives NaN or runs out of
-//! time there refuses the load with its place, as a syntax error does.
+//! Trials before a load is swapped in: first the file loads on a copy of the state (what
+//! its top level and factories write reaches nothing that plays, and a load that fails
+//! there changes nothing); then, pre-flight, each of its signals renders a trial off the
+//! DSP thread on that copy, and a signal that throws, gives NaN or runs out of time there
+//! refuses the load with its place, as a syntax error does.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,53 +15,73 @@ use crate::diag::{Diagnostic, Location};
 /// Longest a trial of a whole load may take, beyond which it is a time-limit fault.
 const TRIAL_LIMIT: Duration = Duration::from_secs(2);
 
+/// What a trial load made: its signals (on the JavaScript tier), on the copy of the state.
+pub(super) struct TrialLoad {
+    loaded: Loaded,
+    scratch: Arc<StateMemory>,
+}
+
 impl Loader {
-    /// Runs the pre-flight trial of every signal of `loaded` (made from `source`, loaded as
-    /// `name` while `running` played). `before` is the allocator as it stood before the load,
-    /// so a trial load of the same code on the copy gets the same ranges.
-    pub(super) fn preflight(
+    /// Loads the file once on the JavaScript tier, on a copy of the state (everything
+    /// handed out so far, as it is now) with a copy of the allocator: its top level and
+    /// factories run there, so what they write reaches nothing that plays. Its error is
+    /// the load's; the real load runs only after it succeeds, and gets the same blocks.
+    pub(super) fn trial_load(
         &mut self,
         name: &str,
         source: &str,
         running: &[String],
+    ) -> Result<TrialLoad, Diagnostic> {
+        let scratch = self
+            .scratch
+            .get_or_insert_with(|| Arc::new(StateMemory::new(self.state.len())))
+            .clone();
+        let alloc = self
+            .alloc
+            .lock()
+            .map(|a| a.clone())
+            .unwrap_or_else(|e| e.into_inner().clone());
+        scratch.copy_from(
+            &self.state,
+            StateBlock {
+                offset: 0,
+                len: alloc.used(),
+            },
+        );
+        let mut twin = self.twin(scratch.clone(), alloc);
+        let loaded = twin.load_inner(name, source, Instant::now(), running)?;
+        Ok(TrialLoad { loaded, scratch })
+    }
+
+    /// Runs the pre-flight trial of every signal of `loaded` on the copy of the state its
+    /// trial load left (native code moved onto it; interpreted code is bound to the memory
+    /// its runtime was made with, so the trial load's twin of it runs).
+    pub(super) fn preflight(
+        &mut self,
+        name: &str,
         loaded: Loaded,
-        before: StateAllocator,
+        trial_load: TrialLoad,
     ) -> Result<Loaded, Diagnostic> {
         let frames = (self.options.preflight.as_secs_f64() * f64::from(self.options.sample_rate))
             .ceil() as usize;
         if frames == 0 || loaded.patch.is_empty() {
             return Ok(loaded);
         }
-        // The copy: everything handed out so far, as it is now (the load's factories ran).
-        let scratch = self
-            .scratch
-            .get_or_insert_with(|| Arc::new(StateMemory::new(self.state.len())))
-            .clone();
-        let used = self.alloc.lock().map_or(self.state.len(), |a| a.used());
-        scratch.copy_from(
-            &self.state,
-            StateBlock {
-                offset: 0,
-                len: used,
-            },
-        );
-        // Native code moves onto the copy; interpreted code is bound to the memory its
-        // runtime was made with, so it is loaded again, on the copy.
+        let TrialLoad {
+            loaded: twin,
+            scratch,
+        } = trial_load;
         let mut codes: Vec<Option<Box<dyn Signal>>> = loaded
             .patch
             .signals()
             .iter()
             .map(|s| s.code.rebased(&scratch))
             .collect();
-        if codes.iter().any(Option::is_none) {
-            let mut twin = self.twin(scratch.clone(), before);
-            let again = twin.load_inner(name, source, Instant::now(), running)?;
-            let mut others = again.patch.into_signals();
-            for (code, s) in codes.iter_mut().zip(loaded.patch.signals()) {
-                if code.is_none() {
-                    if let Some(i) = others.iter().position(|o| o.id == s.id) {
-                        *code = Some(others.swap_remove(i).code);
-                    }
+        let mut others = twin.patch.into_signals();
+        for (code, s) in codes.iter_mut().zip(loaded.patch.signals()) {
+            if code.is_none() {
+                if let Some(i) = others.iter().position(|o| o.id == s.id) {
+                    *code = Some(others.swap_remove(i).code);
                 }
             }
         }
@@ -97,13 +119,14 @@ impl Loader {
     }
 
     /// A loader like this one, on `state` with `alloc`, that runs everything on the
-    /// JavaScript tier and keeps no logs.
+    /// JavaScript tier, keeps no logs and runs no trials of its own.
     fn twin(&self, state: Arc<StateMemory>, alloc: StateAllocator) -> Loader {
         let mut options = self.options.clone();
         options.tier = TierChoice::Js;
         options.preflight = Duration::ZERO;
         let mut twin = Loader::new(state, alloc, options);
         twin.samples = self.samples.clone();
+        twin.twin = true;
         twin
     }
 }
