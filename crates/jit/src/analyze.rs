@@ -293,6 +293,41 @@ pub(crate) fn parse<'a>(
     (!parsed.panicked && parsed.diagnostics.is_empty()).then_some(parsed.program)
 }
 
+/// The first invalid regular expression literal of `source`, as `(line, col, message)`
+/// (from 1; the message as oxc gives it), or `None` when every one is valid (or the
+/// source does not parse for another reason).
+///
+/// QuickJS refuses an invalid regular expression with a `SyntaxError` that has no place;
+/// this finds it.
+pub fn bad_regex(source: &str, module: bool) -> Option<(u32, u32, String)> {
+    if !source.contains('/') {
+        return None;
+    }
+    let allocator = Allocator::default();
+    let source_type = if module {
+        SourceType::mjs()
+    } else {
+        SourceType::cjs()
+    };
+    let options = oxc_parser::ParseOptions {
+        parse_regular_expression: true,
+        ..oxc_parser::ParseOptions::default()
+    };
+    let parsed = Parser::new(&allocator, source, source_type)
+        .with_options(options)
+        .parse();
+    let plain = Parser::new(&allocator, source, source_type).parse();
+    // Only what regular expression parsing adds: the other errors are not regexes'.
+    let known: Vec<String> = plain.diagnostics.iter().map(|d| d.to_string()).collect();
+    let diagnostic = parsed
+        .diagnostics
+        .iter()
+        .find(|d| !known.contains(&d.to_string()))?;
+    let offset = diagnostic.labels.as_ref().first()?.offset();
+    let (line, col) = crate::LineIndex::new(source).position(offset as u32);
+    Some((line, col, diagnostic.message.to_string()))
+}
+
 #[derive(Debug)]
 struct Insertion {
     offset: u32,

@@ -575,6 +575,18 @@ impl Loader {
                         let at: Function = flux.get("failedAt").ok()?;
                         Location::parse(&at.call::<_, String>(()).ok()?)
                     });
+                    // QuickJS gives an invalid regular expression no place: find it.
+                    let location = location.or_else(|| {
+                        if !message.starts_with("SyntaxError") {
+                            return None;
+                        }
+                        let (line, col, _) = flux_jit::analyze::bad_regex(source, is_module)?;
+                        Some(Location {
+                            file: name.to_owned(),
+                            line,
+                            col,
+                        })
+                    });
                     let message = if fired {
                         format!(
                             "the file ran longer than {} ms while loading (an endless loop?)",

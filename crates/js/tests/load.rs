@@ -559,3 +559,30 @@ fn a_failed_load_or_snippet_changes_no_state_and_hands_out_no_block() {
     loader.load_source("song.js", &again).unwrap();
     assert_eq!(loader.state().get(tone.offset), Some(0.5));
 }
+
+#[test]
+fn an_invalid_regular_expression_is_reported_at_its_place() {
+    let mut loader = loader(1);
+    for (source, want) in [
+        (
+            "import { flux } from './flux.js';\n\nconst r = /a(b/;\n",
+            "song.js:3:13: SyntaxError: expecting ')'",
+        ),
+        (
+            "flux('a', (mem, idx) => {\n  const r = /x[/u;\n  return { update: () => 0 };\n});\n",
+            "song.js:2:",
+        ),
+    ] {
+        let err = loader
+            .load_source("song.js", source)
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with(want), "{err}");
+    }
+    // Sent code: the place in the file it came from.
+    let err = loader
+        .load_snippet_at("song.js", "const r = /a(b/;\n", &[], 20, 5)
+        .unwrap_err()
+        .to_string();
+    assert!(err.starts_with("song.js:20:"), "{err}");
+}
