@@ -324,7 +324,7 @@ pub fn bad_regex(source: &str, module: bool) -> Option<(u32, u32, String)> {
         .iter()
         .find(|d| !known.contains(&d.to_string()))?;
     let offset = diagnostic.labels.as_ref().first()?.offset();
-    let (line, col) = crate::LineIndex::new(source).position(offset as u32);
+    let (line, col) = crate::LineIndex::new(source).position(offset);
     Some((line, col, diagnostic.message.to_string()))
 }
 
