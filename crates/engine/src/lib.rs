@@ -30,6 +30,7 @@ compile_error!(
     "flux-engine needs a 64-bit target: 8-byte stores into the state memory could tear here"
 );
 
+mod allocator;
 mod controller;
 mod counters;
 mod engine;
@@ -43,6 +44,7 @@ mod tap;
 mod thread;
 mod transport;
 
+pub use allocator::{Checkpoint, StateAllocator, StateFull};
 pub use controller::{Controller, SignalFault};
 pub use counters::{Counters, Stats, Underrun, UNDERRUN_LOG};
 pub use engine::{
@@ -54,10 +56,7 @@ pub use master::{MasterConfig, MasterMode, MasterStage};
 pub use meter::{Level, MeterReader};
 pub use rtrb;
 pub use signal::{Block, Fault, Footprint, Patch, PatchSignal, Signal, Tier};
-pub use state::{
-    Checkpoint, StateAllocator, StateBlock, StateFull, StateMemory, DEFAULT_BLOCK_SLOTS,
-    DEFAULT_GUARD_SLOTS, DEFAULT_SLOTS,
-};
+pub use state::{StateBlock, StateMemory, DEFAULT_BLOCK_SLOTS, DEFAULT_GUARD_SLOTS, DEFAULT_SLOTS};
 pub use tap::{tap, Tap, TapReader};
 pub use thread::{DspFailure, DspThread, OutputReader, STALL_LIMIT, STOP_WAIT};
 pub use transport::{
