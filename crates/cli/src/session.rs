@@ -108,6 +108,8 @@ pub fn ms(d: Duration) -> f64 {
 pub struct Session {
     loader: Loader,
     controller: Controller,
+    /// Faults collected before a load, reported at the next poll.
+    pending_faults: Vec<SignalFault>,
     /// Signals of the patch last sent, and of the one before (faults may name either).
     current: Vec<SignalInfo>,
     previous: Vec<SignalInfo>,
@@ -211,6 +213,7 @@ impl Session {
         let mut loader = Loader::new(state, alloc, options);
         loader.set_clock(controller.clock().clone());
         Self {
+            pending_faults: Vec::new(),
             loader,
             controller,
             current: Vec::new(),
@@ -248,6 +251,7 @@ impl Session {
     pub fn load(&mut self, path: &Path, source: &str) -> Reload {
         let name = path.to_string_lossy();
         let started = Instant::now();
+        self.reclaim();
         let loader = &mut self.loader;
         let result = guarded_load(&name, || loader.load_source(&name, source));
         let took = started.elapsed();
@@ -332,6 +336,7 @@ impl Session {
     /// reports, now and while it plays, are the file's.
     pub fn eval_at(&mut self, name: &str, source: &str, (line, col): (u32, u32)) -> Reload {
         let started = Instant::now();
+        self.reclaim();
         let running: Vec<String> = self.current.iter().map(|s| s.id.clone()).collect();
         let loader = &mut self.loader;
         self.value = None;
@@ -607,7 +612,9 @@ impl Session {
             }
         }
         let mut lines = Vec::new();
-        for f in self.controller.collect() {
+        let mut faults = std::mem::take(&mut self.pending_faults);
+        faults.extend(self.controller.collect());
+        for f in faults {
             let (location, message) = self.fault_place(&f);
             let silenced = format!("(signal '{}' silenced)", f.id);
             lines.push(match &location {
@@ -630,6 +637,17 @@ impl Session {
             ));
         }
         lines
+    }
+
+    /// Gives back the state of ids gone for a while, and frees what no live patch plays
+    /// (see [`Loader::reclaim`](flux_js::Loader::reclaim)); before each load.
+    fn reclaim(&mut self) {
+        // Patches the engine handed back, first: what only they played is free.
+        let faults = self.controller.collect();
+        self.pending_faults.extend(faults);
+        let playing: Vec<String> = self.current.iter().map(|s| s.id.clone()).collect();
+        let (epoch, alive) = (self.controller.generation(), self.controller.oldest_live());
+        self.loader.reclaim(&playing, epoch, alive, Instant::now());
     }
 
     /// A fault's place and message: errors from the code carry their own place

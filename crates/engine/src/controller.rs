@@ -1,7 +1,7 @@
 //! The main thread's handle on the engine: sends commands and patches, takes back the
 //! patches the engine is done with and the faults it reported.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 
 use rtrb::{Consumer, Producer};
@@ -42,6 +42,8 @@ pub struct Controller {
     pub(crate) generation: u64,
     /// Signals sent to the engine and not yet handed back, by key: to name their faults.
     pub(crate) names: HashMap<u64, Name>,
+    /// Generations of the patches sent and not handed back yet.
+    pub(crate) live: BTreeSet<u64>,
     pub(crate) next_key: u64,
     pub(crate) pending: VecDeque<Command>,
     /// Commands dropped because `pending` was full.
@@ -94,6 +96,7 @@ impl Controller {
             };
             self.names.insert(s.key, name);
         }
+        self.live.insert(self.generation);
         let fade = self.fade;
         self.send(Command::Swap {
             patch: Box::new(patch),
@@ -197,6 +200,7 @@ impl Controller {
                 for s in &patch.signals {
                     self.names.remove(&s.key);
                 }
+                self.live.remove(&patch.generation);
             }
             return;
         }
@@ -243,6 +247,7 @@ impl Controller {
             for s in &patch.signals {
                 self.names.remove(&s.key);
             }
+            self.live.remove(&patch.generation);
         }
         faults
     }
@@ -276,6 +281,18 @@ impl Controller {
             fault,
             location,
         }
+    }
+
+    /// The generation of the last patch sent (0 before the first).
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// The oldest generation of a patch the engine may still play: every patch before it
+    /// has been handed back (see [`collect`](Self::collect)). State that only older patches
+    /// used can be given to new signals.
+    pub fn oldest_live(&self) -> u64 {
+        self.live.first().copied().unwrap_or(self.generation + 1)
     }
 
     /// The live counters.

@@ -184,6 +184,7 @@ pub fn engine(config: EngineConfig, state: Arc<StateMemory>) -> (Controller, Eng
         counters,
         generation: 0,
         names: HashMap::new(),
+        live: std::collections::BTreeSet::new(),
         next_key: 0,
         config,
         pending: VecDeque::new(),

@@ -187,9 +187,10 @@ impl Hooks {
                     let mut alloc = alloc.lock().map_err(|_| {
                         rquickjs::Exception::throw_internal(&ctx, "the state allocator is poisoned")
                     })?;
-                    let (block, new) = alloc.unit(&key, len as usize).map_err(|full| {
-                        rquickjs::Exception::throw_range(&ctx, &full.to_string())
-                    })?;
+                    let (block, new) =
+                        alloc.unit_of(&signal, &key, len as usize).map_err(|full| {
+                            rquickjs::Exception::throw_range(&ctx, &full.to_string())
+                        })?;
                     if new {
                         state.touch(block);
                     }

@@ -28,7 +28,7 @@ mod trial;
 pub use diag::{Diagnostic, Location};
 pub use loader::{
     Action, LoadOptions, Loaded, Loader, SignalInfo, TierChoice, UnitReport, MAX_FIRST_COL,
-    MAX_FIRST_LINE,
+    MAX_FIRST_LINE, RECLAIM_AFTER,
 };
 pub use modules::{read_source, MAX_SOURCE_BYTES};
 pub use trial::Trial;

@@ -275,9 +275,15 @@ pub struct Loader {
     scratch: Option<Arc<StateMemory>>,
     /// A loader that runs trial loads for another: it runs no trial load of its own.
     twin: bool,
+    /// Ids with state that were not playing at a reclaim, and since when.
+    gone: HashMap<String, Instant>,
     /// The transport, for the tempo and beat a trial starts at.
     clock: Option<flux_engine::ClockReader>,
 }
+
+/// How long an id must have been gone (not playing) before [`Loader::reclaim`] gives its
+/// state back.
+pub const RECLAIM_AFTER: Duration = Duration::from_secs(60);
 
 impl Loader {
     /// A loader over `state`, handing out blocks with `alloc`.
@@ -295,6 +301,7 @@ impl Loader {
             last_imports: None,
             scratch: None,
             twin: false,
+            gone: HashMap::new(),
             clock: None,
         }
     }
@@ -312,6 +319,32 @@ impl Loader {
     /// The state memory signals use.
     pub fn state(&self) -> &Arc<StateMemory> {
         &self.state
+    }
+
+    /// Gives back the state of ids that have not been `playing` at any reclaim for
+    /// [`RECLAIM_AFTER`], so a long set never runs out of state memory (such an id that
+    /// comes back starts from zero), and frees what no live patch may play any more.
+    /// `epoch` is the last patch generation sent, `alive` the oldest one the engine may
+    /// still play ([`flux_engine::Controller::oldest_live`]): state given back now is
+    /// handed out again only once every patch up to `epoch` has ended.
+    pub fn reclaim(&mut self, playing: &[String], epoch: u64, alive: u64, now: Instant) {
+        let Ok(mut alloc) = self.alloc.lock() else {
+            return;
+        };
+        alloc.set_epoch(epoch);
+        let ids: Vec<String> = alloc.ids().map(str::to_owned).collect();
+        for id in ids {
+            if playing.contains(&id) {
+                self.gone.remove(&id);
+                continue;
+            }
+            let since = *self.gone.entry(id.clone()).or_insert(now);
+            if now.saturating_duration_since(since) >= RECLAIM_AFTER {
+                alloc.release(&id);
+                self.gone.remove(&id);
+            }
+        }
+        alloc.recycle(alive, &self.state);
     }
 
     /// Slots of the state memory handed out so far (blocks, units, guards).

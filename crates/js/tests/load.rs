@@ -586,3 +586,52 @@ fn an_invalid_regular_expression_is_reported_at_its_place() {
         .to_string();
     assert!(err.starts_with("song.js:20:"), "{err}");
 }
+
+#[test]
+fn a_long_set_of_new_ids_never_runs_out_of_state() {
+    // 65,536 slots: without reclaiming, about 13 ids with a 0.1 s delay line fill them.
+    let mut loader = loader(1);
+    let start = Instant::now();
+    let mut high = 0;
+    for i in 0..200u64 {
+        let id = format!("v{i}");
+        let source = format!(
+            "import {{ flux, delay }} from './flux.js';\n\
+             flux('{id}', (mem, idx) => {{ const d = delay(0.1); \
+             return {{ update: (sr) => d(0.1, 0.05) }}; }});\n"
+        );
+        // A reload a minute after the one before; the engine has ended every patch but the
+        // playing one (generation i).
+        let playing = [format!("v{}", i.saturating_sub(1))];
+        loader.reclaim(&playing, i, i, start + Duration::from_secs(61 * i));
+        let loaded = loader
+            .load_source("set.js", &source)
+            .unwrap_or_else(|e| panic!("load {i}: {e}"));
+        assert_eq!(loaded.signals[0].id, id);
+        high = high.max(loader.allocator_used());
+    }
+    assert!(high < 65_536 / 2, "the state used went up to {high} slots");
+}
+
+#[test]
+fn an_id_back_within_a_minute_keeps_its_state() {
+    let mut loader = loader(1);
+    let start = Instant::now();
+    let tone = "import { flux } from './flux.js';\n\
+        flux('a', (mem, idx) => { mem[idx] = mem[idx] || 0.5; return { update: () => 0 }; });\n";
+    let a = loader.load_source("set.js", tone).unwrap().signals[0].block;
+    loader.state().set(a.offset, 0.75);
+    let other = "import { flux } from './flux.js';\nflux('b', () => ({ update: () => 0 }));\n";
+    loader.reclaim(&["a".to_owned()], 1, 1, start);
+    loader.load_source("set.js", other).unwrap();
+    loader.reclaim(&["b".to_owned()], 2, 2, start + Duration::from_secs(30));
+    loader.load_source("set.js", other).unwrap();
+    loader.reclaim(&["b".to_owned()], 3, 3, start + Duration::from_secs(59));
+    let back = loader.load_source("set.js", tone).unwrap().signals[0].block;
+    assert_eq!(back, a);
+    assert_eq!(
+        loader.state().get(a.offset),
+        Some(0.75),
+        "its state is kept"
+    );
+}
