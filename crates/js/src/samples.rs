@@ -105,9 +105,119 @@ pub(crate) fn place(
     })
 }
 
-/// Decodes a WAV file (integer PCM of 8 to 32 bits, or 32-bit float) to mono f64 samples in
-/// [-1, 1], and its sample rate.
+/// Most frames a sound file may decode to: what the default state memory holds (a
+/// compressed file can hold far more than its size suggests).
+pub const MAX_SAMPLE_FRAMES: usize = flux_engine::DEFAULT_SLOTS;
+
+/// Decodes a sound file to mono f64 samples in [-1, 1], and its sample rate: a WAV file
+/// (`.wav`, `.wave`) with hound, anything else (FLAC, Ogg Vorbis) with symphonia.
 fn decode(path: &PathBuf) -> Result<(Vec<f64>, u32), String> {
+    let wav = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("wav") || e.eq_ignore_ascii_case("wave"));
+    if wav {
+        decode_wav(path)
+    } else {
+        decode_other(path)
+    }
+}
+
+/// Decodes a FLAC or Ogg Vorbis file (any format symphonia is built with here) to mono.
+fn decode_other(path: &PathBuf) -> Result<(Vec<f64>, u32), String> {
+    use symphonia::core::audio::SampleBuffer;
+    use symphonia::core::codecs::DecoderOptions;
+    use symphonia::core::errors::Error;
+    use symphonia::core::formats::FormatOptions;
+    use symphonia::core::io::MediaSourceStream;
+    use symphonia::core::meta::MetadataOptions;
+    use symphonia::core::probe::Hint;
+
+    let fail = |e: &dyn std::fmt::Display| {
+        format!(
+            "cannot decode {} as a sound file (WAV, FLAC or Ogg Vorbis): {e}",
+            path.display()
+        )
+    };
+    let file = std::fs::File::open(path).map_err(|e| fail(&e))?;
+    let stream = MediaSourceStream::new(Box::new(file), Default::default());
+    let mut hint = Hint::new();
+    if let Some(ext) = path.extension().and_then(|e| e.to_str()) {
+        hint.with_extension(ext);
+    }
+    let probed = symphonia::default::get_probe()
+        .format(
+            &hint,
+            stream,
+            &FormatOptions::default(),
+            &MetadataOptions::default(),
+        )
+        .map_err(|e| fail(&e))?;
+    let mut format = probed.format;
+    let track = format
+        .default_track()
+        .ok_or_else(|| fail(&"it holds no audio track"))?;
+    let (track_id, params) = (track.id, track.codec_params.clone());
+    let rate = params
+        .sample_rate
+        .ok_or_else(|| fail(&"it gives no sample rate"))?;
+    let mut decoder = symphonia::default::get_codecs()
+        .make(&params, &DecoderOptions::default())
+        .map_err(|e| fail(&e))?;
+    let mut mono = Vec::new();
+    let mut buffer: Option<SampleBuffer<f32>> = None;
+    loop {
+        let packet = match format.next_packet() {
+            Ok(packet) => packet,
+            Err(Error::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
+            Err(Error::ResetRequired) => break,
+            Err(e) => return Err(fail(&e)),
+        };
+        if packet.track_id() != track_id {
+            continue;
+        }
+        let decoded = match decoder.decode(&packet) {
+            Ok(decoded) => decoded,
+            // A damaged packet is skipped, as players do.
+            Err(Error::DecodeError(_)) => continue,
+            Err(e) => return Err(fail(&e)),
+        };
+        let spec = *decoded.spec();
+        let channels = spec.channels.count().max(1);
+        let needed = decoded.capacity() * channels;
+        if buffer.as_ref().is_none_or(|b| b.capacity() < needed) {
+            buffer = Some(SampleBuffer::new(decoded.capacity() as u64, spec));
+        }
+        let Some(buf) = buffer.as_mut() else { continue };
+        buf.copy_interleaved_ref(decoded);
+        mono.extend(
+            buf.samples()
+                .chunks(channels)
+                .map(|frame| mix(frame.iter().map(|&s| f64::from(s)), channels)),
+        );
+        if mono.len() > MAX_SAMPLE_FRAMES {
+            return Err(format!(
+                "{} decodes to more than {MAX_SAMPLE_FRAMES} frames; sound files up to that are read",
+                path.display()
+            ));
+        }
+    }
+    Ok((mono, rate.max(1)))
+}
+
+/// One frame of `channels` samples mixed to mono, clamped to [-1, 1] (0 for what is not a
+/// number).
+fn mix(frame: impl Iterator<Item = f64>, channels: usize) -> f64 {
+    let x = frame.sum::<f64>() / channels as f64;
+    if x.is_finite() {
+        x.clamp(-1.0, 1.0)
+    } else {
+        0.0
+    }
+}
+
+/// Decodes a WAV file (integer PCM of 8 to 32 bits, or 32-bit float).
+fn decode_wav(path: &PathBuf) -> Result<(Vec<f64>, u32), String> {
     let fail = |e: hound::Error| format!("cannot decode {} as a WAV file: {e}", path.display());
     let reader = hound::WavReader::open(path).map_err(fail)?;
     let spec = reader.spec();
@@ -129,15 +239,7 @@ fn decode(path: &PathBuf) -> Result<(Vec<f64>, u32), String> {
     };
     let mono = raw
         .chunks(channels)
-        .map(|frame| {
-            let sum: f64 = frame.iter().sum();
-            let x = sum / channels as f64;
-            if x.is_finite() {
-                x.clamp(-1.0, 1.0)
-            } else {
-                0.0
-            }
-        })
+        .map(|frame| mix(frame.iter().copied(), channels))
         .collect();
     Ok((mono, spec.sample_rate.max(1)))
 }

@@ -1,6 +1,7 @@
 //! `sampler(path)`: a WAV file next to the signals file, played from its start on a
 //! trigger, to the frame, at any rate, the same on both tiers; read again when it changes;
-//! refused with a message naming it when it is outside the folder or not a WAV file.
+//! refused with a message naming it when it is outside the folder or not a sound file;
+//! FLAC and Ogg Vorbis decode as WAV does.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -190,4 +191,79 @@ fn files_outside_the_folder_or_not_wav_are_refused_with_their_name() {
         assert!(text.contains(want), "{text}");
         assert_eq!((d.location.line, d.location.col), (1, 29), "{text}");
     }
+}
+
+/// Copies the committed sound `name` (crates/js/tests/sounds, made by
+/// scripts/make-test-sounds.sh) into `dir`.
+fn sound(dir: &Path, name: &str) {
+    let from = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/sounds")
+        .join(name);
+    std::fs::copy(from, dir.join(name)).unwrap();
+}
+
+/// Plays `name` once from frame 0, on both tiers, for 9,600 frames (its length).
+fn play_sound(dir: &Path, name: &str) -> Vec<f32> {
+    both(
+        dir,
+        &format!(
+            "flux('s', () => {{ const k = sampler('{name}'); return {{ update: () => k(1) }}; }});"
+        ),
+        9600,
+    )
+}
+
+#[test]
+fn flac_decodes_to_the_samples_of_the_same_wav_file() {
+    let dir = folder("flac");
+    sound(&dir, "sine-440.wav");
+    sound(&dir, "sine-440.flac");
+    let wav = play_sound(&dir, "sine-440.wav");
+    let flac = play_sound(&dir, "sine-440.flac");
+    assert!(wav.iter().any(|&x| x > 0.4), "the WAV plays");
+    assert_eq!(flac, wav, "FLAC is lossless: the same samples");
+}
+
+#[test]
+fn ogg_vorbis_decodes_to_the_same_tone() {
+    let dir = folder("ogg");
+    sound(&dir, "sine-440.wav");
+    sound(&dir, "sine-440.ogg");
+    let wav = play_sound(&dir, "sine-440.wav");
+    let ogg = play_sound(&dir, "sine-440.ogg");
+    // Lossy: the same pitch and level, not the same samples. Measured away from the ends.
+    let middle = |x: &[f32]| x[2400..7200].to_vec();
+    let crossings = |x: &[f32]| x.windows(2).filter(|w| w[0] < 0.0 && w[1] >= 0.0).count();
+    assert_eq!(crossings(&middle(&ogg)), crossings(&middle(&wav)));
+    let rms =
+        |x: &[f32]| (x.iter().map(|&s| f64::from(s).powi(2)).sum::<f64>() / x.len() as f64).sqrt();
+    let db = 20.0 * (rms(&middle(&ogg)) / rms(&middle(&wav))).log10();
+    assert!(db.abs() < 0.2, "{db} dB");
+    let error = middle(&ogg)
+        .iter()
+        .zip(middle(&wav))
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
+    assert!(error < 0.02, "largest difference {error}");
+}
+
+#[test]
+fn a_file_that_is_not_sound_is_refused_with_its_name() {
+    let dir = folder("notsound");
+    std::fs::write(dir.join("noise.flac"), b"fLaC but not really").unwrap();
+    std::fs::write(
+        dir.join("main.js"),
+        "flux('s', () => { const k = sampler('noise.flac'); return { update: () => k(1) }; });",
+    )
+    .unwrap();
+    let (mut loader, _ctl, _eng) = rig(TierChoice::Auto);
+    let err = loader
+        .load_file(&dir.join("main.js"))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("noise.flac"), "{err}");
+    assert!(
+        err.contains("as a sound file (WAV, FLAC or Ogg Vorbis)"),
+        "{err}"
+    );
 }
