@@ -148,7 +148,7 @@ pub fn run(args: PlayArgs) -> anyhow::Result<ExitCode> {
     // Watch before the first read, so no save between the two goes unseen.
     let mut watcher = Watcher::new(&args.file)?;
     let source = flux_js::read_source(&args.file)
-        .map_err(|e| anyhow::anyhow!("cannot load {}: {e}", args.file.display()))?;
+        .map_err(|e| anyhow::anyhow!("{}", e.line(&args.file.display().to_string())))?;
     // Listen first, so a busy scope port is reported before the sound starts.
     let scope_listener = args.scope.map(scope::Listener::bind).transpose()?;
     let mut control = crate::control::Control::start(&args.control)?;
@@ -503,7 +503,7 @@ fn reload(session: &mut Session, path: &Path, last: &mut String, forced: bool) -
     }
     let text = match flux_js::read_source(path) {
         Ok(text) => text,
-        Err(e) => return Some(format!("{name}: cannot load the file: {e}")),
+        Err(e) => return Some(e.line(&name)),
     };
     if text.is_empty() {
         return Some(format!(

@@ -114,8 +114,8 @@ pub fn run(args: RenderArgs) -> anyhow::Result<ExitCode> {
     session.set_fade(args.engine.fade_frames(sample_rate));
 
     let file_name = args.file.display().to_string();
-    let source = flux_js::read_source(&args.file)
-        .map_err(|e| anyhow::anyhow!("cannot load {file_name}: {e}"))?;
+    let source =
+        flux_js::read_source(&args.file).map_err(|e| anyhow::anyhow!("{}", e.line(&file_name)))?;
     if let Reload::Failed { diagnostic, .. } = session.load(&args.file, &source) {
         eprintln!("{}", crate::text::escape(&diagnostic.to_string()));
         return Ok(ExitCode::FAILURE);
@@ -157,7 +157,7 @@ pub fn run(args: RenderArgs) -> anyhow::Result<ExitCode> {
             let name = file.display().to_string();
             let line = match flux_js::read_source(&file) {
                 Ok(text) => session.load(&file, &text).line(&name),
-                Err(e) => format!("{name}: cannot load the file: {e} (sound unchanged)"),
+                Err(e) => format!("{} (sound unchanged)", e.line(&name)),
             };
             say(&format!(
                 "{:.3} s: {line}",

@@ -328,6 +328,80 @@ pub fn bad_regex(source: &str, module: bool) -> Option<(u32, u32, String)> {
     Some((line, col, diagnostic.message.to_string()))
 }
 
+/// The place `(line, col)` of the only loop of `source` outside every function (`while`,
+/// `do`, `for` at the top level), or `None` when there is none or more than one.
+///
+/// QuickJS names no place when it stops a file that runs too long while loading; such a
+/// loop is where it most likely was.
+pub fn only_top_level_loop(source: &str, module: bool) -> Option<(u32, u32)> {
+    let allocator = Allocator::default();
+    let program = parse(&allocator, source, module)?;
+    let mut finder = TopLevelLoops {
+        depth: 0,
+        found: Vec::new(),
+    };
+    finder.visit_program(&program);
+    match finder.found[..] {
+        [offset] => Some(crate::LineIndex::new(source).position(offset)),
+        _ => None,
+    }
+}
+
+/// Collects the start of every loop outside functions.
+struct TopLevelLoops {
+    depth: usize,
+    found: Vec<u32>,
+}
+
+impl<'a> Visit<'a> for TopLevelLoops {
+    fn visit_function(&mut self, it: &Function<'a>, flags: ScopeFlags) {
+        self.depth += 1;
+        walk::walk_function(self, it, flags);
+        self.depth -= 1;
+    }
+
+    fn visit_arrow_function_expression(&mut self, it: &ArrowFunctionExpression<'a>) {
+        self.depth += 1;
+        walk::walk_arrow_function_expression(self, it);
+        self.depth -= 1;
+    }
+
+    fn visit_while_statement(&mut self, it: &oxc_ast::ast::WhileStatement<'a>) {
+        if self.depth == 0 {
+            self.found.push(it.span.start);
+        }
+        walk::walk_while_statement(self, it);
+    }
+
+    fn visit_do_while_statement(&mut self, it: &oxc_ast::ast::DoWhileStatement<'a>) {
+        if self.depth == 0 {
+            self.found.push(it.span.start);
+        }
+        walk::walk_do_while_statement(self, it);
+    }
+
+    fn visit_for_statement(&mut self, it: &oxc_ast::ast::ForStatement<'a>) {
+        if self.depth == 0 {
+            self.found.push(it.span.start);
+        }
+        walk::walk_for_statement(self, it);
+    }
+
+    fn visit_for_in_statement(&mut self, it: &oxc_ast::ast::ForInStatement<'a>) {
+        if self.depth == 0 {
+            self.found.push(it.span.start);
+        }
+        walk::walk_for_in_statement(self, it);
+    }
+
+    fn visit_for_of_statement(&mut self, it: &oxc_ast::ast::ForOfStatement<'a>) {
+        if self.depth == 0 {
+            self.found.push(it.span.start);
+        }
+        walk::walk_for_of_statement(self, it);
+    }
+}
+
 #[derive(Debug)]
 struct Insertion {
     offset: u32,

@@ -30,5 +30,5 @@ pub use loader::{
     Action, LoadOptions, Loaded, Loader, SignalInfo, TierChoice, UnitReport, MAX_FIRST_COL,
     MAX_FIRST_LINE, RECLAIM_AFTER,
 };
-pub use modules::{read_source, MAX_SOURCE_BYTES};
+pub use modules::{read_source, SourceError, MAX_SOURCE_BYTES};
 pub use trial::Trial;

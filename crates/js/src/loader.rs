@@ -383,13 +383,16 @@ impl Loader {
     pub fn load_file(&mut self, path: &Path) -> Result<Loaded, Diagnostic> {
         let started = Instant::now();
         let name = path.to_string_lossy().into_owned();
-        let source = read_source(path).map_err(|e| Diagnostic {
-            location: Location {
-                file: name.clone(),
-                line: 1,
-                col: 1,
-            },
-            message: format!("cannot load the file: {e}"),
+        let source = read_source(path).map_err(|e| {
+            let (line, col) = e.place.unwrap_or((1, 1));
+            Diagnostic {
+                location: Location {
+                    file: name.clone(),
+                    line,
+                    col,
+                },
+                message: format!("cannot load the file: {e}"),
+            }
         })?;
         self.load_inner(&name, &source, started, &[])
     }
@@ -627,6 +630,20 @@ impl Loader {
                         )
                     } else {
                         message
+                    };
+                    // QuickJS names no place for where it stopped: the file's only loop
+                    // outside functions, when it has one, is the likely one.
+                    let location = match (fired, location) {
+                        (true, at) if at.as_ref().is_none_or(|l| (l.line, l.col) == (1, 1)) => {
+                            flux_jit::analyze::only_top_level_loop(source, is_module)
+                                .map(|(line, col)| Location {
+                                    file: name.to_owned(),
+                                    line,
+                                    col,
+                                })
+                                .or(at)
+                        }
+                        (_, at) => at,
                     };
                     Diagnostic {
                         location: location.unwrap_or_else(|| Location {

@@ -116,7 +116,7 @@ pub const MAX_SOURCE_BYTES: u64 = 4 << 20;
 /// # Errors
 ///
 /// Why the file cannot be used, without any of its content.
-pub fn read_source(path: &Path) -> Result<String, String> {
+pub fn read_source(path: &Path) -> Result<String, SourceError> {
     use std::io::Read;
     let kind = |m: &std::fs::Metadata| {
         let t = m.file_type();
@@ -150,14 +150,63 @@ pub fn read_source(path: &Path) -> Result<String, String> {
         .read_to_end(&mut bytes)
         .map_err(|e| format!("cannot read it: {e}"))?;
     if bytes.len() as u64 > MAX_SOURCE_BYTES {
-        return Err(too_big(bytes.len() as u64));
+        return Err(too_big(bytes.len() as u64).into());
     }
     String::from_utf8(bytes).map_err(|e| {
-        format!(
-            "it is not UTF-8 text (a bad byte at offset {})",
-            e.utf8_error().valid_up_to()
-        )
+        let bytes = e.as_bytes();
+        let bad = e.utf8_error().valid_up_to();
+        // The place of the bad byte: its line, and its column in characters.
+        let before = &bytes[..bad];
+        let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+        let start = before
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |i| i + 1);
+        let col = String::from_utf8_lossy(&before[start..]).chars().count() + 1;
+        SourceError {
+            message: format!("it is not UTF-8 text (a byte 0x{:02x})", bytes[bad]),
+            place: Some((
+                u32::try_from(line).unwrap_or(u32::MAX),
+                u32::try_from(col).unwrap_or(u32::MAX),
+            )),
+        }
     })
+}
+
+/// Why a signals file or module cannot be read, and where in it, when a place is known
+/// (a byte that is not UTF-8).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceError {
+    /// What is wrong, without any of the file's content.
+    pub message: String,
+    /// Line and column (from 1) of the fault in the file.
+    pub place: Option<(u32, u32)>,
+}
+
+impl std::fmt::Display for SourceError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl From<String> for SourceError {
+    fn from(message: String) -> Self {
+        Self {
+            message,
+            place: None,
+        }
+    }
+}
+
+impl SourceError {
+    /// `name:line:col: cannot load the file: message`, or `name: cannot load ...` without
+    /// a place.
+    pub fn line(&self, name: &str) -> String {
+        match self.place {
+            Some((line, col)) => format!("{name}:{line}:{col}: cannot load the file: {self}"),
+            None => format!("{name}: cannot load the file: {self}"),
+        }
+    }
 }
 
 fn too_big(len: u64) -> String {
@@ -437,7 +486,15 @@ impl ModuleLoader for FileLoader {
             .0
             .check(Path::new(name))
             .map_err(|why| self.0.refuse(place.clone(), &spec, &why))?;
-        let source = read_source(&real).map_err(|why| self.0.refuse(place, &spec, &why))?;
+        let source = read_source(&real).map_err(|why| {
+            let why = match why.place {
+                Some((line, col)) => {
+                    format!("{} at {}:{line}:{col}", why.message, real.display())
+                }
+                None => why.message,
+            };
+            self.0.refuse(place, &spec, &why)
+        })?;
         if let Some((line, col, why)) = flux_jit::analyze::too_deep(&source) {
             let here = Location {
                 file: name.to_owned(),

@@ -635,3 +635,41 @@ fn an_id_back_within_a_minute_keeps_its_state() {
         "its state is kept"
     );
 }
+
+#[test]
+fn a_byte_that_is_not_utf8_is_reported_at_its_line_and_column() {
+    let dir = std::env::temp_dir().join(format!("flux-utf8-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let main = dir.join("main.js");
+    std::fs::write(
+        &main,
+        b"import { flux } from './flux.js';\nconst s = '\xc3\xa9\xff';\n",
+    )
+    .unwrap();
+    let err = loader(1).load_file(&main).unwrap_err();
+    assert_eq!(err.location.line, 2);
+    assert_eq!(err.location.col, 13, "after the 'é' that is valid");
+    assert!(
+        err.message.ends_with("it is not UTF-8 text (a byte 0xff)"),
+        "{err}"
+    );
+    std::fs::write(dir.join("bad.js"), b"export const y = 1;\n// caf\xe9\n").unwrap();
+    std::fs::write(
+        &main,
+        "import { flux } from './flux.js';\nimport { y } from './bad.js';\n",
+    )
+    .unwrap();
+    let err = loader(1).load_file(&main).unwrap_err().to_string();
+    assert!(err.contains("(a byte 0xe9) at "), "{err}");
+    assert!(err.contains("bad.js:2:7"), "{err}");
+}
+
+#[test]
+fn an_endless_loop_at_the_top_level_is_reported_at_the_loop() {
+    let source = "import { flux } from './flux.js';\nlet i = 0;\n\n  while (true) { i++; }\n";
+    let err = loader(1).load_source("song.js", source).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "song.js:4:3: the file ran longer than 500 ms while loading (an endless loop?)"
+    );
+}

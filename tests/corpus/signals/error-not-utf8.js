@@ -1,3 +1,3 @@
-// expect: error 1:1 not UTF-8
+// expect: error 3:4 not UTF-8
 flux("a", () => ({ update: () => 0 }));
 // ÿş bad bytes
