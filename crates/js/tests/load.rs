@@ -673,3 +673,14 @@ fn an_endless_loop_at_the_top_level_is_reported_at_the_loop() {
         "song.js:4:3: the file ran longer than 500 ms while loading (an endless loop?)"
     );
 }
+
+#[test]
+fn what_a_load_prints_is_shown_once_whether_it_fails_or_not() {
+    let mut loader = loader(1);
+    let failing = "console.log('before the throw');\nthrow new Error('no');\n";
+    loader.load_source("song.js", failing).unwrap_err();
+    assert_eq!(loader.drain_logs().0, ["before the throw"]);
+    let good = "console.log('loading');\nflux('a', () => ({ update: () => 0 }));\n";
+    loader.load_source("song.js", good).unwrap();
+    assert_eq!(loader.drain_logs().0, ["loading"]);
+}

@@ -49,8 +49,25 @@ impl Loader {
             },
         );
         let mut twin = self.twin(scratch.clone(), alloc);
-        let loaded = twin.load_inner(name, source, Instant::now(), running)?;
-        Ok(TrialLoad { loaded, scratch })
+        let result = twin.load_inner(name, source, Instant::now(), running);
+        // What a load that fails here leaves behind is the trial's: the imports it reached
+        // (watched, so a fix reloads) and what it printed.
+        self.last_imports = twin.last_imports.take();
+        if result.is_err() {
+            let (lines, dropped) = twin.drain_logs();
+            for line in lines {
+                if self.log_tx.try_send(line).is_err() {
+                    self.logs_dropped
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+            }
+            self.logs_dropped
+                .fetch_add(dropped, std::sync::atomic::Ordering::Relaxed);
+        }
+        Ok(TrialLoad {
+            loaded: result?,
+            scratch,
+        })
     }
 
     /// Runs the pre-flight trial of every signal of `loaded` on the copy of the state its
@@ -119,7 +136,7 @@ impl Loader {
     }
 
     /// A loader like this one, on `state` with `alloc`, that runs everything on the
-    /// JavaScript tier, keeps no logs and runs no trials of its own.
+    /// JavaScript tier, keeps its logs to itself and runs no trials of its own.
     fn twin(&self, state: Arc<StateMemory>, alloc: StateAllocator) -> Loader {
         let mut options = self.options.clone();
         options.tier = TierChoice::Js;
