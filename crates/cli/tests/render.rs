@@ -230,7 +230,7 @@ fn render_refuses_bad_arguments_with_a_message() {
     ]));
     assert_eq!(o.status.code(), Some(2));
     assert!(
-        stderr(&o).contains("cannot load /no/such/file.js"),
+        stderr(&o).contains("/no/such/file.js: cannot load the file: cannot read it"),
         "{}",
         stderr(&o)
     );
