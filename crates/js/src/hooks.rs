@@ -39,6 +39,8 @@ pub(crate) struct Hooks {
     pub(crate) imports: crate::modules::Imports,
     /// Sounds decoded by earlier loads.
     pub(crate) samples: crate::samples::SampleCache,
+    /// This is a trial load, on a copy of the state (the real load follows).
+    pub(crate) trial: bool,
 }
 
 /// A script of the API that every load evaluates (the prelude, the unit library), kept as
@@ -213,15 +215,22 @@ impl Hooks {
             self.imports,
             self.samples,
         );
-        let sample_rate = self.sample_rate;
+        let (sample_rate, trial) = (self.sample_rate, self.trial);
         hooks.set(
             "sample",
             Function::new(ctx.clone(), move |ctx: Ctx<'_>, name: String| {
-                let placed =
-                    crate::samples::place(&name, &imports, &alloc, &state, &samples, sample_rate)
-                        .map_err(|why| {
-                        rquickjs::Exception::throw_range(&ctx, &format!("sampler('{name}'): {why}"))
-                    })?;
+                let placed = crate::samples::place(
+                    &name,
+                    &imports,
+                    &alloc,
+                    &state,
+                    &samples,
+                    sample_rate,
+                    trial,
+                )
+                .map_err(|why| {
+                    rquickjs::Exception::throw_range(&ctx, &format!("sampler('{name}'): {why}"))
+                })?;
                 Ok::<Vec<f64>, rquickjs::Error>(vec![
                     placed.offset as f64,
                     placed.frames as f64,

@@ -14,9 +14,15 @@ use crate::modules::Imports;
 pub const MAX_SAMPLE_BYTES: u64 = 256 << 20;
 
 /// Sounds decoded so far, by key (path, modification time and size): their length in
-/// frames and sample rate. Kept by the loader for its life, so a reload finds a sound in
-/// the state memory without decoding it again.
-pub(crate) type SampleCache = Arc<Mutex<HashMap<String, (usize, u32)>>>;
+/// frames, sample rate, and the decoded samples until a load has written them where they
+/// stay (a trial load decodes a new sound; the real load that follows writes the same
+/// samples without decoding them again). Kept by the loader for its life, so a reload
+/// finds a sound in the state memory without decoding it again.
+pub(crate) type SampleCache = Arc<Mutex<HashMap<String, Known>>>;
+
+/// A decoded sound as the cache knows it: frames, sample rate, and the samples while no
+/// real load has written them yet.
+pub(crate) type Known = (usize, u32, Option<Arc<[f64]>>);
 
 /// Where a sound lies in the state memory, as the library's `sampler` reads it.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -31,7 +37,8 @@ pub(crate) struct Placed {
 
 /// Finds `name` (relative to the signals file's folder, within the folder rules of
 /// imports), decodes it unless the same file (path, time, size) is in the memory already,
-/// and places it there.
+/// and places it there. A `trial` load (on a copy of the memory) keeps what it decoded for
+/// the real load that follows.
 ///
 /// # Errors
 ///
@@ -43,6 +50,7 @@ pub(crate) fn place(
     state: &StateMemory,
     cache: &SampleCache,
     sample_rate: u32,
+    trial: bool,
 ) -> Result<Placed, String> {
     let real = imports.resolve_file(name)?;
     let meta =
@@ -67,12 +75,12 @@ pub(crate) fn place(
         real.display(),
         meta.len()
     );
-    let known = cache.lock().ok().and_then(|c| c.get(&key).copied());
-    let (frames, rate, decoded) = match known {
-        Some((frames, rate)) => (frames, rate, None),
+    let known = cache.lock().ok().and_then(|c| c.get(&key).cloned());
+    let (frames, rate, mut decoded) = match known {
+        Some((frames, rate, samples)) => (frames, rate, samples),
         None => {
             let (samples, rate) = decode(&real)?;
-            (samples.len(), rate, Some(samples))
+            (samples.len(), rate, Some(Arc::from(samples)))
         }
     };
     if frames < 2 {
@@ -86,17 +94,21 @@ pub(crate) fn place(
         .map_err(|_| "the state allocator is poisoned".to_owned())?
         .unit(&key, frames)
         .map_err(|e| e.to_string())?;
-    if new || decoded.is_some() {
-        let samples = match decoded {
+    if new {
+        let samples = match decoded.take() {
             Some(s) => s,
-            None => decode(&real)?.0,
+            None => Arc::from(decode(&real)?.0),
         };
         for (i, x) in samples.iter().enumerate() {
             state.set(block.offset + i, *x);
         }
+        // A trial load keeps them for the real load that follows; a real load is done.
+        decoded = trial.then_some(samples);
+    } else if !trial {
+        decoded = None;
     }
     if let Ok(mut c) = cache.lock() {
-        c.insert(key, (frames, rate));
+        c.insert(key, (frames, rate, decoded));
     }
     Ok(Placed {
         offset: block.offset,

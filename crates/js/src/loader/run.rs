@@ -100,6 +100,7 @@ impl Loader {
             library: crate::hooks::names_library(source),
             imports: imports.clone(),
             samples: self.samples.clone(),
+            trial: self.twin,
         };
         let (entries, requests, actions, globals, updates, value) =
             context.with(|ctx| -> Result<_, Diagnostic> {
