@@ -263,7 +263,7 @@ pub struct Loader {
     last_imports: Option<Imports>,
     /// The copy of the state that trial loads and pre-flight trials run on, made at the
     /// first load.
-    scratch: Option<Arc<StateMemory>>,
+
     /// A loader that runs trial loads for another: it runs no trial load of its own.
     twin: bool,
     /// Ids with state that were not playing at a reclaim, and since when.
@@ -290,7 +290,6 @@ impl Loader {
             log_rx,
             logs_dropped: Arc::new(AtomicU64::new(0)),
             last_imports: None,
-            scratch: None,
             twin: false,
             gone: HashMap::new(),
             clock: None,

@@ -684,3 +684,29 @@ fn what_a_load_prints_is_shown_once_whether_it_fails_or_not() {
     loader.load_source("song.js", good).unwrap();
     assert_eq!(loader.drain_logs().0, ["loading"]);
 }
+
+#[test]
+fn what_a_failed_trial_wrote_is_gone_for_the_next_load() {
+    let state = Arc::new(StateMemory::new(65_536));
+    let mut loader = Loader::new(
+        state,
+        StateAllocator::new(65_536, 64).with_guard(128),
+        LoadOptions {
+            sample_rate: SR,
+            channels: 1,
+            preflight: Duration::from_millis(100),
+            ..LoadOptions::default()
+        },
+    );
+    let tone = "flux('tone', (mem, idx) => ({ update: () => 0.25 }));\n";
+    loader.load_source("song.js", tone).unwrap();
+    let poison = format!("{tone}FLUX_STATE.fill(NaN);\nthrow new Error('after writing');\n");
+    loader.load_source("song.js", &poison).unwrap_err();
+    // A new id's block and guards lie where the failed trial wrote NaN: they are zero for
+    // the next trial, so it passes.
+    let more = format!("{tone}flux('more', (mem, idx) => ({{ update: () => mem[idx] }}));\n");
+    let loaded = loader
+        .load_source("song.js", &more)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(loaded.signals.len(), 2);
+}

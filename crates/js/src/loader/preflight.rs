@@ -32,10 +32,9 @@ impl Loader {
         source: &str,
         running: &[String],
     ) -> Result<TrialLoad, Diagnostic> {
-        let scratch = self
-            .scratch
-            .get_or_insert_with(|| Arc::new(StateMemory::new(self.state.len())))
-            .clone();
+        // A fresh copy each time (zeroed pages, mapped lazily: only what is copied costs):
+        // a trial's code may write anywhere in it, and a later trial must not find that.
+        let scratch = Arc::new(StateMemory::new(self.state.len()));
         let alloc = self
             .alloc
             .lock()
