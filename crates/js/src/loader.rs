@@ -261,9 +261,6 @@ pub struct Loader {
     logs_dropped: Arc<AtomicU64>,
     /// The imports of the last load, failed or not.
     last_imports: Option<Imports>,
-    /// The copy of the state that trial loads and pre-flight trials run on, made at the
-    /// first load.
-
     /// A loader that runs trial loads for another: it runs no trial load of its own.
     twin: bool,
     /// Ids with state that were not playing at a reclaim, and since when.
