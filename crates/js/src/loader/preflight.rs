@@ -162,6 +162,16 @@ fn refusal(id: &str, fault: Fault, place: Location, length: Duration) -> Diagnos
                 message: format!("{message} ({trial})"),
             },
         },
+        Fault::TimeLimit { limit_ms } if u128::from(limit_ms) == TRIAL_LIMIT.as_millis() => {
+            Diagnostic {
+                location: place,
+                message: format!(
+                    "update is far slower than real time: {} ms of audio took longer than \
+                     {limit_ms} ms to render ({trial})",
+                    length.as_millis()
+                ),
+            }
+        }
         Fault::OutOfFuel { iterations } => Diagnostic {
             location: place,
             message: format!(
@@ -198,5 +208,39 @@ mod tests {
         assert_eq!(at.to_string(), "a/b.js:5:30");
         assert_eq!(text, "ReferenceError: x: y");
         assert!(split_located("Error: no place: here").is_none());
+    }
+
+    #[test]
+    fn a_trial_that_runs_out_of_time_says_the_code_is_too_slow() {
+        let place = Location {
+            file: "a.js".to_owned(),
+            line: 3,
+            col: 5,
+        };
+        let limit_ms = TRIAL_LIMIT.as_millis() as u64;
+        let d = refusal(
+            "hog",
+            Fault::TimeLimit { limit_ms },
+            place.clone(),
+            Duration::from_millis(100),
+        );
+        assert_eq!(
+            d.to_string(),
+            format!(
+                "a.js:3:5: update is far slower than real time: 100 ms of audio took longer \
+                 than {limit_ms} ms to render (pre-flight of 'hog', 100 ms: refused)"
+            )
+        );
+        // One block over the JavaScript tier's limit says so.
+        let d = refusal(
+            "hog",
+            Fault::TimeLimit { limit_ms: 250 },
+            place,
+            Duration::from_millis(100),
+        );
+        assert!(
+            d.to_string().contains("longer than 250 ms for one block"),
+            "{d}"
+        );
     }
 }
