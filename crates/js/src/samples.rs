@@ -181,6 +181,7 @@ fn decode_other(path: &PathBuf) -> Result<(Vec<f64>, u32), String> {
     loop {
         let packet = match format.next_packet() {
             Ok(packet) => packet,
+            // The end, or a file cut short: it plays what it holds, as players do.
             Err(Error::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
             Err(Error::ResetRequired) => break,
             Err(e) => return Err(fail(&e)),

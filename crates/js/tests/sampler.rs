@@ -267,3 +267,25 @@ fn a_file_that_is_not_sound_is_refused_with_its_name() {
         "{err}"
     );
 }
+
+#[test]
+fn a_flac_file_cut_short_plays_what_it_holds() {
+    let dir = folder("cutflac");
+    sound(&dir, "sine-440.wav");
+    let whole =
+        std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sounds/sine-440.flac"))
+            .unwrap();
+    // The last of its three frames (4096, 4096 and 1408 samples) cut short.
+    std::fs::write(dir.join("cut.flac"), &whole[..whole.len() - 300]).unwrap();
+    let wav = play_sound(&dir, "sine-440.wav");
+    let cut = play_sound(&dir, "cut.flac");
+    let same = cut.iter().zip(&wav).take_while(|(a, b)| a == b).count();
+    let heard = cut.iter().rposition(|&x| x != 0.0).map_or(0, |i| i + 1);
+    // Two whole frames (8192 samples) decode; the sampler plays up to its last frame (which
+    // it interpolates towards), then silence.
+    assert_eq!(
+        (same, heard),
+        (8191, 8191),
+        "the whole frames play as they are, then silence"
+    );
+}
