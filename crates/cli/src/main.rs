@@ -254,6 +254,19 @@ fn default_file() -> PathBuf {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Commands that print a report and end die quietly when the reader of their output goes
+    // away (`flux check | head`), as Unix tools do; the ones that play or keep a file open
+    // keep ignoring SIGPIPE, so a closed pipe never takes the sound or a render down.
+    if matches!(
+        cli.command,
+        Command::Check(_)
+            | Command::Bench(_)
+            | Command::Send(_)
+            | Command::Panic(_)
+            | Command::Devices
+    ) {
+        default_sigpipe();
+    }
     let result = match cli.command {
         Command::Play(args) => play::run(args),
         Command::Scope(mut args) => {
@@ -278,6 +291,16 @@ fn main() -> ExitCode {
             eprintln!("{}", crate::text::escape(&format!("flux: {err:#}")));
             ExitCode::from(2)
         }
+    }
+}
+
+/// Lets SIGPIPE end the process, as it does for other Unix tools (Rust ignores it).
+fn default_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: setting a signal's disposition to its default is async-signal-safe and
+    // touches no memory of ours; it happens before any other thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 

@@ -110,3 +110,33 @@ fn check_of_a_missing_file_fails_with_its_name() {
         "{text}"
     );
 }
+
+#[test]
+fn a_reader_that_goes_away_ends_check_quietly() {
+    use std::io::Read as _;
+    use std::os::unix::process::ExitStatusExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("many.js");
+    let mut source = String::from("import { flux } from './flux.js';\n");
+    // About 150 KB of listing: more than a pipe holds, so check must write after we go.
+    for i in 0..1500 {
+        source +=
+            &format!("flux('a_signal_with_a_long_name_{i}', () => ({{ update: () => 0 }}));\n");
+    }
+    std::fs::write(&file, source).unwrap();
+    let mut child = flux()
+        .arg("check")
+        .arg(&file)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Read the first line's worth, then go away, as `head -1` does.
+    let mut first = [0u8; 16];
+    child.stdout.take().unwrap().read_exact(&mut first).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    // Ended by SIGPIPE (13 on Linux and macOS), as Unix tools are.
+    assert_eq!(out.status.signal(), Some(13), "{:?}", out.status);
+}
