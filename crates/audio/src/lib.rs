@@ -46,6 +46,7 @@ mod device;
 mod error;
 mod null;
 mod quiet;
+pub use quiet::Quiet;
 mod running;
 mod wav;
 

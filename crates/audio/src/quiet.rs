@@ -1,4 +1,4 @@
-//! Keeps alsa-lib from printing its own diagnostics while Flux probes devices.
+//! Keeps alsa-lib from printing its own diagnostics while Flux probes devices and MIDI.
 //!
 //! On a machine without a sound card, opening ALSA's `default` device makes alsa-lib write
 //! eight `ALSA lib …` lines to stderr before cpal reports the error Flux turns into its own
@@ -7,14 +7,14 @@
 
 /// While alive, alsa-lib's diagnostics on this thread are dropped (Linux; elsewhere a
 /// no-op).
-pub(crate) struct Quiet {
+pub struct Quiet {
     #[cfg(target_os = "linux")]
     previous: alsa_sys::snd_local_error_handler_t,
 }
 
 impl Quiet {
     /// Silences alsa-lib on this thread until the guard drops.
-    pub(crate) fn new() -> Quiet {
+    pub fn new() -> Quiet {
         #[cfg(target_os = "linux")]
         {
             // SAFETY: `snd_lib_error_set_local` only stores the pointer in a thread-local
@@ -24,6 +24,12 @@ impl Quiet {
         }
         #[cfg(not(target_os = "linux"))]
         Quiet {}
+    }
+}
+
+impl Default for Quiet {
+    fn default() -> Self {
+        Self::new()
     }
 }
 

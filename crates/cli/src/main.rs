@@ -7,6 +7,7 @@ mod bench;
 mod check;
 mod control;
 mod levels;
+mod midi;
 mod net;
 mod panic;
 mod play;
@@ -68,6 +69,9 @@ enum Command {
     /// List the audio output devices.
     #[command(after_help = DEVICES_EXAMPLES)]
     Devices,
+    /// List the MIDI input ports (for `flux play --midi`).
+    #[command(after_help = MIDI_EXAMPLES)]
+    Midi,
 }
 
 // The examples each command's `--help` ends with.
@@ -119,6 +123,11 @@ const DEVICES_EXAMPLES: &str = "\
 Examples:
   flux devices
   flux play set.js --device \"hw:CARD=PCH\"       play on one of them, by id or part of its name";
+const MIDI_EXAMPLES: &str = "\
+Examples:
+  flux midi
+  flux play set.js --midi                        notes from the first MIDI input port
+  flux play set.js --midi Keystation             from the port whose name contains it";
 
 /// Options of the engine shared by `play` and `render`.
 #[derive(Debug, Clone, Args)]
@@ -264,6 +273,7 @@ fn main() -> ExitCode {
             | Command::Send(_)
             | Command::Panic(_)
             | Command::Devices
+            | Command::Midi
     ) {
         default_sigpipe();
     }
@@ -284,6 +294,7 @@ fn main() -> ExitCode {
         Command::Repl(args) => repl::run(args),
         Command::Panic(args) => panic::run(args),
         Command::Devices => devices(),
+        Command::Midi => midi::list(),
     };
     match result {
         Ok(code) => code,

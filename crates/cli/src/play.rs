@@ -50,6 +50,10 @@ pub struct PlayArgs {
     /// the others play on. `off` lets every signal underrun together.
     #[arg(long, value_name = "PERCENT|off", default_value = "90", value_parser = parse_overload)]
     overload: Overload,
+    /// Play MIDI notes in: from the first input port, or the first whose name contains
+    /// PORT (see `flux midi`). Signals read `midi.note`, `midi.gate`, `midi.velocity`.
+    #[arg(long, value_name = "PORT", num_args = 0..=1, default_missing_value = "")]
+    midi: Option<String>,
     /// Stop after this many seconds.
     #[arg(long, value_name = "S")]
     seconds: Option<f64>,
@@ -179,6 +183,20 @@ pub fn run(args: PlayArgs) -> anyhow::Result<ExitCode> {
     let (mut controller, eng) = engine(EngineConfig::new(sample_rate, channels), state.clone());
     args.engine.setup_transport(&mut controller);
     controller.set_overload(args.overload.0);
+    // MIDI in: events land one ring's depth after they arrive, each on its own frame.
+    let _midi = match (&args.midi, controller.take_midi()) {
+        (Some(port), Some(sender)) => {
+            let port = (!port.is_empty()).then_some(port.as_str());
+            let counters = controller.counters().clone();
+            let input = crate::midi::connect(port, sender, counters, ring_frames as u64)?;
+            eprintln!(
+                "midi: notes from {} ({ring_frames} frames of latency)",
+                crate::text::escape(&input.name)
+            );
+            Some(input)
+        }
+        _ => None,
+    };
     for note in args.master.setup(&mut controller, sample_rate)? {
         eprintln!("{note}");
     }

@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::{flux, run, stderr};
+use common::{example, flux, run, stderr};
 use live::Player;
 
 /// Every subcommand `flux help` lists.
@@ -590,4 +590,29 @@ fn play_gives_reload_and_fault_lines_the_playing_time() {
     );
     let (code, log) = player.finish();
     assert_eq!(code, Some(0), "{log}");
+}
+
+#[test]
+fn midi_lists_ports_or_says_why_it_cannot_and_play_refuses_a_missing_port() {
+    let o = run(flux().arg("midi"));
+    let err = stderr(&o);
+    match o.status.code() {
+        Some(0) => assert!(!String::from_utf8_lossy(&o.stdout).is_empty()),
+        Some(2) => assert!(err.contains("MIDI in is not available here: "), "{err}"),
+        other => panic!("flux midi exited {other:?}: {err}"),
+    }
+    assert!(!err.contains("ALSA lib"), "alsa-lib's own lines: {err}");
+    let o = run(flux()
+        .arg("play")
+        .arg(example("sine-440.js"))
+        .args(["--null", "--seconds", "0.2", "--no-listen"])
+        .args(["--midi", "no such port anywhere"]));
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("MIDI in is not available here: ")
+            || err.contains("no MIDI input port matches \"no such port anywhere\"")
+            || err.contains("no MIDI input ports"),
+        "{err}"
+    );
 }

@@ -10,6 +10,7 @@ use crate::counters::Counters;
 use crate::engine::{Command, EngineConfig, Event, PENDING_LIMIT};
 use crate::master::MasterConfig;
 use crate::meter::MeterReader;
+use crate::midi::MidiSender;
 use crate::signal::{Fault, Patch, Tail};
 use crate::state::StateBlock;
 use crate::transport::{ClockReader, Quantize};
@@ -33,7 +34,7 @@ pub(crate) struct Name {
     location: Option<String>,
 }
 
-/// The main thread's handle on an [`Engine`]: sends commands, collects what comes back.
+/// The main thread's handle on an [`Engine`](crate::Engine): sends commands, collects what comes back.
 pub struct Controller {
     pub(crate) commands: Producer<Command>,
     pub(crate) retired: Consumer<Box<Patch>>,
@@ -44,6 +45,8 @@ pub struct Controller {
     pub(crate) names: HashMap<u64, Name>,
     /// Generations of the patches sent and not handed back yet.
     pub(crate) live: BTreeSet<u64>,
+    /// The sending end of MIDI in, until someone takes it.
+    pub(crate) midi: Option<MidiSender>,
     pub(crate) next_key: u64,
     pub(crate) pending: VecDeque<Command>,
     /// Commands dropped because `pending` was full.
@@ -182,7 +185,7 @@ impl Controller {
         self.send(Command::Stop);
     }
 
-    /// Fades the whole output out over [`PANIC_FADE`] and stops, until [`start`]
+    /// Fades the whole output out over [`PANIC_FADE`](crate::PANIC_FADE) and stops, until [`start`]
     /// (which fades it back in as fast).
     ///
     /// [`start`]: Controller::start
@@ -281,6 +284,12 @@ impl Controller {
             fault,
             location,
         }
+    }
+
+    /// The sending end of MIDI in (see [`crate::midi`]), for the thread that receives MIDI;
+    /// `None` once taken.
+    pub fn take_midi(&mut self) -> Option<MidiSender> {
+        self.midi.take()
     }
 
     /// The generation of the last patch sent (0 before the first).

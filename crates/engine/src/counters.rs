@@ -107,6 +107,13 @@ impl Counters {
         self.heartbeat.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// The engine frame the output is playing now: frames it took from the ring (what it
+    /// played, less the silence of underruns). MIDI in stamps events from it.
+    pub fn output_frame(&self) -> u64 {
+        let played = self.frames_played.load(Ordering::Relaxed);
+        played.saturating_sub(self.underrun_frames())
+    }
+
     /// Frames the output played as silence because the ring was short, over all underruns.
     pub fn underrun_frames(&self) -> u64 {
         self.underrun_log.missing.load(Ordering::Relaxed)

@@ -11,6 +11,7 @@ use crate::counters::Counters;
 use crate::guard::{render_checked, render_on_shadow, report, Shape};
 use crate::master::{MasterConfig, MasterStage};
 use crate::meter::{self, Meters};
+use crate::midi::{MidiIn, MidiSender};
 use crate::overload::{Overload, Verdict};
 use crate::signal::{Entry, Fault, Patch, PatchSignal, Ramp};
 use crate::state::StateMemory;
@@ -149,6 +150,7 @@ pub fn engine(config: EngineConfig, state: Arc<StateMemory>) -> (Controller, Eng
     let counters = Arc::new(Counters::default());
     let shared = Arc::new(transport::Shared::default());
     let (meters, meter_reader) = meter::meters();
+    let (midi_tx, midi_rx) = RingBuffer::new(crate::midi::MIDI_CAPACITY);
     let engine = Engine {
         config,
         patch: Box::default(),
@@ -176,6 +178,7 @@ pub fn engine(config: EngineConfig, state: Arc<StateMemory>) -> (Controller, Eng
         stage: MasterStage::new(MasterConfig::default(), config.sample_rate, config.channels),
         meters,
         overload: Overload::default(),
+        midi: MidiIn::new(midi_rx),
     };
     let controller = Controller {
         commands: cmd_tx,
@@ -185,6 +188,7 @@ pub fn engine(config: EngineConfig, state: Arc<StateMemory>) -> (Controller, Eng
         generation: 0,
         names: HashMap::new(),
         live: std::collections::BTreeSet::new(),
+        midi: Some(MidiSender::new(midi_tx)),
         next_key: 0,
         config,
         pending: VecDeque::new(),
@@ -237,6 +241,8 @@ pub struct Engine {
     meters: Meters,
     /// The overload policy: the DSP thread's load over windows of blocks.
     overload: Overload,
+    /// MIDI in: its queue and the voice it plays.
+    midi: MidiIn,
 }
 
 impl Engine {
@@ -499,8 +505,10 @@ impl Engine {
         let reads = |p: &Patch| p.signals.iter().any(|s| s.code.reads_clock());
         if reads(&self.patch) || self.fading.as_deref().is_some_and(reads) {
             self.transport.fill(&mut self.clock, frames);
+            self.midi.fill(Some(&mut self.clock), self.frame, frames);
         } else {
             self.transport.skip(frames);
+            self.midi.fill(None, self.frame, frames);
         }
         let shape = Shape {
             frames,

@@ -37,6 +37,7 @@ mod engine;
 mod guard;
 pub mod master;
 pub mod meter;
+pub mod midi;
 pub mod overload;
 mod signal;
 mod state;
@@ -54,6 +55,7 @@ pub use engine::{
 pub use guard::{first_bad_sample, trial, TrialSpec};
 pub use master::{MasterConfig, MasterMode, MasterStage};
 pub use meter::{Level, MeterReader};
+pub use midi::{MidiEvent, MidiSender};
 pub use rtrb;
 pub use signal::{Block, Fault, Footprint, Patch, PatchSignal, Signal, Tier};
 pub use state::{StateBlock, StateMemory, DEFAULT_BLOCK_SLOTS, DEFAULT_GUARD_SLOTS, DEFAULT_SLOTS};

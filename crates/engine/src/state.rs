@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// are first written: a patch that uses a few thousand slots costs a few pages of RAM.
 pub const DEFAULT_SLOTS: usize = 1 << 25;
 /// Default number of slots before and after each signal's block that must stay zero (see
-/// [`StateAllocator::with_guard`]).
+/// [`StateAllocator::with_guard`](crate::StateAllocator::with_guard)).
 pub const DEFAULT_GUARD_SLOTS: usize = 128;
 /// Default number of slots in each signal's block.
 pub const DEFAULT_BLOCK_SLOTS: usize = 64;

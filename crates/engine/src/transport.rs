@@ -23,8 +23,8 @@ pub const MAX_METER: f64 = 64.0;
 
 /// The clock of one block: for each frame, the transport's values at its start.
 ///
-/// Laid out for the native tier: four arrays of [`MAX_BLOCK`] numbers, one after the other
-/// ([`Clock::FIELDS`] gives their order).
+/// Laid out for the native tier: seven arrays of [`MAX_BLOCK`] numbers, one after the other
+/// ([`Clock::FIELDS`] gives their order): the transport's four, then MIDI in's three.
 #[repr(C)]
 #[derive(Debug, Clone, PartialEq)]
 pub struct Clock {
@@ -36,11 +36,19 @@ pub struct Clock {
     pub bar: [f64; MAX_BLOCK],
     /// The tempo, in beats per minute.
     pub bpm: [f64; MAX_BLOCK],
+    /// MIDI in: the note playing (the last key held), 0 before any.
+    pub note: [f64; MAX_BLOCK],
+    /// MIDI in: 1 while a key is held, else 0.
+    pub gate: [f64; MAX_BLOCK],
+    /// MIDI in: the velocity of the note playing, 0 to 1.
+    pub velocity: [f64; MAX_BLOCK],
 }
 
 impl Clock {
     /// The fields, in the order they are laid out.
-    pub const FIELDS: [&'static str; 4] = ["t", "beat", "bar", "bpm"];
+    pub const FIELDS: [&'static str; 7] = ["t", "beat", "bar", "bpm", "note", "gate", "velocity"];
+    /// The fields of MIDI in (`midi.note`...), a part of [`Clock::FIELDS`].
+    pub const MIDI_FIELDS: [&'static str; 3] = ["note", "gate", "velocity"];
 
     /// A clock standing at zero, at the default tempo.
     pub const fn still() -> Self {
@@ -49,6 +57,9 @@ impl Clock {
             beat: [0.0; MAX_BLOCK],
             bar: [0.0; MAX_BLOCK],
             bpm: [DEFAULT_BPM; MAX_BLOCK],
+            note: [0.0; MAX_BLOCK],
+            gate: [0.0; MAX_BLOCK],
+            velocity: [0.0; MAX_BLOCK],
         }
     }
 

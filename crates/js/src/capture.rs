@@ -190,6 +190,7 @@ impl<'js> Reader<'_, 'js> {
         Ok(match kind.as_str() {
             "state" => Captured::State,
             "clock" => Captured::Clock,
+            "midi" => Captured::Midi,
             "function" => match self.tag_of(v)? {
                 Some((id, values)) => {
                     let mut captures = Vec::with_capacity(values.len());

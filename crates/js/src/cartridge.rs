@@ -214,21 +214,22 @@ impl Cartridge {
     }
 }
 
-/// Copies the block's clock into the prelude's `clocks`: `t`, `beat`, `bar`, `bpm`, each a
-/// run of [`MAX_BLOCK`] frames.
+/// Copies the block's clock into the prelude's `clocks`: `t`, `beat`, `bar`, `bpm`, `note`,
+/// `gate`, `velocity` ([`flux_engine::Clock::FIELDS`]), each a run of [`MAX_BLOCK`] frames.
 fn fill_clocks(clocks: &TypedArray<'_, f64>, block: &Block<'_>) {
     let Some(raw) = clocks.as_raw() else {
         return;
     };
     let len = raw.len() / 8;
-    if len < 4 * MAX_BLOCK {
+    let c = block.clock;
+    let fields = [&c.t, &c.beat, &c.bar, &c.bpm, &c.note, &c.gate, &c.velocity];
+    if len < fields.len() * MAX_BLOCK {
         return;
     }
     let dst = raw.as_ptr().cast::<f64>();
     let frames = block.frames.min(MAX_BLOCK);
-    let c = block.clock;
-    for (k, field) in [&c.t, &c.beat, &c.bar, &c.bpm].into_iter().enumerate() {
-        // SAFETY: `dst` points at the typed array's `len >= 4 * MAX_BLOCK` f64s (checked
+    for (k, field) in fields.into_iter().enumerate() {
+        // SAFETY: `dst` points at the typed array's `len >= 7 * MAX_BLOCK` f64s (checked
         // above), aligned as a Float64Array's elements are; `k * MAX_BLOCK + frames` stays
         // within them. No JavaScript runs during the copy, so nothing can detach or resize
         // the buffer, and nothing else reads or writes it meanwhile.

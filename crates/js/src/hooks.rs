@@ -282,7 +282,10 @@ impl Hooks {
         )?;
         hooks.set(
             "clocks",
-            TypedArray::<f64>::new(ctx.clone(), vec![0.0f64; 4 * flux_engine::MAX_BLOCK])?,
+            TypedArray::<f64>::new(
+                ctx.clone(),
+                vec![0.0f64; flux_engine::Clock::FIELDS.len() * flux_engine::MAX_BLOCK],
+            )?,
         )?;
 
         let make: Function = PRELUDE_SCRIPT.load(ctx)?;

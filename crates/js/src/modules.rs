@@ -17,7 +17,7 @@ pub(crate) const API_MODULE: &str = "flux:api";
 /// The built-in API's exports besides the library's.
 const API_EXPORTS: &[&str] = &[
     "flux", "clear", "remove", "list", "play", "stop", "mute", "unmute", "solo", "unsolo", "gain",
-    "tempo", "clock",
+    "tempo", "clock", "midi",
 ];
 
 /// The source of the built-in API module: the API and the unit library.

@@ -1,6 +1,7 @@
 // The Flux JavaScript API, evaluated in every runtime before the signals file.
 // `hooks` comes from Rust: block(id) -> idx, log(line), out (Float64Array for render),
-// clocks (Float64Array: the block's t, beat, bar and bpm, one run of frames after another).
+// clocks (Float64Array: the block's t, beat, bar, bpm, and MIDI in's note, gate and velocity, one
+// run of frames after another).
 (function (hooks) {
   'use strict';
   const registry = new Map();
@@ -192,6 +193,9 @@
   // The transport's clock: the same values for every signal, frame by frame (render sets
   // them before each call of update).
   const clock = Object.seal({ t: 0, beat: 0, bar: 0, bpm: 120 });
+  // MIDI in, frame by frame like the clock: the note playing (last key held), the gate (1
+  // while a key is held) and its velocity (0 to 1).
+  const midi = Object.seal({ note: 0, gate: 0, velocity: 0 });
 
   function clear(fade) {
     if (!loading) throw new Error('clear() can only be called while the file loads');
@@ -351,6 +355,7 @@
   function classify(v) {
     if (v === state) return 'state';
     if (v === clock) return 'clock';
+    if (v === midi) return 'midi';
     if (typeof v === 'function') return 'function';
     if (Array.isArray(v)) return 'array';
     if (isView(v)) {
@@ -374,7 +379,7 @@
     return active[i].update;
   }
 
-  const api = { flux, clear, remove, list, play, stop, mute, unmute, solo, unsolo, gain, tempo, clock };
+  const api = { flux, clear, remove, list, play, stop, mute, unmute, solo, unsolo, gain, tempo, clock, midi };
   // The API's functions are fixed (the object stays open only for the library's, which are
   // fixed as they come, and is frozen when the load ends).
   for (const name of Object.keys(api)) {
@@ -410,7 +415,7 @@
   function render(i, n, sr, ch) {
     const out = hooks.out;
     const ck = hooks.clocks;
-    const run = ck.length / 4;
+    const run = ck.length / 7;
     const s = active[i];
     let first = 0;
     for (let f = 0, o = 0; f < n; f++, o += ch) {
@@ -418,6 +423,9 @@
       clock.beat = ck[run + f];
       clock.bar = ck[2 * run + f];
       clock.bpm = ck[3 * run + f];
+      midi.note = ck[4 * run + f];
+      midi.gate = ck[5 * run + f];
+      midi.velocity = ck[6 * run + f];
       const v = s.update(sr);
       if (typeof v === 'number') {
         for (let c = 0; c < ch; c++) out[o + c] = v;

@@ -251,3 +251,61 @@ fn a_unit_given_a_bad_value_names_it_and_the_place_of_the_call() {
         assert_eq!(e.to_string(), says);
     }
 }
+
+/// Note on (`on`) or off of `key` at `frame`.
+fn note(frame: u64, key: u8, on: bool) -> flux_engine::MidiEvent {
+    flux_engine::MidiEvent {
+        frame,
+        bytes: if on { [0x90, key, 100] } else { [0x80, key, 0] },
+    }
+}
+
+#[test]
+fn midi_notes_play_at_their_frame_on_both_tiers() {
+    // A sine at the note's pitch while the gate is open; the velocity scales it.
+    let source = "import { flux, midi, mtof } from './flux.js';\n\
+        flux('keys', (mem, idx) => ({ update: (sr) => {\n\
+          mem[idx] = (mem[idx] + mtof(midi.note) / sr) % 1;\n\
+          return [midi.gate * midi.velocity * Math.sin(mem[idx] * 2 * Math.PI) * 0.5, 0, 0];\n\
+        } }));\n\
+        flux('probe', () => ({ update: () => [0, midi.note / 128, midi.beat === undefined ? 0.5 : 1] }));\n";
+    let out = both(3, |r| {
+        r.swap(source);
+        let mut midi = r.ctl.take_midi().expect("the sender");
+        // A4 from frame 1000 to 25000; E5 held over it from 13000 to 37000.
+        midi.send(note(1000, 69, true));
+        midi.send(note(13_000, 76, true));
+        midi.send(note(25_000, 69, false));
+        midi.send(note(37_000, 76, false));
+        let out = r.render(48_000);
+        assert_eq!(midi.dropped(), 0);
+        out
+    });
+    let frames: Vec<&[f32]> = out.chunks(3).collect();
+    let keys: Vec<f32> = frames.iter().map(|f| f[0]).collect();
+    // Silent to the frame before the first note on and from the frame of the last off.
+    assert!(keys[..1000].iter().all(|&x| x == 0.0));
+    assert!(keys[1000..1010].iter().any(|&x| x != 0.0));
+    assert!(keys[37_000..].iter().all(|&x| x == 0.0));
+    // The note each frame reads, to the frame (mixed through tanh: 69/128 and 76/128).
+    let probe = |f: usize| f64::from(frames[f][1]).atanh() * 128.0;
+    assert!((probe(999) - 0.0).abs() < 1e-4);
+    assert!((probe(1000) - 69.0).abs() < 1e-4);
+    assert!((probe(12_999) - 69.0).abs() < 1e-4);
+    assert!((probe(13_000) - 76.0).abs() < 1e-4);
+    // A4 is released while E5 is held: E5 goes on.
+    assert!((probe(30_000) - 76.0).abs() < 1e-4);
+    // `midi` has no transport fields, on either tier.
+    assert!(frames
+        .iter()
+        .all(|f| (f64::from(f[2]).atanh() - 0.5).abs() < 1e-6));
+    // Pitch: 440 Hz, then 659.26 Hz (rising zero crossings over 0.2 s of each).
+    let rising = |a: usize, b: usize| {
+        keys[a..b]
+            .windows(2)
+            .filter(|w| w[0] < 0.0 && w[1] >= 0.0)
+            .count()
+    };
+    assert_eq!(rising(2000, 11_600), 88, "A4: 440 Hz over 0.2 s");
+    assert_eq!(rising(14_000, 23_600), 132, "E5: 659 Hz over 0.2 s");
+}

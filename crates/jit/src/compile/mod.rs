@@ -66,6 +66,9 @@ pub enum Captured {
     /// The transport's `clock` (`clock.t`, `clock.beat`, `clock.bar`, `clock.bpm`): read
     /// from the block's clock at the current frame.
     Clock,
+    /// MIDI in (`midi.note`, `midi.gate`, `midi.velocity`): read from the block's clock at
+    /// the current frame, like [`Captured::Clock`].
+    Midi,
     /// Anything else, described ("a string", "a Map").
     Other(String),
 }

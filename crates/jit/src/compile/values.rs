@@ -31,6 +31,8 @@ pub(super) enum Val {
     Math,
     /// The transport's clock.
     Clock,
+    /// MIDI in (`midi.note`, `midi.gate`, `midi.velocity`): the MIDI fields of the clock.
+    Midi,
     /// A captured value the kernel cannot hold (a string, a Map...): fine to pass along
     /// and leave unused, an error where it is used.
     Opaque(String),
@@ -106,6 +108,7 @@ pub(super) fn describe(v: &Val) -> std::borrow::Cow<'static, str> {
         Val::State(..) => "a view of mem",
         Val::Math => "Math",
         Val::Clock => "clock",
+        Val::Midi => "midi",
         Val::Opaque(what) => return format!("a captured value that is {what}").into(),
     })
 }

@@ -136,6 +136,7 @@ impl<'x, 'f, 'a, 'b> Lower<'x, 'f, 'a, 'b> {
             "Infinity" => Ok(Val::Num(self.num_const(f64::INFINITY))),
             "Math" => Ok(Val::Math),
             "clock" => Ok(Val::Clock),
+            "midi" => Ok(Val::Midi),
             "FLUX_STATE" => Ok(Val::State(0, self.shared.state_len)),
             _ => self.err(id.span, format!("the global `{name}`")),
         }

@@ -63,6 +63,7 @@ impl<'x, 'f, 'a, 'b> Lower<'x, 'f, 'a, 'b> {
             }
             Captured::Function { id, captures } => Val::Func(*id, captures.clone()),
             Captured::Clock => Val::Clock,
+            Captured::Midi => Val::Midi,
             Captured::Array(_) | Captured::Object(_) => Val::Data(c.clone()),
             Captured::Other(what) => {
                 let _ = span;
@@ -109,7 +110,8 @@ impl<'x, 'f, 'a, 'b> Lower<'x, 'f, 'a, 'b> {
             | Val::Func(..)
             | Val::State(..)
             | Val::Math
-            | Val::Clock => {
+            | Val::Clock
+            | Val::Midi => {
                 let _ = span;
                 self.b.ins().iconst(types::I8, 1)
             }

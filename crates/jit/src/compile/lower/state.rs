@@ -17,8 +17,10 @@ impl<'x, 'f, 'a, 'b> Lower<'x, 'f, 'a, 'b> {
                 Some((_, x)) => Ok(Val::Num(self.num_const(*x))),
                 None => self.err(span, format!("Math.{key} as a value")),
             },
-            Val::Clock => match Clock::FIELDS.iter().position(|k| *k == key) {
-                Some(k) => {
+            Val::Clock | Val::Midi => match Clock::FIELDS.iter().position(|k| *k == key) {
+                // `midi` has only the MIDI fields, `clock` only the transport's, as on the
+                // JavaScript tier.
+                Some(k) if matches!(o, Val::Midi) == Clock::MIDI_FIELDS.contains(&key) => {
                     // Field k of this frame: the frame's base, plus k arrays of MAX_BLOCK.
                     self.clock_read = true;
                     let offset = i32::try_from(k * MAX_BLOCK * 8).expect("a small offset");
@@ -28,7 +30,7 @@ impl<'x, 'f, 'a, 'b> Lower<'x, 'f, 'a, 'b> {
                             .load(types::F64, MemFlagsData::trusted(), self.clock, offset);
                     Ok(Val::Num(v))
                 }
-                None => Ok(Val::Undef),
+                _ => Ok(Val::Undef),
             },
             Val::Tuple(items) if key == "length" => {
                 Ok(Val::Num(self.num_const(items.len() as f64)))
