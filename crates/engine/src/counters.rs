@@ -294,6 +294,8 @@ mod tests {
         );
         assert_eq!(c.underrun_frames(), 224);
         assert_eq!(c.underruns_since(&mut seen), (Vec::new(), 0));
+        // 1024 frames played, 224 of them silence: the output is at engine frame 800.
+        assert_eq!(c.output_frame(), 800);
     }
 
     #[test]
