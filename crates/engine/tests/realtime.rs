@@ -378,3 +378,45 @@ fn limiter_dc_blocker_and_meters_allocate_nothing() {
     );
     assert_eq!(meters.take_signals().len(), 2);
 }
+
+/// Plays `midi.note / 128` while the gate is open (reads the clock).
+struct Keys;
+
+impl flux_engine::Signal for Keys {
+    fn render(&mut self, b: &mut flux_engine::Block<'_>) -> Result<(), Fault> {
+        for (f, frame) in b.out.chunks_mut(b.channels).enumerate() {
+            frame.fill(b.clock.note[f] / 128.0 * b.clock.gate[f]);
+        }
+        Ok(())
+    }
+
+    fn tier(&self) -> flux_engine::Tier {
+        flux_engine::Tier::Native
+    }
+}
+
+#[test]
+fn midi_in_allocates_nothing_and_lands_on_its_frame() {
+    let state = Arc::new(StateMemory::new(4096));
+    let mut alloc = StateAllocator::new(4096, 64);
+    let (mut ctl, mut eng) = engine(EngineConfig::new(48_000, 1), state);
+    let block = alloc.block_of("keys").unwrap();
+    ctl.swap(Patch::new(vec![PatchSignal::new(
+        "keys",
+        block,
+        Box::new(Keys),
+    )]));
+    let mut midi = ctl.take_midi().unwrap();
+    assert!(ctl.take_midi().is_none(), "one sender");
+    for (frame, bytes) in [(300, [0x90, 64, 90]), (700, [0x80, 64, 0])] {
+        midi.send(flux_engine::MidiEvent { frame, bytes });
+    }
+    let mut out = vec![0.0f32; 1000];
+    for chunk in out.chunks_mut(100) {
+        assert_no_alloc(|| eng.process(chunk));
+    }
+    let on = (0.5f64).tanh() as f32;
+    assert!(out[..300].iter().all(|&x| x == 0.0));
+    assert!(out[300..700].iter().all(|&x| x == on), "{}", out[300]);
+    assert!(out[700..].iter().all(|&x| x == 0.0));
+}
