@@ -11,7 +11,11 @@ fuzz_target!(|frame: &[u8]| {
         match parse(frame, token) {
             Ok((id, request)) => {
                 let _ = request.describe();
-                let _ = Reply { id, ..Reply::default() }.to_line();
+                let _ = Reply {
+                    id,
+                    ..Reply::default()
+                }
+                .to_line();
             }
             Err(refusal) => {
                 let _ = Reply::from(refusal).to_line();
