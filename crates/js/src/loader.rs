@@ -464,12 +464,27 @@ impl Loader {
         } else {
             Some(self.trial_load(name, source, running)?)
         };
+        // Every signal native: the trial load is the load, its code moves onto the real
+        // memory. Otherwise the interpreted signals need a runtime over the real memory:
+        // the file loads again, there.
+        let trial = match trial {
+            Some(trial) if trial.all_native() => {
+                return self.adopt(name, trial).map(|mut loaded| {
+                    loaded.elapsed = started.elapsed();
+                    loaded
+                });
+            }
+            other => other,
+        };
         let checkpoint = self.alloc.lock().ok().map(|mut a| a.checkpoint());
         let result = std::thread::scope(|scope| {
             let load = std::thread::Builder::new()
                 .name("flux-load".into())
                 .stack_size(LOAD_STACK)
-                .spawn_scoped(scope, || self.load_here(name, source, started, running));
+                // The second pass gets a time budget of its own.
+                .spawn_scoped(scope, || {
+                    self.load_here(name, source, Instant::now(), running)
+                });
             match load.map(|thread| thread.join()) {
                 Ok(Ok(result)) => result,
                 Ok(Err(panic)) => std::panic::resume_unwind(panic),
@@ -485,10 +500,15 @@ impl Loader {
         });
         let result = match (result, trial) {
             (Ok(loaded), Some(trial)) if !self.options.preflight.is_zero() => {
-                self.preflight(name, loaded, trial)
+                let (scratch, signals) = trial.into_parts();
+                self.preflight(name, loaded, &scratch, signals)
             }
             (result, _) => result,
         };
+        let result = result.map(|mut loaded| {
+            loaded.elapsed = started.elapsed();
+            loaded
+        });
         // A load that fails keeps none of the state it was given.
         if let (Err(_), Some(checkpoint)) = (&result, checkpoint) {
             if let Ok(mut alloc) = self.alloc.lock() {

@@ -7,25 +7,52 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use flux_engine::{trial, Fault, Signal, StateAllocator, StateBlock, StateMemory, TrialSpec};
+use std::collections::{BTreeSet, HashMap};
 
-use super::{Loaded, Loader, TierChoice};
+use flux_engine::{
+    trial, Fault, Patch, PatchSignal, Signal, StateAllocator, StateMemory, Tier, TrialSpec,
+};
+
+use super::{Loaded, Loader};
 use crate::diag::{Diagnostic, Location};
 
 /// Longest a trial of a whole load may take, beyond which it is a time-limit fault.
 const TRIAL_LIMIT: Duration = Duration::from_secs(2);
 
-/// What a trial load made: its signals (on the JavaScript tier), on the copy of the state.
+/// What a trial load made, on the copy of the state, and what it wrote there.
 pub(super) struct TrialLoad {
     loaded: Loaded,
     scratch: Arc<StateMemory>,
+    /// The allocator as the trial load left it.
+    alloc: StateAllocator,
+    /// The unit names it left, by file (for the next load's report).
+    units: HashMap<String, BTreeSet<String>>,
+    /// Slots handed out before the load whose value the load changed, and the new value.
+    writes: Vec<(usize, f64)>,
+    /// The first slot past those handed out before, and the values of every slot the load
+    /// handed out beyond it.
+    fresh: (usize, Vec<f64>),
+}
+
+impl TrialLoad {
+    /// True when every signal of the load runs natively: its code can move onto the real
+    /// memory, so the trial load is the load.
+    pub(super) fn all_native(&self) -> bool {
+        self.loaded.signals.iter().all(|s| s.tier == Tier::Native)
+    }
+
+    /// The copy of the state and the trial load's signals (bound to it).
+    pub(super) fn into_parts(self) -> (Arc<StateMemory>, Vec<PatchSignal>) {
+        (self.scratch, self.loaded.patch.into_signals())
+    }
 }
 
 impl Loader {
-    /// Loads the file once on the JavaScript tier, on a copy of the state (everything
-    /// handed out so far, as it is now) with a copy of the allocator: its top level and
-    /// factories run there, so what they write reaches nothing that plays. Its error is
-    /// the load's; the real load runs only after it succeeds, and gets the same blocks.
+    /// Loads the file once, on a copy of the state (everything handed out so far, as it is
+    /// now) with a copy of the allocator: its top level and factories run there, so what
+    /// they write reaches nothing that plays. Its error is the load's. What it wrote is
+    /// noted, to be written into the real memory if the load is taken
+    /// ([`adopt`](Self::adopt)).
     pub(super) fn trial_load(
         &mut self,
         name: &str,
@@ -40,33 +67,124 @@ impl Loader {
             .lock()
             .map(|a| a.clone())
             .unwrap_or_else(|e| e.into_inner().clone());
-        scratch.copy_from(
-            &self.state,
-            StateBlock {
-                offset: 0,
-                len: alloc.used(),
-            },
-        );
+        let used = alloc.used().min(self.state.len());
+        let before: Vec<f64> = (0..used)
+            .map(|i| self.state.get(i).unwrap_or(0.0))
+            .collect();
+        for (i, &v) in before.iter().enumerate() {
+            if v.to_bits() != 0 {
+                scratch.set(i, v);
+            }
+        }
         let mut twin = self.twin(scratch.clone(), alloc);
         let result = twin.load_inner(name, source, Instant::now(), running);
         // What a load that fails here leaves behind is the trial's: the imports it reached
         // (watched, so a fix reloads) and what it printed.
         self.last_imports = twin.last_imports.take();
-        if result.is_err() {
-            let (lines, dropped) = twin.drain_logs();
-            for line in lines {
-                if self.log_tx.try_send(line).is_err() {
-                    self.logs_dropped
-                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                }
+        let logs = twin.drain_logs();
+        let loaded = match result {
+            Ok(loaded) => loaded,
+            Err(e) => {
+                self.forward_logs(logs);
+                return Err(e);
             }
-            self.logs_dropped
-                .fetch_add(dropped, std::sync::atomic::Ordering::Relaxed);
-        }
-        Ok(TrialLoad {
-            loaded: result?,
+        };
+        let alloc = twin
+            .alloc
+            .lock()
+            .map(|a| a.clone())
+            .unwrap_or_else(|e| e.into_inner().clone());
+        let writes = (0..used)
+            .filter_map(|i| {
+                let v = scratch.get(i)?;
+                (v.to_bits() != before[i].to_bits()).then_some((i, v))
+            })
+            .collect();
+        let end = alloc.used().min(self.state.len());
+        let fresh = (used..end.max(used))
+            .map(|i| scratch.get(i).unwrap_or(0.0))
+            .collect();
+        // What the load printed is shown once: now if the trial load is the load, else by
+        // the real load.
+        let trial = TrialLoad {
+            loaded,
             scratch,
-        })
+            alloc,
+            units: std::mem::take(&mut twin.units),
+            writes,
+            fresh: (used, fresh),
+        };
+        if trial.all_native() {
+            self.forward_logs(logs);
+        }
+        Ok(trial)
+    }
+
+    /// Shows lines a trial load printed as this loader's.
+    fn forward_logs(&mut self, (lines, dropped): (Vec<String>, u64)) {
+        use std::sync::atomic::Ordering;
+        for line in lines {
+            if self.log_tx.try_send(line).is_err() {
+                self.logs_dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.logs_dropped.fetch_add(dropped, Ordering::Relaxed);
+    }
+
+    /// Takes a trial load whose signals are all native as the load: their code moves onto
+    /// the real memory, pre-flight runs on the copy, and only when that passes are the
+    /// trial's allocator and unit names taken and what it wrote written into the real
+    /// memory.
+    pub(super) fn adopt(&mut self, name: &str, trial: TrialLoad) -> Result<Loaded, Diagnostic> {
+        let TrialLoad {
+            mut loaded,
+            scratch,
+            alloc,
+            units,
+            writes,
+            fresh,
+        } = trial;
+        let moved = std::mem::replace(&mut loaded.patch, Patch::new(Vec::new()));
+        let mut signals = Vec::new();
+        for s in moved.into_signals() {
+            let Some(code) = s.code.rebased(&self.state) else {
+                return Err(Diagnostic {
+                    location: Location {
+                        file: name.to_owned(),
+                        line: 1,
+                        col: 1,
+                    },
+                    message: format!("internal error: the native code of '{}' cannot move", s.id),
+                });
+            };
+            signals.push(PatchSignal::with_footprint(
+                s.id,
+                s.block,
+                s.footprint,
+                code,
+            ));
+        }
+        loaded.patch = Patch::new(signals);
+        let loaded = self.preflight(name, loaded, &scratch, Vec::new())?;
+        if let Ok(mut a) = self.alloc.lock() {
+            *a = alloc;
+        }
+        self.units = units;
+        // No load on the real memory follows: the samples the trial decoded are written.
+        if let Ok(mut cache) = self.samples.lock() {
+            for known in cache.values_mut() {
+                known.2 = None;
+            }
+        }
+        for (i, v) in writes {
+            self.state.set(i, v);
+        }
+        let (start, values) = fresh;
+        for (k, v) in values.into_iter().enumerate() {
+            // Every slot, zeros too: the pages are faulted in here, not on the DSP thread.
+            self.state.set(start + k, v);
+        }
+        Ok(loaded)
     }
 
     /// Runs the pre-flight trial of every signal of `loaded` on the copy of the state its
@@ -76,24 +194,21 @@ impl Loader {
         &mut self,
         name: &str,
         loaded: Loaded,
-        trial_load: TrialLoad,
+        scratch: &Arc<StateMemory>,
+        mut others: Vec<PatchSignal>,
     ) -> Result<Loaded, Diagnostic> {
         let frames = (self.options.preflight.as_secs_f64() * f64::from(self.options.sample_rate))
             .ceil() as usize;
         if frames == 0 || loaded.patch.is_empty() {
             return Ok(loaded);
         }
-        let TrialLoad {
-            loaded: twin,
-            scratch,
-        } = trial_load;
+        let scratch = scratch.clone();
         let mut codes: Vec<Option<Box<dyn Signal>>> = loaded
             .patch
             .signals()
             .iter()
             .map(|s| s.code.rebased(&scratch))
             .collect();
-        let mut others = twin.patch.into_signals();
         for (code, s) in codes.iter_mut().zip(loaded.patch.signals()) {
             if code.is_none() {
                 if let Some(i) = others.iter().position(|o| o.id == s.id) {
@@ -134,14 +249,14 @@ impl Loader {
         Ok(loaded)
     }
 
-    /// A loader like this one, on `state` with `alloc`, that runs everything on the
-    /// JavaScript tier, keeps its logs to itself and runs no trials of its own.
+    /// A loader like this one, on `state` with `alloc`, that keeps its logs to itself and
+    /// runs no trials of its own.
     fn twin(&self, state: Arc<StateMemory>, alloc: StateAllocator) -> Loader {
         let mut options = self.options.clone();
-        options.tier = TierChoice::Js;
         options.preflight = Duration::ZERO;
         let mut twin = Loader::new(state, alloc, options);
         twin.samples = self.samples.clone();
+        twin.units = self.units.clone();
         twin.twin = true;
         twin
     }
