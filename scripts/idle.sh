@@ -15,7 +15,8 @@ trap 'rm -rf "$work"' EXIT
 printf '// signals: none\n' >"$work/empty.js"
 hz=$(getconf CLK_TCK)
 for file in "$work/empty.js" examples/sine-440.js; do
-  "$flux" play "$file" --null --seconds "$((seconds + 5))" 2>"$work/log" &
+  # Any free port for the control server, which is on by default (7770 may be taken).
+  "$flux" play "$file" --null --seconds "$((seconds + 5))" --listen 127.0.0.1:0 2>"$work/log" &
   pid=$!
   sleep "$seconds"
   # Per thread: name, CPU ticks (utime + stime), voluntary and involuntary switches.

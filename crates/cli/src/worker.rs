@@ -40,6 +40,12 @@ impl<T: Send + 'static> Worker<T> {
         })
     }
 
+    /// Sets the stop flag without waiting: for a loop that must then be woken (a blocking
+    /// `accept`) before it is joined.
+    pub fn request_stop(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+
     /// Sets the stop flag and waits for the thread; its result, `None` when it panicked.
     pub fn stop(mut self) -> Option<T> {
         self.join()
