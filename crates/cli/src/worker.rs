@@ -46,6 +46,11 @@ impl<T: Send + 'static> Worker<T> {
         self.stop.store(true, Ordering::Relaxed);
     }
 
+    /// Lets the thread run on without waiting for it (its stop flag is left as it is).
+    pub fn detach(mut self) {
+        self.handle.take();
+    }
+
     /// Sets the stop flag and waits for the thread; its result, `None` when it panicked.
     pub fn stop(mut self) -> Option<T> {
         self.join()

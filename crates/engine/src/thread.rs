@@ -12,9 +12,8 @@ use crate::counters::Counters;
 use crate::engine::{Engine, MAX_BLOCK};
 use crate::tap::Tap;
 
-/// Longest wait of the DSP thread while the ring is full, in case a wake-up from the output
-/// is missed: the output wakes it each time it takes frames (see [`OutputReader::fill`]).
-const MAX_WAIT: Duration = Duration::from_millis(100);
+/// Shortest sleep of the DSP thread while the ring is full.
+const MIN_SLEEP: Duration = Duration::from_micros(250);
 
 /// How long the DSP thread's loop may stand still before [`DspThread::check`] calls it
 /// stuck. Its longest legitimate turn is one block of signals, each cut off at its time
@@ -73,9 +72,9 @@ pub struct DspThread {
 impl DspThread {
     /// Starts rendering `engine` into a ring of `ring_frames` frames.
     ///
-    /// The thread keeps the ring full: it renders blocks while there is room for one and
-    /// otherwise waits until the output takes frames (the [`OutputReader`] wakes it), so it
-    /// wakes once per output period and fills the room in that wake. Every rendered block is also
+    /// The thread keeps the ring full: it renders a block whenever there is room for one and
+    /// otherwise sleeps for about the time the output needs to make room. An empty patch costs
+    /// a few hundred short wake-ups a second, not a core. Every rendered block is also
     /// copied into each of `taps` (after the clip); a tap with no room drops the block and
     /// counts it, never waited for (see [`Tap::write`]).
     ///
@@ -109,6 +108,7 @@ impl DspThread {
         let stop_flag = stop.clone();
         let realtime = Arc::new(AtomicBool::new(false));
         let promoted_flag = realtime.clone();
+        let frame_time = 1.0 / f64::from(config.sample_rate);
         let handle = thread::Builder::new()
             .name("flux-dsp".into())
             .spawn(move || {
@@ -118,9 +118,8 @@ impl DspThread {
                     beats.beat();
                     let free = ring.slots() / ch;
                     if free < block {
-                        // Woken by the output as soon as it takes frames; the timeout only
-                        // covers a reader that stopped taking them.
-                        thread::park_timeout(MAX_WAIT);
+                        let wait = (block - free) as f64 * frame_time;
+                        thread::sleep(Duration::from_secs_f64(wait).max(MIN_SLEEP));
                         continue;
                     }
                     let out = &mut scratch[..block * ch];
@@ -133,7 +132,6 @@ impl DspThread {
                 engine
             })?;
         let reader = OutputReader {
-            dsp: handle.thread().clone(),
             frames_taken: 0,
             ring: reader,
             counters: counters.clone(),
@@ -215,9 +213,6 @@ impl DspThread {
     /// did not end in time (it is left running, detached, with its engine).
     pub fn stop_within(&mut self, wait: Duration) -> Result<Engine, DspFailure> {
         self.stop.store(true, Ordering::Relaxed);
-        if let Some(handle) = &self.handle {
-            handle.thread().unpark();
-        }
         let Some(handle) = self.handle.take() else {
             return Err(self
                 .failed
@@ -268,8 +263,6 @@ pub struct OutputReader {
     channels: usize,
     capacity_frames: usize,
     block: usize,
-    /// The DSP thread, woken each time frames are taken.
-    dsp: thread::Thread,
     /// Frames taken from the ring so far: the index of the next rendered frame to play.
     frames_taken: u64,
 }
@@ -278,8 +271,7 @@ impl OutputReader {
     /// Fills `out` (interleaved, whole frames) from the ring.
     ///
     /// When the ring holds fewer frames than `out` needs, the rest is silence and an
-    /// underrun is counted. Then wakes the DSP thread to fill the room (a futex wake when it
-    /// waits, nothing otherwise). Real-time safe: no allocation, lock or wait.
+    /// underrun is counted. Real-time safe: no allocation, lock or wait.
     pub fn fill(&mut self, out: &mut [f32]) {
         let want = out.len() - out.len() % self.channels;
         let have = self.ring.slots() - self.ring.slots() % self.channels;
@@ -295,7 +287,6 @@ impl OutputReader {
             .add_played(out.len() / self.channels, n < want);
         self.frames_taken += (n / self.channels) as u64;
         self.counters.taken(self.frames_taken);
-        self.dsp.unpark();
     }
 
     /// Frames waiting in the ring.

@@ -1,6 +1,5 @@
 //! The render path allocates nothing (swaps, fades to their end, faults, full queues), the
-//! DSP thread waits for the output instead of spinning, and a tap nobody reads never holds
-//! the output up.
+//! DSP thread sleeps instead of spinning, and a tap nobody reads never holds the output up.
 
 mod common;
 
@@ -296,8 +295,8 @@ fn an_empty_patch_does_not_spin_a_core() {
     drop(dsp);
     let counters = reader.counters();
     let blocks = counters.snapshot().blocks;
-    // Each turn of the DSP loop renders a block or waits for the output to take frames:
-    // a few turns per block. A loop that spun would turn thousands of times per
+    // Each turn of the DSP loop renders a block or sleeps until about one block of room
+    // is free: a few turns per block. A loop that spun would turn thousands of times per
     // block; a busy machine only makes the sleeps longer, so this cannot fail under load.
     let turns = counters.heartbeat();
     assert!(blocks > 0);
@@ -305,37 +304,6 @@ fn an_empty_patch_does_not_spin_a_core() {
         turns <= 8 * blocks + 64,
         "{turns} turns of the DSP loop for {blocks} blocks"
     );
-}
-
-#[test]
-fn a_full_ring_waits_for_the_output_to_take_frames() {
-    let state = Arc::new(StateMemory::new(64));
-    let (mut ctl, eng) = engine(EngineConfig::new(48_000, 2), state.clone());
-    ctl.swap(sine_patch(&state));
-    let (dsp, mut reader) = DspThread::spawn(eng, 512, Vec::new()).unwrap();
-    assert!(reader.wait_primed(Duration::from_secs(2)));
-    let counters = reader.counters().clone();
-    // Nobody takes frames: the DSP loop turns only on its rare safety timeout (100 ms),
-    // not every block's time as a sleep-and-poll loop would (about 110 turns here).
-    let (turns, start) = (counters.heartbeat(), std::time::Instant::now());
-    std::thread::sleep(Duration::from_millis(300));
-    let idle = counters.heartbeat() - turns;
-    let allowed = start.elapsed().as_millis() as u64 / 100 + 3;
-    assert!(
-        idle <= allowed,
-        "{idle} turns with a full ring (at most {allowed})"
-    );
-    // Taking a period wakes it, and it fills the room with the sine's next frames.
-    let mut buf = vec![0.0f32; 128 * 2];
-    reader.fill(&mut buf);
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while reader.available_frames() < 512 && std::time::Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    assert_eq!(reader.available_frames(), 512);
-    assert!(buf.iter().any(|&s| s != 0.0));
-    drop(dsp);
-    assert_eq!(counters.snapshot().underruns, 0);
 }
 
 #[test]

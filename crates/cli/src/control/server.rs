@@ -37,7 +37,8 @@ const REPLY_WITHIN: Duration = Duration::from_secs(15);
 /// A running control server.
 pub struct Server {
     addr: SocketAddr,
-    worker: Worker,
+    /// The accept loop; `None` once dropped.
+    worker: Option<Worker>,
 }
 
 impl Server {
@@ -59,7 +60,10 @@ impl Server {
         let worker = Worker::spawn("flux-control", move |stop| {
             accept_loop(&listener, token, &jobs, &subscribers, stop);
         })?;
-        Ok(Self { addr, worker })
+        Ok(Self {
+            addr,
+            worker: Some(worker),
+        })
     }
 
     /// The address it listens on.
@@ -70,9 +74,13 @@ impl Server {
 
 impl Drop for Server {
     /// Stops the accept loop: sets its stop flag, then wakes its blocking `accept` with a
-    /// connection of our own, so the worker can be joined.
+    /// connection of our own and joins it. When that connection cannot be made, the thread
+    /// is left behind (blocked in `accept`) rather than waited for.
     fn drop(&mut self) {
-        self.worker.request_stop();
+        let Some(worker) = self.worker.take() else {
+            return;
+        };
+        worker.request_stop();
         let mut addr = self.addr;
         if addr.ip().is_unspecified() {
             addr.set_ip(match addr {
@@ -80,7 +88,10 @@ impl Drop for Server {
                 SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
             });
         }
-        let _ = TcpStream::connect_timeout(&addr, Duration::from_secs(1));
+        match TcpStream::connect_timeout(&addr, Duration::from_secs(1)) {
+            Ok(_) => drop(worker),
+            Err(_) => worker.detach(),
+        }
     }
 }
 
