@@ -33,7 +33,8 @@ pub(crate) struct Name {
     location: Option<String>,
 }
 
-/// The main thread's handle on an [`Engine`]: sends commands, collects what comes back.
+/// The main thread's handle on an [`Engine`](crate::Engine): sends commands, collects what
+/// comes back.
 pub struct Controller {
     pub(crate) commands: Producer<Command>,
     pub(crate) retired: Consumer<Box<Patch>>,
@@ -179,7 +180,7 @@ impl Controller {
         self.send(Command::Stop);
     }
 
-    /// Fades the whole output out over [`PANIC_FADE`] and stops, until [`start`]
+    /// Fades the whole output out over [`PANIC_FADE`](crate::PANIC_FADE) and stops, until [`start`]
     /// (which fades it back in as fast).
     ///
     /// [`start`]: Controller::start
