@@ -180,8 +180,8 @@ impl Controller {
         self.send(Command::Stop);
     }
 
-    /// Fades the whole output out over [`PANIC_FADE`](crate::PANIC_FADE) and stops, until [`start`]
-    /// (which fades it back in as fast).
+    /// Fades the whole output out over [`PANIC_FADE`](crate::PANIC_FADE) and stops, until
+    /// [`start`] (which fades it back in as fast).
     ///
     /// [`start`]: Controller::start
     pub fn panic(&mut self) {
