@@ -44,9 +44,19 @@ wait "$pid"
 wait "$sampler" || true
 tail -n 1 "$work/log"
 echo "saves $i over $minutes min of $src"
-python3 - "$work/stats.json" "$work/rss" <<'PY'
-import json, sys
+python3 - "$work/stats.json" "$work/rss" "$work/log" <<'PY'
+import json, re, sys
 s = json.load(open(sys.argv[1]))
+# Underruns per 10 minutes, from the player's log lines ("12.5 s: 2 underruns, ...").
+per = {}
+for line in open(sys.argv[3]):
+    m = re.match(r"([\d.]+) s: (?:underrun,|(\d+) underruns,)", line)
+    if m:
+        k = int(float(m[1]) // 600)
+        per[k] = per.get(k, 0) + int(m[2] or 1)
+if per:
+    print("underruns per 10 min: " + ", ".join(
+        f"{k * 10}-{k * 10 + 10} min {per[k]}" for k in sorted(per)))
 rss = [tuple(map(int, line.split())) for line in open(sys.argv[2]) if line.strip()]
 times = ", ".join(f"{t:.1f} s" for t in s["underrun_times_s"][:50])
 more = " …" if len(s["underrun_times_s"]) > 50 else ""
