@@ -40,6 +40,17 @@ impl<T: Send + 'static> Worker<T> {
         })
     }
 
+    /// Sets the stop flag without waiting: for a loop that must then be woken (a blocking
+    /// `accept`) before it is joined.
+    pub fn request_stop(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+
+    /// Lets the thread run on without waiting for it (its stop flag is left as it is).
+    pub fn detach(mut self) {
+        self.handle.take();
+    }
+
     /// Sets the stop flag and waits for the thread; its result, `None` when it panicked.
     pub fn stop(mut self) -> Option<T> {
         self.join()

@@ -34,7 +34,8 @@ pub(crate) struct Name {
     location: Option<String>,
 }
 
-/// The main thread's handle on an [`Engine`](crate::Engine): sends commands, collects what comes back.
+/// The main thread's handle on an [`Engine`](crate::Engine): sends commands, collects what
+/// comes back.
 pub struct Controller {
     pub(crate) commands: Producer<Command>,
     pub(crate) retired: Consumer<Box<Patch>>,
@@ -185,8 +186,8 @@ impl Controller {
         self.send(Command::Stop);
     }
 
-    /// Fades the whole output out over [`PANIC_FADE`](crate::PANIC_FADE) and stops, until [`start`]
-    /// (which fades it back in as fast).
+    /// Fades the whole output out over [`PANIC_FADE`](crate::PANIC_FADE) and stops, until
+    /// [`start`] (which fades it back in as fast).
     ///
     /// [`start`]: Controller::start
     pub fn panic(&mut self) {

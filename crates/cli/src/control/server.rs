@@ -1,6 +1,6 @@
 //! The TCP control server: newline-delimited JSON on its own threads.
 //!
-//! One thread accepts (non-blocking, polled every 50 ms); each connection is served on a
+//! One thread accepts (blocking: it wakes only for a connection); each connection is served on a
 //! thread of its own, at most [`MAX_CONNECTIONS`] at once. A request goes to the play loop
 //! over the bounded job queue and its reply comes back over a channel of its own; the server
 //! never touches the session or the engine.
@@ -37,7 +37,8 @@ const REPLY_WITHIN: Duration = Duration::from_secs(15);
 /// A running control server.
 pub struct Server {
     addr: SocketAddr,
-    _worker: Worker,
+    /// The accept loop; `None` once dropped.
+    worker: Option<Worker>,
 }
 
 impl Server {
@@ -46,7 +47,7 @@ impl Server {
     ///
     /// # Errors
     ///
-    /// When the listener cannot be made non-blocking or the thread cannot start.
+    /// When the listener cannot be made blocking or the thread cannot start.
     pub fn start(
         listener: TcpListener,
         token: Option<String>,
@@ -54,20 +55,43 @@ impl Server {
         subscribers: Subscribers,
     ) -> io::Result<Self> {
         let addr = listener.local_addr()?;
-        listener.set_nonblocking(true)?;
+        listener.set_nonblocking(false)?;
         let token: Option<Arc<str>> = token.map(Into::into);
         let worker = Worker::spawn("flux-control", move |stop| {
             accept_loop(&listener, token, &jobs, &subscribers, stop);
         })?;
         Ok(Self {
             addr,
-            _worker: worker,
+            worker: Some(worker),
         })
     }
 
     /// The address it listens on.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+}
+
+impl Drop for Server {
+    /// Stops the accept loop: sets its stop flag, then wakes its blocking `accept` with a
+    /// connection of our own and joins it. When that connection cannot be made, the thread
+    /// is left behind (blocked in `accept`) rather than waited for.
+    fn drop(&mut self) {
+        let Some(worker) = self.worker.take() else {
+            return;
+        };
+        worker.request_stop();
+        let mut addr = self.addr;
+        if addr.ip().is_unspecified() {
+            addr.set_ip(match addr {
+                SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+                SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+            });
+        }
+        match TcpStream::connect_timeout(&addr, Duration::from_secs(1)) {
+            Ok(_) => drop(worker),
+            Err(_) => worker.detach(),
+        }
     }
 }
 
@@ -148,8 +172,8 @@ fn accept_loop(
     let mut next_id = 0u64;
     while !stop.load(Ordering::Relaxed) {
         match listener.accept() {
+            Ok(_) if stop.load(Ordering::Relaxed) => break,
             Ok((mut stream, _)) => {
-                let _ = stream.set_nonblocking(false);
                 let _ = stream.set_write_timeout(Some(Duration::from_secs(5)));
                 next_id += 1;
                 let id = next_id;
@@ -181,6 +205,7 @@ fn accept_loop(
                     slots.release(id);
                 }
             }
+            // Out of file descriptors, say: try again a little later.
             Err(_) => std::thread::sleep(Duration::from_millis(50)),
         }
     }
@@ -482,6 +507,23 @@ mod tests {
             read_frame(&mut reader, &mut buf, within).unwrap(),
             Frame::Late
         );
+    }
+
+    #[test]
+    fn a_blocking_accept_serves_and_then_stops_when_the_server_is_dropped() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let (jobs, queue) = sync_channel(4);
+        let server = Server::start(listener, None, jobs, Subscribers::default()).unwrap();
+        let addr = server.addr();
+        // A request reaches the play loop's queue.
+        let mut client = TcpStream::connect(addr).unwrap();
+        client.write_all(b"{\"op\":\"list\"}\n").unwrap();
+        let job = queue.recv_timeout(Duration::from_secs(10)).unwrap();
+        assert!(matches!(job.request, Ok(Request::List)));
+        drop(job);
+        // Dropping the server wakes its accept and joins it: the port is closed.
+        drop(server);
+        assert!(TcpStream::connect(addr).is_err());
     }
 
     #[test]
