@@ -313,8 +313,8 @@ impl Engine {
     /// Ends a window of the overload policy: under overload (`load`), the signal that took
     /// the most time fades out and is reported; every signal's count starts again.
     fn close_cost_window(&mut self, load: Option<f64>) {
-        let window: Duration = self.patch.signals.iter().map(|s| s.cost).sum();
         if let Some(load) = load {
+            let window: Duration = self.patch.signals.iter().map(|s| s.cost).sum();
             let costliest = self
                 .patch
                 .signals
