@@ -118,15 +118,6 @@ impl StateMemory {
         }
     }
 
-    /// Copies the slots of `block` from `from` (a memory at least as long) into this one.
-    pub fn copy_from(&self, from: &StateMemory, block: StateBlock) {
-        let end = block.range().end.min(self.len()).min(from.len());
-        let start = block.offset.min(end);
-        for (d, s) in self.slots[start..end].iter().zip(&from.slots[start..end]) {
-            d.store(s.load(Ordering::Relaxed), Ordering::Relaxed);
-        }
-    }
-
     /// Base pointer of the slots, for signal code that addresses the memory directly.
     ///
     /// The pointer is valid for [`len`](Self::len) `f64`s for as long as this memory lives.

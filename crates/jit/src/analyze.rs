@@ -353,6 +353,15 @@ struct TopLevelLoops {
     found: Vec<u32>,
 }
 
+impl TopLevelLoops {
+    /// Notes a loop at `span`, when it is outside every function.
+    fn note(&mut self, span: Span) {
+        if self.depth == 0 {
+            self.found.push(span.start);
+        }
+    }
+}
+
 impl<'a> Visit<'a> for TopLevelLoops {
     fn visit_function(&mut self, it: &Function<'a>, flags: ScopeFlags) {
         self.depth += 1;
@@ -367,37 +376,27 @@ impl<'a> Visit<'a> for TopLevelLoops {
     }
 
     fn visit_while_statement(&mut self, it: &oxc_ast::ast::WhileStatement<'a>) {
-        if self.depth == 0 {
-            self.found.push(it.span.start);
-        }
+        self.note(it.span);
         walk::walk_while_statement(self, it);
     }
 
     fn visit_do_while_statement(&mut self, it: &oxc_ast::ast::DoWhileStatement<'a>) {
-        if self.depth == 0 {
-            self.found.push(it.span.start);
-        }
+        self.note(it.span);
         walk::walk_do_while_statement(self, it);
     }
 
     fn visit_for_statement(&mut self, it: &oxc_ast::ast::ForStatement<'a>) {
-        if self.depth == 0 {
-            self.found.push(it.span.start);
-        }
+        self.note(it.span);
         walk::walk_for_statement(self, it);
     }
 
     fn visit_for_in_statement(&mut self, it: &oxc_ast::ast::ForInStatement<'a>) {
-        if self.depth == 0 {
-            self.found.push(it.span.start);
-        }
+        self.note(it.span);
         walk::walk_for_in_statement(self, it);
     }
 
     fn visit_for_of_statement(&mut self, it: &oxc_ast::ast::ForOfStatement<'a>) {
-        if self.depth == 0 {
-            self.found.push(it.span.start);
-        }
+        self.note(it.span);
         walk::walk_for_of_statement(self, it);
     }
 }

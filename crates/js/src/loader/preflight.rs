@@ -62,11 +62,7 @@ impl Loader {
         // A fresh copy each time (zeroed pages, mapped lazily: only what is copied costs):
         // a trial's code may write anywhere in it, and a later trial must not find that.
         let scratch = Arc::new(StateMemory::new(self.state.len()));
-        let alloc = self
-            .alloc
-            .lock()
-            .map(|a| a.clone())
-            .unwrap_or_else(|e| e.into_inner().clone());
+        let alloc = copy_of(&self.alloc);
         let used = alloc.used().min(self.state.len());
         let before: Vec<f64> = (0..used)
             .map(|i| self.state.get(i).unwrap_or(0.0))
@@ -89,11 +85,7 @@ impl Loader {
                 return Err(e);
             }
         };
-        let alloc = twin
-            .alloc
-            .lock()
-            .map(|a| a.clone())
-            .unwrap_or_else(|e| e.into_inner().clone());
+        let alloc = copy_of(&twin.alloc);
         let writes = (0..used)
             .filter_map(|i| {
                 let v = scratch.get(i)?;
@@ -260,6 +252,14 @@ impl Loader {
         twin.twin = true;
         twin
     }
+}
+
+/// A copy of the allocator behind `alloc` (as it stands, even if a load panicked holding it).
+fn copy_of(alloc: &std::sync::Mutex<StateAllocator>) -> StateAllocator {
+    alloc
+        .lock()
+        .map(|a| a.clone())
+        .unwrap_or_else(|e| e.into_inner().clone())
 }
 
 /// The diagnostic of a signal refused by its trial: at the place the fault names, or else
