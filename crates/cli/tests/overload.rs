@@ -20,28 +20,36 @@ flux('slow', (mem, idx) => ({ update: (sr) => {\n\
   return [0.25 + x * 1e-12];\n\
 } }));\n";
 
+/// `flux play` of [`PATCH`] (written to a new folder, returned with the command) on the
+/// null output, mono, on the JavaScript tier, without pre-flight; more arguments follow.
+fn play_patch() -> (tempfile::TempDir, std::process::Command) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("slow.js");
+    std::fs::write(&file, PATCH).unwrap();
+    let mut play = flux();
+    play.args([
+        "play",
+        "--null",
+        "--channels",
+        "1",
+        "--tier",
+        "js",
+        "--preflight",
+        "0",
+    ])
+    .arg(&file);
+    (dir, play)
+}
+
 fn stats(path: &std::path::Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
 #[test]
 fn an_overloading_signal_fades_out_and_the_tone_plays_on() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("slow.js");
-    std::fs::write(&file, PATCH).unwrap();
+    let (dir, mut play) = play_patch();
     let (rec, json) = (dir.path().join("rec.wav"), dir.path().join("stats.json"));
-    let out = run(flux()
-        .args([
-            "play",
-            "--null",
-            "--channels",
-            "1",
-            "--tier",
-            "js",
-            "--preflight",
-            "0",
-        ])
-        .arg(&file)
+    let out = run(play
         .args(["--seconds", "4", "--record"])
         .arg(&rec)
         .arg("--stats")
@@ -88,24 +96,11 @@ fn overload_off_keeps_every_signal_and_bad_limits_are_refused() {
         assert_eq!(out.status.code(), Some(2));
         assert!(stderr(&out).contains(message), "{}", stderr(&out));
     }
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("slow.js");
-    std::fs::write(&file, PATCH).unwrap();
+    let (dir, mut play) = play_patch();
     let json = dir.path().join("stats.json");
-    let out = run(flux()
-        .args([
-            "play",
-            "--null",
-            "--channels",
-            "1",
-            "--tier",
-            "js",
-            "--preflight",
-            "0",
-        ])
+    let out = run(play
         .args(["--overload", "off", "--seconds", "1.5", "--stats"])
-        .arg(&json)
-        .arg(&file));
+        .arg(&json));
     let err = stderr(&out);
     assert!(out.status.success(), "{err}");
     assert!(!err.contains("overload:"), "{err}");
