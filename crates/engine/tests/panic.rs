@@ -3,11 +3,8 @@
 
 mod common;
 
-use std::sync::Arc;
-
 use assert_no_alloc::{assert_no_alloc, AllocDisabler};
-use common::Sine;
-use flux_engine::{engine, EngineConfig, Patch, PatchSignal, StateAllocator, StateMemory};
+use common::tone_engine;
 
 #[global_allocator]
 static ALLOCATOR: AllocDisabler = AllocDisabler;
@@ -26,21 +23,7 @@ fn largest_step(samples: &[f32]) -> f32 {
 
 #[test]
 fn a_panic_fades_everything_out_within_50_ms_and_stays_silent_until_start() {
-    let state = Arc::new(StateMemory::new(4096));
-    let mut alloc = StateAllocator::new(4096, 64);
-    let (mut ctl, mut eng) = engine(EngineConfig::new(SR, 1), state.clone());
-    let block = alloc.block_of("tone").unwrap();
-    let tone = Sine {
-        state: state.clone(),
-        block,
-        freq: 440.0,
-        gain: 0.5,
-    };
-    ctl.swap(Patch::new(vec![PatchSignal::new(
-        "tone",
-        block,
-        Box::new(tone),
-    )]));
+    let (mut ctl, mut eng) = tone_engine(SR, 440.0, 0.5);
     let mut before = vec![0.0f32; 4800];
     eng.process(&mut before);
     let tone_step = largest_step(&before);
@@ -88,21 +71,7 @@ fn a_panic_fades_everything_out_within_50_ms_and_stays_silent_until_start() {
 
 #[test]
 fn a_panic_while_stopped_stays_silent_and_a_start_fades_in() {
-    let state = Arc::new(StateMemory::new(4096));
-    let mut alloc = StateAllocator::new(4096, 64);
-    let (mut ctl, mut eng) = engine(EngineConfig::new(SR, 1), state.clone());
-    let block = alloc.block_of("tone").unwrap();
-    let tone = Sine {
-        state: state.clone(),
-        block,
-        freq: 440.0,
-        gain: 0.5,
-    };
-    ctl.swap(Patch::new(vec![PatchSignal::new(
-        "tone",
-        block,
-        Box::new(tone),
-    )]));
+    let (mut ctl, mut eng) = tone_engine(SR, 440.0, 0.5);
     ctl.stop();
     ctl.panic();
     let mut out = vec![0.0f32; 4800];

@@ -126,3 +126,28 @@ impl Signal for FailsLater {
         self.location
     }
 }
+
+/// An engine of one channel at `sample_rate` playing [`Sine`] `tone` (`freq` Hz, `gain`).
+pub fn tone_engine(
+    sample_rate: u32,
+    freq: f64,
+    gain: f64,
+) -> (flux_engine::Controller, flux_engine::Engine) {
+    let state = Arc::new(StateMemory::new(4096));
+    let mut alloc = flux_engine::StateAllocator::new(4096, 64);
+    let (mut ctl, eng) = flux_engine::engine(
+        flux_engine::EngineConfig::new(sample_rate, 1),
+        state.clone(),
+    );
+    let block = alloc.block_of("tone").unwrap();
+    let tone = Sine {
+        state,
+        block,
+        freq,
+        gain,
+    };
+    ctl.swap(flux_engine::Patch::new(vec![
+        flux_engine::PatchSignal::new("tone", block, Box::new(tone)),
+    ]));
+    (ctl, eng)
+}
