@@ -3,7 +3,8 @@
 # empty patch and examples/sine-440.js. Reads utime+stime and the context switches
 # (wake-ups) of every thread from /proc at SECONDS after the start, then stops the player.
 # The target is at most 1% of a core.
-#   scripts/idle.sh [SECONDS]             ($FLUX: the binary to run; default a release build)
+#   scripts/idle.sh [SECONDS]             ($FLUX: the binary to run; default a release build;
+#                                         $PLAY_ARGS: more options, e.g. '--buffer 1024')
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds="${1:-10}"
@@ -16,7 +17,9 @@ printf '// signals: none\n' >"$work/empty.js"
 hz=$(getconf CLK_TCK)
 for file in "$work/empty.js" examples/sine-440.js; do
   # Any free port for the control server, which is on by default (7770 may be taken).
-  "$flux" play "$file" --null --seconds "$((seconds + 5))" --listen 127.0.0.1:0 2>"$work/log" &
+  # shellcheck disable=SC2086 # PLAY_ARGS is split into words on purpose.
+  "$flux" play "$file" --null --seconds "$((seconds + 5))" --listen 127.0.0.1:0 ${PLAY_ARGS:-} \
+    2>"$work/log" &
   pid=$!
   sleep "$seconds"
   # Per thread: name, CPU ticks (utime + stime), voluntary and involuntary switches.

@@ -6,7 +6,7 @@ pub mod osc;
 pub mod protocol;
 
 use std::net::SocketAddr;
-use std::sync::mpsc::SyncSender;
+use std::sync::mpsc::{SyncSender, TrySendError};
 
 /// As the binary's `control::Replier`.
 pub enum Replier {
@@ -22,4 +22,15 @@ pub struct Job {
     pub request: Result<protocol::Request, String>,
     /// Where the reply goes.
     pub reply: Replier,
+}
+
+/// As the binary's `control::Jobs`, without waking a play loop.
+#[derive(Clone)]
+pub struct Jobs(pub SyncSender<Job>);
+
+impl Jobs {
+    /// Queues `job` without waiting.
+    pub fn try_send(&self, job: Job) -> Result<(), TrySendError<Job>> {
+        self.0.try_send(job)
+    }
 }

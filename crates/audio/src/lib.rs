@@ -52,7 +52,7 @@ mod wav;
 
 pub use device::{list_devices, open_device, Device, DeviceInfo, OutputConfig};
 pub use error::{Error, ErrorKind};
-pub use null::NullOutput;
+pub use null::{NullClock, NullOutput};
 pub use running::Running;
 pub use wav::WavWriter;
 

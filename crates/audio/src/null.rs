@@ -98,6 +98,83 @@ impl NullOutput {
     }
 }
 
+impl NullOutput {
+    /// The clock without a thread of its own: the caller's thread calls
+    /// [`NullClock::tick`] whenever it would wait for the output (the DSP thread does, when
+    /// its ring is full), and the clock sleeps until the next period is due and takes it.
+    /// One thread then wakes once per period instead of two. The returned [`Running`]
+    /// stops the clock: afterwards `tick` only sleeps a period.
+    pub fn clock(self) -> (NullClock, Running) {
+        let status = Arc::new(Status::new("null".to_owned()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let clock = NullClock {
+            output: self,
+            buffer: vec![0.0; self.period_frames as usize * usize::from(self.channels)],
+            base: None,
+            frames_since_base: 0,
+            stop: Arc::clone(&stop),
+            status: Arc::clone(&status),
+        };
+        (clock, Running::clock(stop, self.period_frames, status))
+    }
+}
+
+/// The null output's clock, run on a thread that has other work (see [`NullOutput::clock`]).
+///
+/// It keeps the semantics of the threaded clock: periods are due at absolute deadlines
+/// from the first tick; every period due when `tick` wakes is taken back to back, as a
+/// device would have taken them while the thread was busy (so a late thread underruns);
+/// more than 50 ms behind, it counts an xrun and carries on from the present.
+pub struct NullClock {
+    output: NullOutput,
+    buffer: Vec<f32>,
+    base: Option<Instant>,
+    frames_since_base: u64,
+    stop: Arc<AtomicBool>,
+    status: Arc<Status>,
+}
+
+impl NullClock {
+    /// Waits until the next period is due and hands every due period to `source`; the first
+    /// call takes one at once. Real-time safe: no allocation, lock or I/O.
+    pub fn tick(&mut self, source: &mut impl FnMut(&mut [f32])) {
+        let rate = self.output.sample_rate;
+        let period = u64::from(self.output.period_frames);
+        if self.stop.load(Ordering::Acquire) {
+            thread::sleep(frames_to_duration(period, rate));
+            return;
+        }
+        let Some(base) = self.base else {
+            self.base = Some(Instant::now());
+            self.pull(source);
+            return;
+        };
+        let deadline = base + frames_to_duration(self.frames_since_base, rate);
+        let now = Instant::now();
+        if now > deadline + MAX_LAG {
+            self.status.xruns.fetch_add(1, Ordering::Relaxed);
+            self.base = Some(now);
+            self.frames_since_base = 0;
+            self.pull(source);
+            return;
+        }
+        sleep_until(deadline, &self.stop);
+        // At most MAX_LAG's worth, so the loop is bounded.
+        loop {
+            self.pull(source);
+            let next = base + frames_to_duration(self.frames_since_base, rate);
+            if Instant::now() < next || self.stop.load(Ordering::Acquire) {
+                return;
+            }
+        }
+    }
+
+    fn pull(&mut self, source: &mut impl FnMut(&mut [f32])) {
+        source(&mut self.buffer);
+        self.frames_since_base += u64::from(self.output.period_frames);
+    }
+}
+
 /// The handle [`Running`] keeps to stop the clock thread.
 #[derive(Debug)]
 pub(crate) struct NullThread {
@@ -183,8 +260,7 @@ fn frames_to_duration(frames: u64, sample_rate: u32) -> Duration {
 
 #[cfg(test)]
 mod tests {
-    use super::frames_to_duration;
-    use std::time::Duration;
+    use super::*;
 
     #[test]
     fn frames_to_duration_is_exact_over_long_runs() {
@@ -193,5 +269,49 @@ mod tests {
         let day = 44_100 * 86_400;
         assert_eq!(frames_to_duration(day, 44_100), Duration::from_secs(86_400));
         assert_eq!(frames_to_duration(1, 3), Duration::from_nanos(333_333_333));
+    }
+}
+
+#[cfg(test)]
+mod clock_tests {
+    use super::*;
+
+    #[test]
+    fn a_clock_takes_a_period_per_tick_in_real_time_and_every_due_one_when_late() {
+        // 4800 frames per period at 48 kHz: 100 ms.
+        let (mut clock, running) = NullOutput::new(48_000, 1, 4_800).clock();
+        let calls = std::cell::Cell::new(0u32);
+        let mut count = |out: &mut [f32]| {
+            assert_eq!(out.len(), 4_800);
+            out.fill(0.0);
+            calls.set(calls.get() + 1);
+        };
+        let start = Instant::now();
+        clock.tick(&mut count);
+        assert_eq!(calls.get(), 1);
+        clock.tick(&mut count);
+        // The second period waits for its deadline.
+        assert_eq!(calls.get(), 2);
+        assert!(start.elapsed() >= Duration::from_millis(100));
+        // A thread busy until 30 ms past the third deadline (200 ms) takes that period at
+        // once and waits for no other.
+        thread::sleep(Duration::from_millis(230).saturating_sub(start.elapsed()));
+        clock.tick(&mut count);
+        assert_eq!(calls.get(), 3);
+        // Busy past two deadlines (300 and 400 ms): both are taken back to back, unless
+        // this machine stalled the test past 50 ms more (then it is an xrun).
+        thread::sleep(Duration::from_millis(430).saturating_sub(start.elapsed()));
+        clock.tick(&mut count);
+        assert!(
+            calls.get() == 5 || running.xruns() == 1,
+            "{} periods, {} xruns",
+            calls.get(),
+            running.xruns()
+        );
+        // Stopped, it takes nothing more.
+        let taken = calls.get();
+        drop(running);
+        clock.tick(&mut count);
+        assert_eq!(calls.get(), taken);
     }
 }

@@ -1,7 +1,7 @@
 //! A started output and the news it sends back from its thread.
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, TryLockError};
 
 use cpal::traits::StreamTrait;
@@ -29,6 +29,12 @@ enum Backend {
         period_frames: Option<u32>,
     },
     Null(NullThread),
+    /// A [`NullClock`](crate::null::NullClock) ticked by another thread: stopping sets
+    /// its flag.
+    Clock {
+        stop: Arc<AtomicBool>,
+        period_frames: u32,
+    },
 }
 
 impl Running {
@@ -50,6 +56,16 @@ impl Running {
         }
     }
 
+    pub(crate) fn clock(stop: Arc<AtomicBool>, period_frames: u32, status: Arc<Status>) -> Running {
+        Running {
+            backend: Backend::Clock {
+                stop,
+                period_frames,
+            },
+            status,
+        }
+    }
+
     /// Stops the output and waits until the source is no longer called.
     ///
     /// The same as dropping it; this name says it out loud.
@@ -65,6 +81,7 @@ impl Running {
         match &self.backend {
             Backend::Device { period_frames, .. } => *period_frames,
             Backend::Null(thread) => Some(thread.period_frames()),
+            Backend::Clock { period_frames, .. } => Some(*period_frames),
         }
     }
 
@@ -105,6 +122,7 @@ impl Drop for Running {
                 let _ = stream.pause();
             }
             Backend::Null(thread) => thread.stop(),
+            Backend::Clock { stop, .. } => stop.store(true, Ordering::Release),
         }
     }
 }

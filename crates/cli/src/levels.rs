@@ -169,6 +169,38 @@ impl Track {
 const WINDOW_SECONDS: f64 = 0.25;
 /// The loudness is read after every 100 ms of audio, as EBU R128 asks of a meter.
 const LOUDNESS_STEP_SECONDS: f64 = 0.1;
+/// Steps in the short-term (3 s) window.
+const SHORT_TERM_STEPS: usize = 30;
+
+/// The short-term loudness (3 s) as the mean of its thirty 100 ms energies, so a read sums
+/// 100 ms of audio, not 3 s of it ten times a second.
+#[derive(Debug, Clone)]
+struct ShortTerm {
+    energies: [f64; SHORT_TERM_STEPS],
+    next: usize,
+}
+
+impl ShortTerm {
+    fn new() -> Self {
+        Self {
+            energies: [0.0; SHORT_TERM_STEPS],
+            next: 0,
+        }
+    }
+
+    /// Adds the loudness of the last 100 ms and returns that of the last 3 s (LUFS).
+    fn step(&mut self, lufs_100ms: f64) -> f64 {
+        // BS.1770: loudness = -0.691 + 10 log10(energy); silence is -inf, energy 0.
+        self.energies[self.next] = 10f64.powf((lufs_100ms + 0.691) / 10.0);
+        self.next = (self.next + 1) % SHORT_TERM_STEPS;
+        let mean = self.energies.iter().sum::<f64>() / SHORT_TERM_STEPS as f64;
+        if mean > 0.0 {
+            10.0 * mean.log10() - 0.691
+        } else {
+            f64::NEG_INFINITY
+        }
+    }
+}
 
 /// The levels of a session: readings of the engine's meters and the master's loudness.
 /// Main thread only.
@@ -183,6 +215,7 @@ pub struct Levels {
     /// Offsets of the signals playing now.
     playing: Vec<usize>,
     loudness: Option<EbuR128>,
+    short_term: ShortTerm,
     /// Frames fed to the loudness meter since it was last read.
     unread: usize,
     lufs_now: f64,
@@ -192,7 +225,7 @@ pub struct Levels {
 impl Levels {
     /// Levels of an engine of `channels` channels at `sample_rate`, read through `reader`.
     pub fn new(reader: MeterReader, sample_rate: u32, channels: usize) -> Self {
-        let loudness = EbuR128::new(channels as u32, sample_rate, Mode::S)
+        let loudness = EbuR128::new(channels as u32, sample_rate, Mode::M)
             .ok()
             .map(|mut meter| {
                 // A mono output counts as both speakers of a stereo pair (BS.1770 dual mono).
@@ -210,6 +243,7 @@ impl Levels {
             names: HashMap::new(),
             playing: Vec::new(),
             loudness,
+            short_term: ShortTerm::new(),
             unread: 0,
             lufs_now: f64::NEG_INFINITY,
             lufs_max: f64::NEG_INFINITY,
@@ -244,7 +278,9 @@ impl Levels {
             self.unread += take;
             if self.unread >= step {
                 self.unread = 0;
-                if let Ok(lufs) = meter.loudness_shortterm() {
+                let step_ms = (LOUDNESS_STEP_SECONDS * 1000.0) as u32;
+                if let Ok(lufs) = meter.loudness_window(step_ms) {
+                    let lufs = self.short_term.step(lufs);
                     self.lufs_now = lufs;
                     if lufs > self.lufs_max {
                         self.lufs_max = lufs;
@@ -404,5 +440,45 @@ mod tests {
         }
         let lufs = levels.run().master.lufs_short.unwrap();
         assert!((lufs + 23.0).abs() < 0.1, "{lufs}");
+    }
+
+    /// The short-term loudness summed from 100 ms steps is the meter's own 3 s reading.
+    #[test]
+    fn the_short_term_loudness_from_steps_is_the_meters_own() {
+        let (_ctl, _eng) = flux_engine::engine(
+            flux_engine::EngineConfig::new(48_000, 2),
+            std::sync::Arc::new(flux_engine::StateMemory::new(1024)),
+        );
+        let mut levels = Levels::new(_ctl.meters(), 48_000, 2);
+        let mut reference = EbuR128::new(2, 48_000, Mode::S).unwrap();
+        // Silence, then a tone that swells and a noisy burst, over 6 s.
+        let mut seed = 1u32;
+        let frames: Vec<f32> = (0..48_000 * 6)
+            .flat_map(|i| {
+                seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                let t = f64::from(i) / 48_000.0;
+                let tone = (t / 6.0) * (2.0 * std::f64::consts::PI * 220.0 * t).sin();
+                let noise = if (2.5..3.2).contains(&t) {
+                    f64::from(seed >> 8) / f64::from(1u32 << 24) - 0.5
+                } else {
+                    0.0
+                };
+                let x = if t < 0.5 { 0.0 } else { tone + noise };
+                [x as f32, (0.5 * x) as f32]
+            })
+            .collect();
+        let mut steps = 0;
+        for chunk in frames.chunks(4_800 * 2) {
+            levels.feed(chunk);
+            reference.add_frames_f32(chunk).unwrap();
+            let want = reference.loudness_shortterm().unwrap();
+            let got = levels.lufs_now;
+            assert!(
+                got == want || (got - want).abs() < 1e-9,
+                "step {steps}: {got} against {want}"
+            );
+            steps += 1;
+        }
+        assert_eq!(steps, 60);
     }
 }

@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
 use clap::Args;
-use flux_audio::{open_device, ErrorKind, NullOutput, OutputConfig, Running, WavWriter};
+use flux_audio::{open_device, ErrorKind, NullOutput, OutputConfig, WavWriter};
 use flux_engine::{
-    engine, tap, DspThread, EngineConfig, StateAllocator, StateMemory, TapReader,
+    engine, tap, DspThread, EngineConfig, OutputReader, StateAllocator, StateMemory, TapReader,
     DEFAULT_BLOCK_SLOTS, DEFAULT_GUARD_SLOTS, DEFAULT_SLOTS,
 };
 use serde::Serialize;
@@ -21,6 +21,10 @@ use crate::session::Session;
 use crate::watch::{Change, Watcher};
 use crate::worker::Worker;
 use crate::EngineArgs;
+
+/// The play loop's longest wait: it wakes at once for a save or a request, and at least
+/// this often to draw the status line and read the meters and faults.
+const TICK: Duration = Duration::from_millis(100);
 
 /// Default depth of the ring buffer in frames: about 10 ms at 48 kHz.
 pub const DEFAULT_BUFFER: u32 = 512;
@@ -155,7 +159,7 @@ pub fn run(args: PlayArgs) -> anyhow::Result<ExitCode> {
         .map_err(|e| anyhow::anyhow!("{}", e.line(&args.file.display().to_string())))?;
     // Listen first, so a busy scope port is reported before the sound starts.
     let scope_listener = args.scope.map(scope::Listener::bind).transpose()?;
-    let mut control = crate::control::Control::start(&args.control)?;
+    let mut control = crate::control::Control::start(&args.control, Some(watcher.waker()))?;
     let output = choose_output(&args)?;
     let (sample_rate, channels, period) = match &output {
         Output::Device(d) => (
@@ -251,21 +255,38 @@ pub fn run(args: PlayArgs) -> anyhow::Result<ExitCode> {
     let (tx, mut loudness_tap) = tap(channels, sample_rate as usize / 2);
     taps.push(tx);
     let mut loudness_buf = Vec::new();
-    let (mut dsp, mut reader) =
-        DspThread::spawn(eng, ring_frames, taps).context("cannot start the DSP thread")?;
-    reader.wait_primed(Duration::from_secs(2));
-    let counters = reader.counters().clone();
-    let source_fn = move |out: &mut [f32]| {
-        reader.fill(out);
-        if let Some(tap) = &mut record_tap {
-            tap.write(out);
+    let (mut dsp, counters, running) = match output {
+        Output::Device(device) => {
+            let (dsp, mut reader) =
+                DspThread::spawn(eng, ring_frames, taps).context("cannot start the DSP thread")?;
+            reader.wait_primed(Duration::from_secs(2));
+            let counters = reader.counters().clone();
+            let running = device
+                .start(move |out: &mut [f32]| {
+                    reader.fill(out);
+                    if let Some(tap) = &mut record_tap {
+                        tap.write(out);
+                    }
+                })
+                .context("cannot start the audio device")?;
+            (dsp, counters, running)
         }
-    };
-    let running: Running = match output {
-        Output::Device(device) => device
-            .start(source_fn)
-            .context("cannot start the audio device")?,
-        Output::Null(null) => null.start(source_fn),
+        // The DSP thread drives the null clock itself: one thread wakes per period, not two.
+        Output::Null(null) => {
+            let counters = eng.counters().clone();
+            let (mut clock, running) = null.clock();
+            let drive = move |reader: &mut OutputReader| {
+                clock.tick(&mut |out: &mut [f32]| {
+                    reader.fill(out);
+                    if let Some(tap) = &mut record_tap {
+                        tap.write(out);
+                    }
+                });
+            };
+            let dsp = DspThread::spawn_driving(eng, ring_frames, taps, drive)
+                .context("cannot start the DSP thread")?;
+            (dsp, counters, running)
+        }
     };
     eprintln!(
         "playing {file_name} on {} ({sample_rate} Hz, {channels} ch, buffer {ring_frames} frames = {:.1} ms{})",
@@ -318,10 +339,7 @@ pub fn run(args: PlayArgs) -> anyhow::Result<ExitCode> {
         if stop.load(Ordering::Relaxed) || until.is_some_and(|u| started.elapsed() >= u) {
             break;
         }
-        let tick = until.map_or(Duration::from_millis(20), |u| {
-            u.saturating_sub(started.elapsed())
-                .min(Duration::from_millis(20))
-        });
+        let tick = until.map_or(TICK, |u| u.saturating_sub(started.elapsed()).min(TICK));
         let change = watcher.changed(tick);
         status.clear();
         for note in watcher.take_notes() {

@@ -7,7 +7,7 @@
 //! `notify`.
 
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{channel, Receiver, RecvTimeoutError};
+use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
@@ -142,12 +142,33 @@ const DRAIN: usize = 256;
 /// How often folders are checked for having been removed or re-created.
 const CHECK_EVERY: Duration = Duration::from_millis(250);
 
+/// What wakes [`Watcher::changed`]: a file-system event, or another thread with work for
+/// the play loop.
+enum Wake {
+    Fs(notify::Result<notify::Event>),
+    Other,
+}
+
+/// Wakes the play loop out of [`Watcher::changed`] at once, from any thread (the control
+/// server, when it queues a request), so the loop can wait long between ticks.
+#[derive(Clone, Debug)]
+pub struct Waker(Sender<Wake>);
+
+impl Waker {
+    /// Wakes the loop; a loop that has ended is not woken.
+    pub fn wake(&self) {
+        let _ = self.0.send(Wake::Other);
+    }
+}
+
 /// Watches a signals file, the target of its symlink and the files it imports, through
 /// their folders (so saves by rename are seen too). A folder that is removed and
 /// re-created is watched again (and said so).
 pub struct Watcher {
     inner: notify::RecommendedWatcher,
-    events: Receiver<notify::Result<notify::Event>>,
+    events: Receiver<Wake>,
+    /// A sender for [`Waker`]s.
+    wake: Sender<Wake>,
     /// The signals file as given.
     file: PathBuf,
     /// The signals file in its canonical folder, and the target of its symlink(s).
@@ -173,10 +194,15 @@ impl Watcher {
         file.file_name()
             .with_context(|| format!("{} is not a file name", file.display()))?;
         let (tx, events) = channel();
-        let inner = notify::recommended_watcher(tx).context("cannot start the file watcher")?;
+        let wake = tx.clone();
+        let inner = notify::recommended_watcher(move |event| {
+            let _ = tx.send(Wake::Fs(event));
+        })
+        .context("cannot start the file watcher")?;
         let mut watcher = Self {
             inner,
             events,
+            wake,
             file: file.to_owned(),
             targets: Vec::new(),
             imports: Vec::new(),
@@ -193,6 +219,11 @@ impl Watcher {
             anyhow::bail!("cannot watch {}: it cannot be found", dir.display());
         }
         Ok(watcher)
+    }
+
+    /// A waker for this watcher's [`changed`](Watcher::changed).
+    pub fn waker(&self) -> Waker {
+        Waker(self.wake.clone())
     }
 
     /// Watches these imported files too (the list of the last load), instead of those
@@ -317,14 +348,21 @@ impl Watcher {
                     w.min(until.saturating_duration_since(now))
                 });
             match self.events.recv_timeout(wait) {
-                Ok(event) => {
-                    self.note(event);
+                Ok(wake) => {
+                    let mut woken = self.note(wake);
                     // Take what came with it (a rename's second event) before acting.
                     for _ in 0..DRAIN {
                         match self.events.try_recv() {
-                            Ok(event) => self.note(event),
+                            Ok(wake) => woken |= self.note(wake),
                             Err(_) => break,
                         }
+                    }
+                    // Another thread has work for the loop now.
+                    if woken {
+                        return match self.debounce.ready(Instant::now()) {
+                            Some(since) => self.take_change(since),
+                            None => Change::None,
+                        };
                     }
                 }
                 Err(RecvTimeoutError::Timeout) => {
@@ -341,14 +379,17 @@ impl Watcher {
         }
     }
 
-    /// Notes an event as it is received.
-    fn note(&mut self, event: notify::Result<notify::Event>) {
-        let Ok(event) = event else { return };
+    /// Notes an event as it is received; true when it is a [`Waker`]'s.
+    fn note(&mut self, wake: Wake) -> bool {
+        let Wake::Fs(Ok(event)) = wake else {
+            return matches!(wake, Wake::Other);
+        };
         let now = Instant::now();
         for (change, save) in self.concerns(&event) {
             self.import_changed |= change == Change::Import;
             self.debounce.note(save, now);
         }
+        false
     }
 
     fn take_change(&mut self, since: Instant) -> Change {
@@ -407,6 +448,31 @@ mod tests {
 
     const fn ms(n: u64) -> Duration {
         Duration::from_millis(n)
+    }
+
+    #[test]
+    fn a_waker_ends_the_wait_at_once_and_a_save_is_still_seen() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("a.js");
+        std::fs::write(&file, "// a\n").unwrap();
+        let mut watcher = Watcher::new(&file).unwrap();
+        let waker = watcher.waker();
+        let woke = std::thread::spawn(move || waker.wake());
+        // Woken long before the minute is up, with no change.
+        let asked = Instant::now();
+        assert_eq!(watcher.changed(Duration::from_secs(60)), Change::None);
+        assert!(asked.elapsed() < Duration::from_secs(30));
+        woke.join().unwrap();
+        // A save after the wake is a change as before.
+        std::fs::write(&file, "// b\n").unwrap();
+        let mut change = Change::None;
+        for _ in 0..50 {
+            change = watcher.changed(ms(100));
+            if change != Change::None {
+                break;
+            }
+        }
+        assert_eq!(change, Change::File);
     }
 
     #[test]

@@ -60,7 +60,7 @@ pub use rtrb;
 pub use signal::{Block, Fault, Footprint, Patch, PatchSignal, Signal, Tier};
 pub use state::{StateBlock, StateMemory, DEFAULT_BLOCK_SLOTS, DEFAULT_GUARD_SLOTS, DEFAULT_SLOTS};
 pub use tap::{tap, Tap, TapReader};
-pub use thread::{DspFailure, DspThread, OutputReader, STALL_LIMIT, STOP_WAIT};
+pub use thread::{Drive, DspFailure, DspThread, OutputReader, STALL_LIMIT, STOP_WAIT};
 pub use transport::{
     Clock, ClockReader, ClockReading, Quantize, DEFAULT_BPM, MAX_BPM, MAX_METER, MIN_BPM, STILL,
 };

@@ -56,6 +56,20 @@ impl fmt::Display for DspFailure {
 
 impl std::error::Error for DspFailure {}
 
+/// An output the DSP thread drives itself (see [`DspThread::spawn_driving`]).
+pub trait Drive: Send + 'static {
+    /// Called on the DSP thread when the ring is full: waits for the output's next period
+    /// (at most about a period, so the thread can stop) and takes what is due from
+    /// `reader`. Real-time rules apply: no allocation, lock or I/O.
+    fn drive(&mut self, reader: &mut OutputReader);
+}
+
+impl<F: FnMut(&mut OutputReader) + Send + 'static> Drive for F {
+    fn drive(&mut self, reader: &mut OutputReader) {
+        self(reader);
+    }
+}
+
 /// A running DSP thread. Stops and joins on [`stop`](DspThread::stop) or drop, waiting at
 /// most [`STOP_WAIT`]; [`check`](DspThread::check) tells whether it is dead or stuck.
 pub struct DspThread {
@@ -86,10 +100,42 @@ impl DspThread {
     ///
     /// When a tap's channel count is not the engine's.
     pub fn spawn(
+        engine: Engine,
+        ring_frames: usize,
+        taps: Vec<Tap>,
+    ) -> std::io::Result<(DspThread, OutputReader)> {
+        let (thread, reader) = Self::start(engine, ring_frames, taps, None)?;
+        Ok((thread, reader.expect("the reader stays out")))
+    }
+
+    /// Starts rendering `engine` into a ring of `ring_frames` frames that `drive` empties on
+    /// the same thread: when the ring is full, the thread calls `drive` (which waits for the
+    /// output's next period and takes it) instead of sleeping. One thread wakes once per
+    /// period where a clocked output and the DSP thread would wake twice; the null output
+    /// is driven so (`NullClock` in the audio crate).
+    ///
+    /// # Errors
+    ///
+    /// When the operating system cannot start a thread.
+    ///
+    /// # Panics
+    ///
+    /// When a tap's channel count is not the engine's.
+    pub fn spawn_driving(
+        engine: Engine,
+        ring_frames: usize,
+        taps: Vec<Tap>,
+        drive: impl Drive,
+    ) -> std::io::Result<DspThread> {
+        Ok(Self::start(engine, ring_frames, taps, Some(Box::new(drive)))?.0)
+    }
+
+    fn start(
         mut engine: Engine,
         ring_frames: usize,
         mut taps: Vec<Tap>,
-    ) -> std::io::Result<(DspThread, OutputReader)> {
+        drive: Option<Box<dyn Drive>>,
+    ) -> std::io::Result<(DspThread, Option<OutputReader>)> {
         let config = engine.config();
         let ch = config.channels;
         for tap in &taps {
@@ -103,6 +149,19 @@ impl DspThread {
         let block = config.block.min(ring_frames.max(1));
         let (mut ring, reader) = RingBuffer::<f32>::new(ring_frames.max(block) * ch);
         let counters = engine.counters().clone();
+        let reader = OutputReader {
+            frames_taken: 0,
+            ring: reader,
+            counters: counters.clone(),
+            channels: ch,
+            capacity_frames: ring_frames.max(block),
+            block,
+        };
+        // The reader goes to the thread when the thread drives the output itself.
+        let (mut driven, reader) = match drive {
+            Some(drive) => (Some((drive, reader)), None),
+            None => (None, Some(reader)),
+        };
         let beats = counters.clone();
         let stop = Arc::new(AtomicBool::new(false));
         let stop_flag = stop.clone();
@@ -118,8 +177,13 @@ impl DspThread {
                     beats.beat();
                     let free = ring.slots() / ch;
                     if free < block {
-                        let wait = (block - free) as f64 * frame_time;
-                        thread::sleep(Duration::from_secs_f64(wait).max(MIN_SLEEP));
+                        match &mut driven {
+                            Some((drive, reader)) => drive.drive(reader),
+                            None => {
+                                let wait = (block - free) as f64 * frame_time;
+                                thread::sleep(Duration::from_secs_f64(wait).max(MIN_SLEEP));
+                            }
+                        }
                         continue;
                     }
                     let out = &mut scratch[..block * ch];
@@ -131,14 +195,6 @@ impl DspThread {
                 }
                 engine
             })?;
-        let reader = OutputReader {
-            frames_taken: 0,
-            ring: reader,
-            counters: counters.clone(),
-            channels: ch,
-            capacity_frames: ring_frames.max(block),
-            block,
-        };
         Ok((
             DspThread {
                 stop,

@@ -16,7 +16,7 @@ pub mod protocol;
 pub mod server;
 
 use std::net::{SocketAddr, TcpListener, UdpSocket};
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::time::Instant;
 
 use anyhow::{bail, Context as _};
@@ -69,6 +69,33 @@ pub struct Job {
     pub reply: Replier,
 }
 
+/// The queue of requests for the play loop; queuing one wakes the loop.
+#[derive(Clone)]
+pub struct Jobs {
+    tx: SyncSender<Job>,
+    wake: Option<crate::watch::Waker>,
+}
+
+impl Jobs {
+    /// A queue sending on `tx`, waking the loop through `wake`.
+    pub fn new(tx: SyncSender<Job>, wake: Option<crate::watch::Waker>) -> Self {
+        Self { tx, wake }
+    }
+
+    /// Queues `job` without waiting, and wakes the loop.
+    ///
+    /// # Errors
+    ///
+    /// The queue is full, or the loop has gone.
+    pub fn try_send(&self, job: Job) -> Result<(), TrySendError<Job>> {
+        self.tx.try_send(job)?;
+        if let Some(wake) = &self.wake {
+            wake.wake();
+        }
+        Ok(())
+    }
+}
+
 /// The control server and OSC receiver of one `flux play`, seen from the play loop.
 pub struct Control {
     jobs: Receiver<Job>,
@@ -96,8 +123,9 @@ impl Control {
     ///
     /// A non-loopback `--listen` without `--token`, an empty token, an address that cannot
     /// be bound.
-    pub fn start(args: &ControlArgs) -> anyhow::Result<Control> {
+    pub fn start(args: &ControlArgs, wake: Option<crate::watch::Waker>) -> anyhow::Result<Control> {
         let (tx, jobs) = sync_channel(QUEUE);
+        let tx = Jobs::new(tx, wake);
         let subscribers = events::Subscribers::default();
         if args.token.as_deref() == Some("") {
             bail!("--token must not be empty");

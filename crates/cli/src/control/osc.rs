@@ -7,13 +7,12 @@
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::SyncSender;
 use std::time::Duration;
 
 use rosc::{OscMessage, OscPacket, OscType};
 
 use super::protocol::Request;
-use super::{Job, Replier};
+use super::{Job, Jobs, Replier};
 use crate::worker::Worker;
 
 /// The addresses Flux answers, for error messages.
@@ -33,7 +32,7 @@ impl Osc {
     /// # Errors
     ///
     /// When the socket cannot be configured or the thread cannot start.
-    pub fn start(socket: UdpSocket, jobs: SyncSender<Job>) -> io::Result<Self> {
+    pub fn start(socket: UdpSocket, jobs: Jobs) -> io::Result<Self> {
         let addr = socket.local_addr()?;
         socket.set_read_timeout(Some(Duration::from_millis(100)))?;
         let worker = Worker::spawn("flux-osc", move |stop| receive(&socket, &jobs, stop))?;
@@ -49,7 +48,7 @@ impl Osc {
     }
 }
 
-fn receive(socket: &UdpSocket, jobs: &SyncSender<Job>, stop: &AtomicBool) {
+fn receive(socket: &UdpSocket, jobs: &Jobs, stop: &AtomicBool) {
     let mut buf = vec![0u8; 65_536];
     while !stop.load(Ordering::Relaxed) {
         let Ok((n, from)) = socket.recv_from(&mut buf) else {

@@ -16,13 +16,13 @@
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
+use std::sync::mpsc::{sync_channel, TrySendError};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use super::events::{dropped_line, Subscribers, Subscription, MAX_SUBSCRIBERS};
 use super::protocol::{self, Reply, Request, MAX_FRAME};
-use super::{Job, Replier};
+use super::{Job, Jobs, Replier};
 use crate::worker::{spawn_guarded, Worker};
 
 /// Connections served at once; past it the longest-idle one gives way.
@@ -51,7 +51,7 @@ impl Server {
     pub fn start(
         listener: TcpListener,
         token: Option<String>,
-        jobs: SyncSender<Job>,
+        jobs: Jobs,
         subscribers: Subscribers,
     ) -> io::Result<Self> {
         let addr = listener.local_addr()?;
@@ -164,7 +164,7 @@ impl Slots {
 fn accept_loop(
     listener: &TcpListener,
     token: Option<Arc<str>>,
-    jobs: &SyncSender<Job>,
+    jobs: &Jobs,
     subscribers: &Subscribers,
     stop: &AtomicBool,
 ) {
@@ -314,7 +314,7 @@ fn not_a_request(why: &str) -> Reply {
 /// What a connection's thread serves it with.
 struct Conn<'a> {
     token: Option<&'a str>,
-    jobs: &'a SyncSender<Job>,
+    jobs: &'a Jobs,
     slots: &'a Slots,
     subscribers: &'a Subscribers,
     id: u64,
@@ -469,7 +469,7 @@ fn close_gently(stream: &mut TcpStream) {
 }
 
 /// Hands a request to the play loop and waits for its reply.
-fn run(request: protocol::Request, jobs: &SyncSender<Job>) -> Reply {
+fn run(request: protocol::Request, jobs: &Jobs) -> Reply {
     let (tx, rx) = sync_channel(1);
     let job = Job {
         request: Ok(request),
@@ -513,7 +513,13 @@ mod tests {
     fn a_blocking_accept_serves_and_then_stops_when_the_server_is_dropped() {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let (jobs, queue) = sync_channel(4);
-        let server = Server::start(listener, None, jobs, Subscribers::default()).unwrap();
+        let server = Server::start(
+            listener,
+            None,
+            Jobs::new(jobs, None),
+            Subscribers::default(),
+        )
+        .unwrap();
         let addr = server.addr();
         // A request reaches the play loop's queue.
         let mut client = TcpStream::connect(addr).unwrap();
