@@ -115,4 +115,166 @@ function euclid(pulses, steps, stepBeats, rotate) {
   };
 }
 
-const SEQUENCING = { seq, every, euclid, swing };
+// pattern(text, beats?): a unit whose call gives, on the frame each onset of a
+// mini-notation pattern starts, the onset's value, and 0 on every other frame. One cycle
+// of the pattern lasts `beats` beats (default 4: a bar of 4/4).
+//   x        an onset of value 1        60, 0.5  an onset of that value (0 is silent)
+//   . or ~   a rest                     [a b c]  the step split into equal parts
+//   a*n      a repeated n times in its step (n whole, 1 to 64)
+//   <a b c>  one of them per cycle, in turn
+// `pattern("x . x [x x]")` fires on beats 0, 2, 3 and 3.5 of each bar.
+const PATTERN_MAX_EVENTS = 4096;
+const PATTERN_MAX_CYCLES = 64;
+
+function patternError(text, at, what) {
+  return new SyntaxError('pattern("' + text + '"): ' + what + ' at character ' + (at + 1));
+}
+
+// Parses `text` into a tree: {seq: [steps]}, {alt: [steps]}, {value}, {rest}, each step
+// with a repeat count `times`.
+function patternParse(text) {
+  let at = 0;
+  const space = () => { while (at < text.length && /\s/.test(text[at])) at++; };
+  function steps(close) {
+    const list = [];
+    for (;;) {
+      space();
+      if (at >= text.length) {
+        if (close) throw patternError(text, at, "missing '" + close + "'");
+        return list;
+      }
+      const c = text[at];
+      if (c === close) { at++; return list; }
+      if (c === ']' || c === '>') throw patternError(text, at, "'" + c + "' without its opening");
+      list.push(step());
+    }
+  }
+  function step() {
+    const c = text[at];
+    let node;
+    if (c === '[' || c === '<') {
+      at++;
+      const inner = steps(c === '[' ? ']' : '>');
+      if (inner.length === 0) throw patternError(text, at - 1, 'an empty group');
+      node = c === '[' ? { seq: inner } : { alt: inner };
+    } else if (c === 'x' || c === 'X') {
+      at++;
+      node = { value: 1 };
+    } else if (c === '.' || c === '~') {
+      at++;
+      node = { rest: true };
+    } else {
+      const m = /^-?(\d+\.?\d*|\.\d+)(e-?\d+)?/i.exec(text.slice(at));
+      if (!m) throw patternError(text, at, "'" + c + "' is not x, a number, '.', '~', '[' or '<'");
+      at += m[0].length;
+      node = { value: Number(m[0]) };
+    }
+    node.times = 1;
+    if (text[at] === '*') {
+      const m = /^\*(\d+)/.exec(text.slice(at));
+      if (!m || Number(m[1]) < 1 || Number(m[1]) > 64) {
+        throw patternError(text, at, "'*' must be followed by a whole number from 1 to 64");
+      }
+      node.times = Number(m[1]);
+      at += m[0].length;
+    }
+    return node;
+  }
+  return { seq: steps(null), times: 1 };
+}
+
+function gcd(a, b) { return b === 0 ? a : gcd(b, a % b); }
+
+// After how many cycles the node's onsets repeat (capped past PATTERN_MAX_CYCLES).
+function patternPeriod(node) {
+  let p = 1;
+  if (node.seq || node.alt) {
+    for (const child of node.seq || node.alt) {
+      const q = patternPeriod(child);
+      p = Math.min((p * q) / gcd(p, q), PATTERN_MAX_CYCLES + 1);
+    }
+    if (node.alt) p = Math.min(p * node.alt.length, PATTERN_MAX_CYCLES + 1);
+  }
+  // The k-th of n repeats plays in cycle c * n + k.
+  return p / gcd(p, node.times);
+}
+
+// The onsets of `node` in its cycle `cycle`, placed in [start, start + length).
+function patternOnsets(node, cycle, start, length, out) {
+  const n = node.times;
+  for (let k = 0; k < n; k++) {
+    const c = cycle * n + k;
+    const from = start + (length * k) / n;
+    const span = length / n;
+    if (node.rest) continue;
+    if (node.value !== undefined) {
+      out.push([from, node.value]);
+    } else if (node.seq) {
+      const m = node.seq.length;
+      for (let i = 0; i < m; i++) patternOnsets(node.seq[i], c, from + (span * i) / m, span / m, out);
+    } else {
+      const m = node.alt.length;
+      patternOnsets(node.alt[c % m], Math.floor(c / m), from, span, out);
+    }
+    if (out.length > PATTERN_MAX_EVENTS) return;
+  }
+}
+
+function pattern(text, beats) {
+  if (typeof text !== 'string') {
+    throw new TypeError('pattern(text, beats): text must be a string, such as "x . x [x x]"');
+  }
+  const cycleBeats = beats === undefined ? 4 : seqNumber('pattern(text, beats): beats', beats, 0);
+  const tree = patternParse(text);
+  const cycles = patternPeriod(tree);
+  if (cycles > PATTERN_MAX_CYCLES) {
+    throw new RangeError('pattern("' + text + '"): it repeats only after more than ' +
+      PATTERN_MAX_CYCLES + ' cycles');
+  }
+  const found = [];
+  for (let c = 0; c < cycles; c++) {
+    const from = found.length;
+    patternOnsets(tree, c, 0, 1, found);
+    for (let i = from; i < found.length; i++) found[i][0] = (c + found[i][0]) * cycleBeats;
+  }
+  if (found.length > PATTERN_MAX_EVENTS) {
+    throw new RangeError('pattern("' + text + '"): more than ' + PATTERN_MAX_EVENTS + ' onsets');
+  }
+  // Onsets in beats from the start of the whole (all cycles), and their values.
+  const at = found.map((e) => e[0]);
+  const values = found.map((e) => e[1]);
+  const n = at.length;
+  const whole = cycles * cycleBeats;
+  const s = slots(2);
+  if (n === 0) return () => 0;
+  return () => {
+    // How many onsets have started by this frame, counted from beat 0: it goes up by one
+    // on each onset's frame (the bias keeps an onset on its frame despite rounding).
+    const b = clock.beat + 1e-9;
+    const round = Math.floor(b / whole);
+    const pos = b - round * whole;
+    let lo = 0;
+    let hi = n;
+    while (lo < hi) {
+      const mid = Math.floor((lo + hi) / 2);
+      if (at[mid] <= pos) lo = mid + 1;
+      else hi = mid;
+    }
+    const count = round * n + lo;
+    // The onset that started last (`lo - 1`, in range when lo > 0); `+ 0` makes the read
+    // a plain number for the compiler.
+    const last = lo > 0 ? values[lo - 1] + 0 : 0;
+    let on = 0;
+    if (mem[s + 1] === 0) {
+      // The first frame fires only when an onset starts on it.
+      mem[s + 1] = 1;
+      if (lo > 0 && pos - at[lo - 1] < clock.bpm / (60 * SR)) on = last;
+    } else if (count !== mem[s]) {
+      on = last;
+    }
+    mem[s] = count;
+    return on;
+  };
+}
+
+const SEQUENCING = { seq, every, euclid, swing, pattern };

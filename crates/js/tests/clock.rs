@@ -220,12 +220,85 @@ fn a_tempo_glide_is_smooth_on_both_tiers() {
 }
 
 #[test]
+fn a_pattern_fires_its_onsets_with_their_values_on_their_frames() {
+    // One bar of 4 beats (96000 frames at 120 bpm): steps of a beat, a split step, a
+    // repeat, and an alternation that takes turns bar by bar.
+    let source = "flux('p', () => { const p = pattern('x . x [x x]'); return { update: () => [p() * 0.5, 0] }; });\n\
+                  flux('v', () => { const v = pattern('0.25 <0.125 0.0625>*2', 2); return { update: () => [0, v()] }; });";
+    let out = both(2, |rig| {
+        rig.swap(source);
+        rig.render(2 * 96_000)
+    });
+    let frames: Vec<&[f32]> = out.chunks(2).collect();
+    let fired = |ch: usize| -> Vec<(usize, f32)> {
+        (0..frames.len())
+            .filter(|&f| frames[f][ch] != 0.0)
+            .map(|f| (f, frames[f][ch]))
+            .collect()
+    };
+    let half = 0.5f64.tanh() as f32;
+    let p: Vec<(usize, f32)> = [0, 96_000]
+        .iter()
+        .flat_map(|&bar| [0, 48_000, 72_000, 84_000].map(|f| (bar + f, half)))
+        .collect();
+    assert_eq!(fired(0), p);
+    // Cycles of 2 beats (48000 frames): 0.25 on the first beat, then the alternation twice
+    // in the second: 0.125 and 0.0625 in turn (cycle c plays copies 2c and 2c + 1).
+    let level = |x: f64| x.tanh() as f32;
+    let want: Vec<(usize, f32)> = (0..4)
+        .flat_map(|c| {
+            let at = c * 48_000;
+            [
+                (at, level(0.25)),
+                (at + 24_000, level(0.125)),
+                (at + 36_000, level(0.0625)),
+            ]
+        })
+        .collect();
+    assert_eq!(fired(1), want);
+}
+
+#[test]
+fn a_pattern_with_a_mistake_names_it_and_where() {
+    let mut rig = rig(TierChoice::Auto, 1);
+    for (text, says) in [
+        ("x [x x", "pattern(\"x [x x\"): missing ']' at character 7"),
+        (
+            "x q",
+            "pattern(\"x q\"): 'q' is not x, a number, '.', '~', '[' or '<' at character 3",
+        ),
+        (
+            "x*0",
+            "pattern(\"x*0\"): '*' must be followed by a whole number from 1 to 64 at character 2",
+        ),
+        (
+            "x ]",
+            "pattern(\"x ]\"): ']' without its opening at character 3",
+        ),
+        (
+            "<x . . . . . .> <x . . . . . . . . . .>",
+            "it repeats only after more than 64 cycles",
+        ),
+    ] {
+        let source = format!("flux('k', () => {{\n  const t = pattern('{text}');\n  return {{ update: () => t() }};\n}});");
+        let e = rig
+            .loader
+            .load_source("clock.js", &source)
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("clock.js:2:13: "), "{e}");
+        assert!(e.contains(says), "{e}");
+    }
+}
+
+#[test]
 fn sequencing_units_render_natively_without_allocating() {
     let mut rig = rig(TierChoice::Native, 1);
     let source = "swing(0.2);\n\
                   flux('k', () => {\n\
                     const kick = every(1), rim = euclid(5, 8, 0.25, 2), note = seq([1, 2, 3], 0.5);\n\
-                    return { update: () => (kick() + rim()) * 0.1 * note() + clock.bar * 1e-3 };\n\
+                    const hat = pattern('. x <x [x x]> x*2', 2);\n\
+                    return { update: () => (kick() + rim() + hat()) * 0.1 * note() + clock.bar * 1e-3 };\n\
                   });";
     rig.swap(source);
     let mut out = vec![0.0f32; 4096];
