@@ -216,6 +216,24 @@ impl StateAllocator {
         Ok((block, true))
     }
 
+    /// The keys of the units `owner` made.
+    pub fn unit_keys_of(&self, owner: &str) -> Vec<String> {
+        self.owners
+            .iter()
+            .filter(|(_, o)| o.as_str() == owner)
+            .map(|(key, _)| key.clone())
+            .collect()
+    }
+
+    /// Gives back the range of the unit `key` (it cools like a released id's, see
+    /// [`release`](Self::release)); a unit asked for again later starts from zero.
+    pub fn release_unit(&mut self, key: &str) {
+        self.owners.remove(key);
+        if let Some(range) = self.units.remove(key) {
+            self.cooling.push((range, self.epoch));
+        }
+    }
+
     /// Slots up to the highest ever handed out (what a copy of the state must cover).
     pub fn used(&self) -> usize {
         self.next

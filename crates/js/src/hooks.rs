@@ -39,6 +39,8 @@ pub(crate) struct Hooks {
     pub(crate) imports: crate::modules::Imports,
     /// Sounds decoded by earlier loads.
     pub(crate) samples: crate::samples::SampleCache,
+    /// The sounds this load placed: (signal, key); the signal is "" at top level.
+    pub(crate) sample_uses: Arc<Mutex<Vec<(String, String)>>>,
     /// This is a trial load, on a copy of the state (the real load follows).
     pub(crate) trial: bool,
 }
@@ -209,34 +211,41 @@ impl Hooks {
                 },
             )?,
         )?;
-        let (alloc, state, imports, samples) = (
+        let (alloc, state, imports, samples, uses) = (
             self.alloc.clone(),
             self.state.clone(),
             self.imports,
             self.samples,
+            self.sample_uses,
         );
         let (sample_rate, trial) = (self.sample_rate, self.trial);
         hooks.set(
             "sample",
-            Function::new(ctx.clone(), move |ctx: Ctx<'_>, name: String| {
-                let placed = crate::samples::place(
-                    &name,
-                    &imports,
-                    &alloc,
-                    &state,
-                    &samples,
-                    sample_rate,
-                    trial,
-                )
-                .map_err(|why| {
-                    rquickjs::Exception::throw_range(&ctx, &format!("sampler('{name}'): {why}"))
-                })?;
-                Ok::<Vec<f64>, rquickjs::Error>(vec![
-                    placed.offset as f64,
-                    placed.frames as f64,
-                    placed.step,
-                ])
-            })?,
+            Function::new(
+                ctx.clone(),
+                move |ctx: Ctx<'_>, name: String, signal: String| {
+                    let placed = crate::samples::place(
+                        &name,
+                        &imports,
+                        &alloc,
+                        &state,
+                        &samples,
+                        sample_rate,
+                        trial,
+                    )
+                    .map_err(|why| {
+                        rquickjs::Exception::throw_range(&ctx, &format!("sampler('{name}'): {why}"))
+                    })?;
+                    if let Ok(mut uses) = uses.lock() {
+                        uses.push((signal, placed.key.clone()));
+                    }
+                    Ok::<Vec<f64>, rquickjs::Error>(vec![
+                        placed.offset as f64,
+                        placed.frames as f64,
+                        placed.step,
+                    ])
+                },
+            )?,
         )?;
         let alloc = self.alloc;
         hooks.set(

@@ -256,6 +256,9 @@ pub struct Loader {
     units: HashMap<String, BTreeSet<String>>,
     /// Sound files decoded by earlier loads (`sampler`).
     samples: crate::samples::SampleCache,
+    /// The sounds each signal's last load placed, by id (a file's top level by
+    /// [`top_level`]): a sound nobody holds is given back at a reclaim.
+    sample_users: HashMap<String, BTreeSet<String>>,
     log_tx: SyncSender<String>,
     log_rx: Receiver<String>,
     logs_dropped: Arc<AtomicU64>,
@@ -267,6 +270,15 @@ pub struct Loader {
     gone: HashMap<String, Instant>,
     /// The transport, for the tempo and beat a trial starts at.
     clock: Option<flux_engine::ClockReader>,
+}
+
+/// What the sounds a file's top level placed are held by in `sample_users`: this, then
+/// the file's name.
+const TOP_LEVEL: &str = "\u{2}top\u{1}";
+
+/// The holder of the sounds the top level of the file `name` placed.
+fn top_level(name: &str) -> String {
+    format!("{TOP_LEVEL}{name}")
 }
 
 /// How long an id must have been gone (not playing) before [`Loader::reclaim`] gives its
@@ -283,6 +295,7 @@ impl Loader {
             options,
             units: HashMap::new(),
             samples: Default::default(),
+            sample_users: HashMap::new(),
             log_tx,
             log_rx,
             logs_dropped: Arc::new(AtomicU64::new(0)),
@@ -329,6 +342,22 @@ impl Loader {
             if now.saturating_duration_since(since) >= RECLAIM_AFTER {
                 alloc.release(&id);
                 self.gone.remove(&id);
+            }
+        }
+        // Sounds no signal with state holds any more (an older version of a file that
+        // changed, a sampler taken out of the code) are given back too.
+        self.sample_users
+            .retain(|user, _| user.starts_with(TOP_LEVEL) || alloc.get(user).is_some());
+        let held: BTreeSet<&String> = self.sample_users.values().flatten().collect();
+        let unheld: Vec<String> = alloc
+            .unit_keys_of(crate::samples::SAMPLE_OWNER)
+            .into_iter()
+            .filter(|key| !held.contains(key))
+            .collect();
+        for key in unheld {
+            alloc.release_unit(&key);
+            if let Ok(mut cache) = self.samples.lock() {
+                cache.remove(&key);
             }
         }
         alloc.recycle(alive, &self.state);
@@ -477,6 +506,7 @@ impl Loader {
             other => other,
         };
         let checkpoint = self.alloc.lock().ok().map(|mut a| a.checkpoint());
+        let sample_users = self.sample_users.clone();
         let result = std::thread::scope(|scope| {
             let load = std::thread::Builder::new()
                 .name("flux-load".into())
@@ -514,6 +544,7 @@ impl Loader {
             if let Ok(mut alloc) = self.alloc.lock() {
                 alloc.rollback(checkpoint, &self.state);
             }
+            self.sample_users = sample_users;
         }
         result
     }

@@ -119,7 +119,7 @@
     if (typeof path !== 'string' || path === '') {
       throw new TypeError('sampler(path): path must be a file name, not ' + describe(path));
     }
-    return hooks.sample(path);
+    return hooks.sample(path, signalId);
   }
   const slots = (n) => take(n, false, 'slots');
   const buffer = (n) => take(n, true, 'buffer');

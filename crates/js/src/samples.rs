@@ -24,9 +24,16 @@ pub(crate) type SampleCache = Arc<Mutex<HashMap<String, Known>>>;
 /// real load has written them yet.
 pub(crate) type Known = (usize, u32, Option<Arc<[f64]>>);
 
+/// The owner of every sound's range in the allocator: sounds are shared by the signals
+/// that play them, and given back when none of them reads a sound any more
+/// ([`Loader::reclaim`](crate::Loader::reclaim)).
+pub(crate) const SAMPLE_OWNER: &str = "\u{2}sample";
+
 /// Where a sound lies in the state memory, as the library's `sampler` reads it.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Placed {
+    /// The sound's unit key in the allocator (path, modification time and size).
+    pub key: String,
     /// First slot.
     pub offset: usize,
     /// Frames (one slot each: the channels are mixed to mono).
@@ -71,7 +78,7 @@ pub(crate) fn place(
         .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
         .map_or(0, |d| d.as_nanos());
     let key = format!(
-        "\u{2}sample\u{1}{}\u{1}{time}\u{1}{}",
+        "{SAMPLE_OWNER}\u{1}{}\u{1}{time}\u{1}{}",
         real.display(),
         meta.len()
     );
@@ -108,9 +115,10 @@ pub(crate) fn place(
         decoded = None;
     }
     if let Ok(mut c) = cache.lock() {
-        c.insert(key, (frames, rate, decoded));
+        c.insert(key.clone(), (frames, rate, decoded));
     }
     Ok(Placed {
+        key,
         offset: block.offset,
         frames,
         step: f64::from(rate) / f64::from(sample_rate),

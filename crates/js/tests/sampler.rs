@@ -172,6 +172,122 @@ fn a_changed_file_is_read_again_and_an_unchanged_one_keeps_playing() {
 }
 
 #[test]
+fn sounds_nobody_plays_any_more_are_given_back() {
+    // A 0.5 s sound (24,000 slots) edited 60 times, then taken out of the code: without
+    // giving back the versions nobody plays, 60 versions would take 1.44 M slots.
+    let dir = folder("reclaim");
+    let file = dir.join("loop.wav");
+    let main = dir.join("main.js");
+    let plays =
+        "flux('s', () => { const k = sampler('loop.wav'); return { update: () => k(1) }; });";
+    std::fs::write(&main, plays).unwrap();
+    let (mut loader, mut ctl, mut eng) = rig(TierChoice::Auto);
+    let start = std::time::Instant::now();
+    let mut high = 0;
+    let mut out = vec![0.0f32; 256];
+    for i in 0..60u64 {
+        // Each version a frame longer, so it is a new file whatever the clock's grain.
+        let len = 24_000 + i as usize;
+        wav(&file, SR, 1, &impulse(20 + i as usize, len));
+        let playing: Vec<String> = if i == 0 {
+            Vec::new()
+        } else {
+            vec!["s".to_owned()]
+        };
+        loader.reclaim(&playing, ctl.generation(), ctl.oldest_live(), start);
+        let loaded = loader.load_file(&main).unwrap();
+        ctl.swap(loaded.patch);
+        // The engine plays the new version: its impulse is where this version has it.
+        eng.process(&mut out);
+        assert!(ctl.collect().is_empty());
+        let moved = heard(&out);
+        if i > 0 {
+            assert!(moved.is_empty() || moved[0].0 > 0, "{moved:?}");
+        }
+        high = high.max(loader.allocator_used());
+    }
+    // A version cools until no patch may play it: here the 20 ms crossfades of the last
+    // four reloads (256 frames each) still do. Bounded, whatever the number of edits.
+    assert!(
+        high < 8 * 24_100,
+        "the state used went up to {high} slots for a sound of 24,000"
+    );
+    // The sampler taken out: its last version goes too, and a new sound fits where it was.
+    std::fs::write(&main, "flux('s', () => ({ update: () => 0 }));").unwrap();
+    loader.reclaim(
+        &["s".to_owned()],
+        ctl.generation(),
+        ctl.oldest_live(),
+        start,
+    );
+    let loaded = loader.load_file(&main).unwrap();
+    ctl.swap(loaded.patch);
+    eng.process(&mut out);
+    ctl.collect();
+    loader.reclaim(
+        &["s".to_owned()],
+        ctl.generation(),
+        ctl.oldest_live(),
+        start,
+    );
+    let used = loader.allocator_used();
+    wav(&dir.join("other.wav"), SR, 1, &impulse(5, 20_000));
+    std::fs::write(
+        &main,
+        "flux('s', () => { const o = sampler('other.wav'); return { update: () => o(1) }; });",
+    )
+    .unwrap();
+    let loaded = loader.load_file(&main).unwrap();
+    ctl.swap(loaded.patch);
+    eng.process(&mut out);
+    // Its impulse, at frame 5, scaled by the crossfade's first frames.
+    let heard = heard(&out);
+    assert_eq!(heard.len(), 1, "{heard:?}");
+    assert_eq!(heard[0].0, 5);
+    assert_eq!(
+        loader.allocator_used(),
+        used,
+        "the new sound took a range given back"
+    );
+}
+
+#[test]
+fn a_sound_a_playing_signal_reads_is_kept_through_sent_code_and_reclaims() {
+    // 'b' plays a sound made at the file's top level, from frame 0; code sent with the
+    // file's name while it plays (another signal, no sound) must not give the sound back:
+    // after the old patches end and their ranges are zeroed, 'b' still finds its impulse
+    // at frame 3000.
+    let dir = folder("shared");
+    wav(&dir.join("hit.wav"), SR, 1, &impulse(3_000, 4_000));
+    let main = dir.join("main.js");
+    let file = "const hit = sampler('hit.wav');\nflux('b', () => ({ update: () => hit(1) }));";
+    std::fs::write(&main, file).unwrap();
+    let (mut loader, mut ctl, mut eng) = rig(TierChoice::Auto);
+    let start = std::time::Instant::now();
+    let loaded = loader.load_file(&main).unwrap();
+    let name = main.display().to_string();
+    let mut playing: Vec<String> = loaded.signals.iter().map(|s| s.id.clone()).collect();
+    ctl.swap(loaded.patch);
+    let mut out = vec![0.0f32; 500];
+    let mut heard_at = Vec::new();
+    for round in 0..8 {
+        eng.process(&mut out);
+        assert!(ctl.collect().is_empty());
+        heard_at.extend(heard(&out).iter().map(|(f, _)| round * 500 + f));
+        loader.reclaim(&playing, ctl.generation(), ctl.oldest_live(), start);
+        let sent = format!("flux('x{round}', () => ({{ update: () => 0 }}));");
+        let loaded = loader.load_snippet(&name, &sent, &playing).unwrap();
+        let keep = playing
+            .iter()
+            .filter_map(|id| loader.block_of(id))
+            .collect();
+        playing.push(format!("x{round}"));
+        ctl.merge(loaded.patch, keep);
+    }
+    assert_eq!(heard_at, [3_000]);
+}
+
+#[test]
 fn files_outside_the_folder_or_not_wav_are_refused_with_their_name() {
     let dir = folder("bad");
     std::fs::write(dir.join("notes.txt"), "not a sound").unwrap();

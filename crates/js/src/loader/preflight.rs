@@ -27,6 +27,8 @@ pub(super) struct TrialLoad {
     alloc: StateAllocator,
     /// The unit names it left, by file (for the next load's report).
     units: HashMap<String, BTreeSet<String>>,
+    /// The sounds each signal holds, as it left them.
+    sample_users: HashMap<String, BTreeSet<String>>,
     /// Slots handed out before the load whose value the load changed, and the new value.
     writes: Vec<(usize, f64)>,
     /// The first slot past those handed out before, and the values of every slot the load
@@ -103,6 +105,7 @@ impl Loader {
             scratch,
             alloc,
             units: std::mem::take(&mut twin.units),
+            sample_users: std::mem::take(&mut twin.sample_users),
             writes,
             fresh: (used, fresh),
         };
@@ -133,6 +136,7 @@ impl Loader {
             scratch,
             alloc,
             units,
+            sample_users,
             writes,
             fresh,
         } = trial;
@@ -162,6 +166,7 @@ impl Loader {
             *a = alloc;
         }
         self.units = units;
+        self.sample_users = sample_users;
         // No load on the real memory follows: the samples the trial decoded are written.
         if let Ok(mut cache) = self.samples.lock() {
             for known in cache.values_mut() {
@@ -249,6 +254,7 @@ impl Loader {
         let mut twin = Loader::new(state, alloc, options);
         twin.samples = self.samples.clone();
         twin.units = self.units.clone();
+        twin.sample_users = self.sample_users.clone();
         twin.twin = true;
         twin
     }

@@ -86,6 +86,7 @@ impl Loader {
             }));
         }
         let units = Arc::new(Mutex::new(Vec::new()));
+        let sample_uses = Arc::new(Mutex::new(Vec::new()));
         let hooks = Hooks {
             state: self.state.clone(),
             alloc: self.alloc.clone(),
@@ -100,6 +101,7 @@ impl Loader {
             library: crate::hooks::names_library(source),
             imports: imports.clone(),
             samples: self.samples.clone(),
+            sample_uses: sample_uses.clone(),
             trial: self.twin,
         };
         let (entries, requests, actions, globals, updates, value) =
@@ -357,6 +359,29 @@ impl Loader {
         if running.is_empty() {
             if let Some(before) = self.units.insert(name.to_owned(), names.clone()) {
                 report.dropped = before.difference(&names).cloned().collect();
+            }
+        }
+        // Who holds which sound now: every signal this load made (none: it holds none),
+        // and the file's top level.
+        let uses = sample_uses.lock().map(|u| u.clone()).unwrap_or_default();
+        let mut holders: Vec<String> = infos.iter().map(|s| s.id.clone()).collect();
+        holders.push(String::new());
+        for holder in holders {
+            let sounds: BTreeSet<String> = uses
+                .iter()
+                .filter(|(signal, _)| *signal == holder)
+                .map(|(_, key)| key.clone())
+                .collect();
+            let top = holder.is_empty();
+            let user = if top { super::top_level(name) } else { holder };
+            if top && !running.is_empty() {
+                // Sent code runs its top level beside the file's: it adds, never takes
+                // away what the file's top level placed.
+                self.sample_users.entry(user).or_default().extend(sounds);
+            } else if sounds.is_empty() {
+                self.sample_users.remove(&user);
+            } else {
+                self.sample_users.insert(user, sounds);
             }
         }
         Ok(Loaded {
