@@ -234,8 +234,9 @@ pub struct Engine {
     transport: Transport,
     clock: Box<Clock>,
     clock_shared: Arc<transport::Shared>,
-    /// A quantized swap waiting for its boundary: the patch, its fade, the boundary beat.
-    held: Option<(Box<Patch>, u32, f64)>,
+    /// A swap waiting: the patch, its fade, and the boundary beat of a quantized swap, or
+    /// `None` for one that came while a crossfade was under way (it waits for its end).
+    held: Option<(Box<Patch>, u32, Option<f64>)>,
     /// What the mix goes through on its way out (tanh, limiter...), and the meters.
     stage: MasterStage,
     meters: Meters,
@@ -359,7 +360,12 @@ impl Engine {
                         self.retire(older);
                     }
                     match self.transport.boundary(patch.quantize) {
-                        Some(beat) => self.held = Some((patch, fade, beat)),
+                        Some(beat) => self.held = Some((patch, fade, Some(beat))),
+                        // A crossfade under way ends as it began: the swap waits for it
+                        // (at most the fade's length), so no fade is cut short.
+                        None if self.fading.is_some() && self.playing => {
+                            self.held = Some((patch, fade, None));
+                        }
                         None => {
                             let generation = patch.generation;
                             self.swap(patch, fade);
@@ -408,15 +414,23 @@ impl Engine {
     /// Frames to render before the held swap is due (at most `rest`); swaps it in first
     /// when it is due now.
     fn until_held(&mut self, rest: usize) -> usize {
-        let Some((_, _, boundary)) = &self.held else {
+        let Some((_, _, due)) = &self.held else {
             return rest;
         };
-        // A stopped engine holds the clock, so it renders nothing that could pass the
-        // boundary: render as usual.
-        if !self.playing {
-            return rest;
-        }
-        match self.transport.reaches(*boundary, rest) {
+        let due = match due {
+            // A stopped engine holds the clock, so it renders nothing that could pass the
+            // boundary: render as usual.
+            Some(_) if !self.playing => return rest,
+            Some(boundary) => self.transport.reaches(*boundary, rest),
+            // After the crossfade under way (at once when stopped: nothing is heard).
+            None => match &self.fading {
+                Some(_) if self.playing => {
+                    Some(self.fade_len.saturating_sub(self.fade_pos) as usize)
+                }
+                _ => Some(0),
+            },
+        };
+        match due {
             // Without room to send old patches back, the swap waits (late, never freeing).
             Some(0) if self.retired.slots() < 2 => rest,
             Some(0) => {
@@ -427,7 +441,7 @@ impl Engine {
                 }
                 rest
             }
-            Some(n) => n,
+            Some(n) => n.min(rest),
             None => rest,
         }
     }
@@ -441,7 +455,8 @@ impl Engine {
     }
 
     fn swap(&mut self, patch: Box<Patch>, fade: u32) {
-        // A swap during a fade ends the older fade at once.
+        // Only a quantized swap due during a fade gets here with one under way (others
+        // wait for its end): the older fade ends at once.
         if let Some(older) = self.fading.take() {
             self.retire(older);
         }

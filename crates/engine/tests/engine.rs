@@ -419,3 +419,34 @@ fn a_merge_leaves_the_signals_it_keeps_untouched_even_during_its_fade() {
     eng2.process(&mut alone);
     assert_eq!(out, alone);
 }
+
+#[test]
+fn a_change_sent_during_a_crossfade_waits_for_its_end() {
+    // Run 1: a change comes 256 frames into the fade-in of "a", and another 256 frames
+    // into the crossfade from "a" to "b". Run 2: the same changes sent when each fade has
+    // ended. The fades are never cut short: both runs give the same samples.
+    let run = |early: bool| -> Vec<f32> {
+        let (state, mut alloc) = setup();
+        let (mut ctl, mut eng) = engine(EngineConfig::new(SR, 1), state.clone());
+        ctl.set_fade(960);
+        ctl.swap(Patch::new(vec![sine(&state, &mut alloc, "a", 220.0)]));
+        let mut out = vec![0.0f32; 6000];
+        let at = if early { 256 } else { 960 };
+        eng.process(&mut out[..at]);
+        // Sent code that defines nothing new keeps "a".
+        ctl.merge(Patch::new(vec![]), vec![alloc.get("a").unwrap()]);
+        eng.process(&mut out[at..2000]);
+        ctl.swap(Patch::new(vec![sine(&state, &mut alloc, "b", 330.0)]));
+        let at = if early { 2256 } else { 2960 };
+        eng.process(&mut out[2000..at]);
+        ctl.swap(Patch::new(vec![sine(&state, &mut alloc, "c", 440.0)]));
+        eng.process(&mut out[at..]);
+        ctl.collect();
+        out
+    };
+    let (early, late) = (run(true), run(false));
+    let first = early.iter().zip(&late).position(|(a, b)| a != b);
+    assert_eq!(first, None, "the first frame that differs");
+    // And "c" did take over: the last frames are a 440 Hz tone.
+    assert_eq!(rising_crossings(&early[4000..], 1), 18);
+}
