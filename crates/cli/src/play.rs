@@ -51,7 +51,7 @@ pub struct PlayArgs {
     #[arg(long, value_name = "PERCENT|off", default_value = "90", value_parser = parse_overload)]
     overload: Overload,
     /// Play MIDI notes in: from the first input port, or the first whose name contains
-    /// PORT (see `flux midi`). Signals read `midi.note`, `midi.gate`, `midi.velocity`.
+    /// PORT (see `flux midi`). Signals read `midi.note`, `midi.cc(n)`, `midi.noteOf(i)`...
     #[arg(long, value_name = "PORT", num_args = 0..=1, default_missing_value = "")]
     midi: Option<String>,
     /// Stop after this many seconds.
