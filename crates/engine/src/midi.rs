@@ -7,7 +7,8 @@
 //! The mono voice (`midi.note`...) has last-note priority: the note is the last key pressed
 //! of those still held; releasing it falls back to the one held before; the gate is 1 while
 //! any key is held. The note and velocity stay at their last values after the gate closes (an
-//! envelope's release keeps its pitch). The polyphonic voices are [`voices`]' allocator.
+//! envelope's release keeps its pitch). The eight polyphonic voices are given out by the
+//! allocator of `midi/voices.rs` ([`MIDI_VOICES`]).
 //!
 //! Controllers and voices change rarely, so they are not written frame by frame: the clock
 //! carries their values at the block's start and the block's short list of changes
@@ -19,6 +20,7 @@ use rtrb::{Consumer, Producer};
 use crate::engine::MAX_BLOCK;
 use crate::transport::Clock;
 
+pub mod clock_out;
 mod voices;
 
 pub use voices::MIDI_VOICES;

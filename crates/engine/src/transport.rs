@@ -168,6 +168,11 @@ impl Transport {
         }
     }
 
+    /// Whether the transport runs (MIDI clock out reads it).
+    pub(crate) fn running(&self) -> bool {
+        self.running
+    }
+
     pub(crate) fn bar(&self) -> f64 {
         self.meter_bar + (self.beat - self.meter_beat) / self.meter
     }
