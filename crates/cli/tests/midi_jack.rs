@@ -209,6 +209,11 @@ fn jack_midi_notes_and_a_controller_play_at_their_frames() {
         ]
         .concat(),
     );
+    // `flux midi` lists the sender's port among JACK's.
+    let list = flux().arg("midi").output().unwrap();
+    let listed = String::from_utf8_lossy(&list.stdout).into_owned();
+    let sender = format!("jack:flux-test-sender-{}:out", std::process::id());
+    assert!(listed.lines().any(|l| l == sender), "{listed}");
     let err = finish(rig);
     assert!(err.contains("midi: from flux-test-sender-"), "{err}");
     let (_, ch, samples) = read_rendered(&rec, &stats);
@@ -366,10 +371,13 @@ fn midi_clock_out_ticks_every_1000_frames_at_120_bpm() {
     let period = u64::from(server::PERIOD);
     let gaps: Vec<u64> = ticks.windows(2).map(|w| w[1] - w[0]).collect();
     eprintln!(
-        "{} ticks, {} to {} frames apart",
+        "{} ticks, {} to {} frames apart, {} of {} gaps exactly 1000 (the first: {:?})",
         ticks.len(),
         gaps.iter().min().unwrap(),
-        gaps.iter().max().unwrap()
+        gaps.iter().max().unwrap(),
+        gaps.iter().filter(|&&d| d == 1000).count(),
+        gaps.len(),
+        &gaps[..4]
     );
     // On a busy machine the dummy server (not real-time) stalls now and then, and the
     // ticks around a stall are late: nine in ten must be on time.
