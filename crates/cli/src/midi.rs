@@ -188,6 +188,7 @@ pub struct Midi {
     pub description: String,
     clock_in: Option<(Consumer<ClockMessage>, Follower)>,
     glide: u32,
+    clock_out: bool,
 }
 
 /// Messages clock in's queue holds between two ticks of the play loop.
@@ -265,7 +266,17 @@ impl Midi {
             description,
             clock_in,
             glide,
+            clock_out: clock == Some(ClockMode::Out),
         })
+    }
+
+    /// Clock out: stops the transport so that a MIDI stop goes out, and waits for it to
+    /// leave (50 ms). Call it when the session ends, while the output still plays.
+    pub fn finish(&mut self, controller: &mut Controller) {
+        if self.clock_out {
+            controller.set_transport(false);
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     /// Clock in: hands what came in since the last call to the transport. Call it on each

@@ -412,6 +412,9 @@ pub fn run(args: PlayArgs) -> anyhow::Result<ExitCode> {
         status.draw(&session, &counters);
     }
     status.clear();
+    if let Some(midi) = &mut midi {
+        midi.finish(session.controller_mut());
+    }
     let seconds = started.elapsed().as_secs_f64();
     let output_name = running.name().to_owned();
     drop(running);

@@ -396,6 +396,7 @@ fn midi_clock_out_ticks_every_1000_frames_at_120_bpm() {
     );
     let mean = (ticks[ticks.len() - 1] - ticks[0]) as f64 / (ticks.len() - 1) as f64;
     assert!((mean - 1000.0).abs() < 10.0, "mean spacing {mean}");
+    assert_eq!(got.last().map(|m| m.1), Some(0xfc), "a stop as flux ends");
 }
 
 #[test]
