@@ -69,7 +69,8 @@ enum Command {
     /// List the audio output devices.
     #[command(after_help = DEVICES_EXAMPLES)]
     Devices,
-    /// List the MIDI input ports (for `flux play --midi`).
+    /// List the MIDI input ports, and JACK's MIDI ports when a JACK server runs (for
+    /// `flux play --midi`).
     #[command(after_help = MIDI_EXAMPLES)]
     Midi,
 }
@@ -127,7 +128,11 @@ const MIDI_EXAMPLES: &str = "\
 Examples:
   flux midi
   flux play set.js --midi                        notes from the first MIDI input port
-  flux play set.js --midi Keystation             from the port whose name contains it";
+  flux play set.js --midi Keystation             from the port whose name contains it
+  flux play set.js --midi jack                   a JACK MIDI port flux:midi_in to connect to
+  flux play set.js --midi jack:a2j               connected from the JACK port whose name contains it
+  flux play set.js --midi jack --midi-clock out  send MIDI clock on flux:midi_out
+  flux play set.js --midi Keystation --midi-clock in   follow its tempo, start and stop";
 
 /// Options of the engine shared by `play` and `render`.
 #[derive(Debug, Clone, Args)]

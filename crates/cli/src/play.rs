@@ -26,6 +26,10 @@ use crate::EngineArgs;
 /// this often to draw the status line and read the meters and faults.
 const TICK: Duration = Duration::from_millis(100);
 
+/// The play loop's longest wait while it follows a MIDI clock (`--midi-clock in`): a start
+/// or a tempo change takes effect within it.
+const CLOCK_IN_TICK: Duration = Duration::from_millis(10);
+
 /// Default depth of the ring buffer in frames: about 10 ms at 48 kHz.
 pub const DEFAULT_BUFFER: u32 = 512;
 
@@ -54,10 +58,14 @@ pub struct PlayArgs {
     /// the others play on. `off` lets every signal underrun together.
     #[arg(long, value_name = "PERCENT|off", default_value = "90", value_parser = parse_overload)]
     overload: Overload,
-    /// Play MIDI notes in: from the first input port, or the first whose name contains
-    /// PORT (see `flux midi`). Signals read `midi.note`, `midi.gate`, `midi.velocity`.
+    /// Play MIDI in: from the first input port, or the first whose name contains PORT
+    /// (see `flux midi`); `jack` or `jack:PORT` for JACK MIDI. Signals read `midi.note`,
+    /// `midi.cc(n)`, `midi.noteOf(i)`...
     #[arg(long, value_name = "PORT", num_args = 0..=1, default_missing_value = "")]
     midi: Option<String>,
+    /// Follow the MIDI clock of the `--midi` port (`in`), or send one to it (`out`).
+    #[arg(long, value_name = "in|out", requires = "midi")]
+    midi_clock: Option<crate::midi::ClockMode>,
     /// Stop after this many seconds.
     #[arg(long, value_name = "S")]
     seconds: Option<f64>,
@@ -188,18 +196,23 @@ pub fn run(args: PlayArgs) -> anyhow::Result<ExitCode> {
     args.engine.setup_transport(&mut controller);
     controller.set_overload(args.overload.0);
     // MIDI in: events land one ring's depth after they arrive, each on its own frame.
-    let _midi = match (&args.midi, controller.take_midi()) {
-        (Some(port), Some(sender)) => {
-            let port = (!port.is_empty()).then_some(port.as_str());
-            let counters = controller.counters().clone();
-            let input = crate::midi::connect(port, sender, counters, ring_frames as u64)?;
+    let mut midi = match &args.midi {
+        Some(spec) => {
+            let latency = ring_frames as u64;
+            let midi = crate::midi::Midi::open(
+                spec,
+                args.midi_clock,
+                &mut controller,
+                latency,
+                sample_rate,
+            )?;
             eprintln!(
-                "midi: notes from {} ({ring_frames} frames of latency)",
-                crate::text::escape(&input.name)
+                "midi: from {} ({ring_frames} frames of latency)",
+                crate::text::escape(&midi.description)
             );
-            Some(input)
+            Some(midi)
         }
-        _ => None,
+        None => None,
     };
     for note in args.master.setup(&mut controller, sample_rate)? {
         eprintln!("{note}");
@@ -339,7 +352,12 @@ pub fn run(args: PlayArgs) -> anyhow::Result<ExitCode> {
         if stop.load(Ordering::Relaxed) || until.is_some_and(|u| started.elapsed() >= u) {
             break;
         }
-        let tick = until.map_or(TICK, |u| u.saturating_sub(started.elapsed()).min(TICK));
+        let most = if midi.as_ref().is_some_and(crate::midi::Midi::follows_clock) {
+            CLOCK_IN_TICK
+        } else {
+            TICK
+        };
+        let tick = until.map_or(most, |u| u.saturating_sub(started.elapsed()).min(most));
         let change = watcher.changed(tick);
         status.clear();
         for note in watcher.take_notes() {
@@ -368,6 +386,9 @@ pub fn run(args: PlayArgs) -> anyhow::Result<ExitCode> {
         }
         for line in session.poll() {
             eprintln!("{}", timed(&line));
+        }
+        if let Some(midi) = &mut midi {
+            midi.follow(session.controller_mut());
         }
         let (heard, at) = counters.audible();
         saves.retain(|&(generation, saved)| {
@@ -418,6 +439,9 @@ pub fn run(args: PlayArgs) -> anyhow::Result<ExitCode> {
         status.draw(&session, &counters);
     }
     status.clear();
+    if let Some(midi) = &mut midi {
+        midi.finish(session.controller_mut());
+    }
     let seconds = started.elapsed().as_secs_f64();
     let output_name = running.name().to_owned();
     drop(running);

@@ -314,6 +314,11 @@ impl Session {
         self.controller.clock().read()
     }
 
+    /// The engine's controller (MIDI clock in sets the transport through it).
+    pub fn controller_mut(&mut self) -> &mut Controller {
+        &mut self.controller
+    }
+
     /// A reader of the transport, for other threads (the scope).
     pub fn clock_reader(&self) -> flux_engine::ClockReader {
         self.controller.clock().clone()

@@ -48,6 +48,8 @@ pub struct Controller {
     pub(crate) live: BTreeSet<u64>,
     /// The sending end of MIDI in, until someone takes it.
     pub(crate) midi: Option<MidiSender>,
+    /// The reading end of MIDI clock out, until someone takes it.
+    pub(crate) midi_clock: Option<crate::midi::clock_out::ClockTicks>,
     pub(crate) next_key: u64,
     pub(crate) pending: VecDeque<Command>,
     /// Commands dropped because `pending` was full.
@@ -291,6 +293,12 @@ impl Controller {
     /// `None` once taken.
     pub fn take_midi(&mut self) -> Option<MidiSender> {
         self.midi.take()
+    }
+
+    /// The reading end of MIDI clock out (see [`crate::midi::clock_out`]), for the thread
+    /// that writes MIDI; taking it turns clock out on. `None` once taken.
+    pub fn take_midi_clock(&mut self) -> Option<crate::midi::clock_out::ClockTicks> {
+        self.midi_clock.take().map(|t| t.turn_on())
     }
 
     /// The generation of the last patch sent (0 before the first).

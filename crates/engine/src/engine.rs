@@ -151,6 +151,7 @@ pub fn engine(config: EngineConfig, state: Arc<StateMemory>) -> (Controller, Eng
     let shared = Arc::new(transport::Shared::default());
     let (meters, meter_reader) = meter::meters();
     let (midi_tx, midi_rx) = RingBuffer::new(crate::midi::MIDI_CAPACITY);
+    let (clock_out, clock_ticks) = crate::midi::clock_out::clock_out();
     let engine = Engine {
         config,
         patch: Box::default(),
@@ -179,6 +180,7 @@ pub fn engine(config: EngineConfig, state: Arc<StateMemory>) -> (Controller, Eng
         meters,
         overload: Overload::default(),
         midi: MidiIn::new(midi_rx),
+        clock_out,
     };
     let controller = Controller {
         commands: cmd_tx,
@@ -189,6 +191,7 @@ pub fn engine(config: EngineConfig, state: Arc<StateMemory>) -> (Controller, Eng
         names: HashMap::new(),
         live: std::collections::BTreeSet::new(),
         midi: Some(MidiSender::new(midi_tx)),
+        midi_clock: Some(clock_ticks),
         next_key: 0,
         config,
         pending: VecDeque::new(),
@@ -244,6 +247,8 @@ pub struct Engine {
     overload: Overload,
     /// MIDI in: its queue and the voice it plays.
     midi: MidiIn,
+    /// MIDI clock out: the ticks of the transport's beats.
+    clock_out: crate::midi::clock_out::ClockOut,
 }
 
 impl Engine {
@@ -518,9 +523,13 @@ impl Engine {
         }
         // The clock is written only when a signal playing or fading out reads it.
         let reads = |p: &Patch| p.signals.iter().any(|s| s.code.reads_clock());
-        if reads(&self.patch) || self.fading.as_deref().is_some_and(reads) {
+        let ticks = self.clock_out.is_on();
+        if ticks || reads(&self.patch) || self.fading.as_deref().is_some_and(reads) {
+            let running = self.transport.running();
             self.transport.fill(&mut self.clock, frames);
             self.midi.fill(Some(&mut self.clock), self.frame, frames);
+            self.clock_out
+                .fill(&self.clock, self.frame, frames, running);
         } else {
             self.transport.skip(frames);
             self.midi.fill(None, self.frame, frames);

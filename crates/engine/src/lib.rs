@@ -55,7 +55,7 @@ pub use engine::{
 pub use guard::{first_bad_sample, trial, TrialSpec};
 pub use master::{MasterConfig, MasterMode, MasterStage};
 pub use meter::{Level, MeterReader};
-pub use midi::{MidiEvent, MidiSender};
+pub use midi::{MidiEvent, MidiSender, MidiValues, MIDI_VOICES};
 pub use rtrb;
 pub use signal::{Block, Fault, Footprint, Patch, PatchSignal, Signal, Tier};
 pub use state::{StateBlock, StateMemory, DEFAULT_BLOCK_SLOTS, DEFAULT_GUARD_SLOTS, DEFAULT_SLOTS};

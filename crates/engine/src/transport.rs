@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use crate::controller::Controller;
 use crate::engine::{Command, MAX_BLOCK};
+use crate::midi::MidiValues;
 use crate::signal::Patch;
 
 /// The slowest tempo, in beats per minute.
@@ -23,8 +24,9 @@ pub const MAX_METER: f64 = 64.0;
 
 /// The clock of one block: for each frame, the transport's values at its start.
 ///
-/// Laid out for the native tier: seven arrays of [`MAX_BLOCK`] numbers, one after the other
-/// ([`Clock::FIELDS`] gives their order): the transport's four, then MIDI in's three.
+/// Laid out for the native tier as numbers only: eight arrays of [`MAX_BLOCK`] numbers, one
+/// after the other ([`Clock::FIELDS`] gives their order): the transport's four, then MIDI
+/// in's four; then MIDI in's rarely changing values ([`MidiValues`]: CC and voices).
 #[repr(C)]
 #[derive(Debug, Clone, PartialEq)]
 pub struct Clock {
@@ -42,13 +44,23 @@ pub struct Clock {
     pub gate: [f64; MAX_BLOCK],
     /// MIDI in: the velocity of the note playing, 0 to 1.
     pub velocity: [f64; MAX_BLOCK],
+    /// MIDI in: the pitch bend, -1 to 1 (0 in the middle).
+    pub bend: [f64; MAX_BLOCK],
+    /// MIDI in: controllers and voices, as at the block's start plus the block's changes.
+    pub midi: MidiValues,
 }
 
 impl Clock {
     /// The fields, in the order they are laid out.
-    pub const FIELDS: [&'static str; 7] = ["t", "beat", "bar", "bpm", "note", "gate", "velocity"];
+    pub const FIELDS: [&'static str; 8] = [
+        "t", "beat", "bar", "bpm", "note", "gate", "velocity", "bend",
+    ];
     /// The fields of MIDI in (`midi.note`...), a part of [`Clock::FIELDS`].
-    pub const MIDI_FIELDS: [&'static str; 3] = ["note", "gate", "velocity"];
+    pub const MIDI_FIELDS: [&'static str; 4] = ["note", "gate", "velocity", "bend"];
+    /// Where [`Clock::midi`] starts, in numbers from the first.
+    pub const MIDI_AT: usize = Self::FIELDS.len() * MAX_BLOCK;
+    /// The clock's size in numbers.
+    pub const LEN: usize = std::mem::size_of::<Self>() / 8;
 
     /// A clock standing at zero, at the default tempo.
     pub const fn still() -> Self {
@@ -60,13 +72,15 @@ impl Clock {
             note: [0.0; MAX_BLOCK],
             gate: [0.0; MAX_BLOCK],
             velocity: [0.0; MAX_BLOCK],
+            bend: [0.0; MAX_BLOCK],
+            midi: MidiValues::still(),
         }
     }
 
     /// A pointer to the first number, for the native tier: field `k` of frame `f` is at
-    /// element `k * MAX_BLOCK + f`.
+    /// element `k * MAX_BLOCK + f`, [`Clock::midi`] at [`Clock::MIDI_AT`].
     pub fn as_ptr(&self) -> *const f64 {
-        self.t.as_ptr()
+        (self as *const Self).cast()
     }
 }
 
@@ -152,6 +166,11 @@ impl Transport {
             meter_beat: 0.0,
             meter_bar: 0.0,
         }
+    }
+
+    /// Whether the transport runs (MIDI clock out reads it).
+    pub(crate) fn running(&self) -> bool {
+        self.running
     }
 
     pub(crate) fn bar(&self) -> f64 {

@@ -462,3 +462,51 @@ fn a_dsp_thread_that_drives_its_output_plays_every_frame_in_order_without_alloca
     assert!(got.iter().any(|&s| s != 0.0));
     assert_eq!(ctl.counters().snapshot().underruns, 0);
 }
+
+#[test]
+fn midi_clock_out_and_voices_allocate_nothing() {
+    let state = Arc::new(StateMemory::new(4096));
+    let mut alloc = StateAllocator::new(4096, 64);
+    let (mut ctl, mut eng) = engine(EngineConfig::new(48_000, 1), state);
+    let block = alloc.block_of("keys").unwrap();
+    ctl.swap(Patch::new(vec![PatchSignal::new(
+        "keys",
+        block,
+        Box::new(Keys),
+    )]));
+    let mut ticks = ctl.take_midi_clock().unwrap();
+    let mut midi = ctl.take_midi().unwrap();
+    // Eight voices, a ninth that steals one, controllers, a bend, all notes off.
+    for k in 0..9u8 {
+        midi.send(flux_engine::MidiEvent {
+            frame: 100 + u64::from(k),
+            bytes: [0x90, 60 + k, 100],
+        });
+    }
+    for (frame, bytes) in [
+        (2000, [0xb0, 1, 64]),
+        (2001, [0xe0, 0, 0]),
+        (3000, [0xb0, 123, 0]),
+    ] {
+        midi.send(flux_engine::MidiEvent { frame, bytes });
+    }
+    let mut out = vec![0.0f32; 4800];
+    for chunk in out.chunks_mut(100) {
+        assert_no_alloc(|| eng.process(chunk));
+    }
+    // 4800 frames at 120 bpm: start, then ticks at frames 0, 1000, ..., 4000.
+    let got: Vec<(u64, u8)> = std::iter::from_fn(|| ticks.pop())
+        .map(|m| (m.frame, m.byte))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (0, 0xfa),
+            (0, 0xf8),
+            (1000, 0xf8),
+            (2000, 0xf8),
+            (3000, 0xf8),
+            (4000, 0xf8)
+        ]
+    );
+}

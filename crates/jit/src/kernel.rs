@@ -308,6 +308,15 @@ pub(crate) extern "C" fn js_random(ctx: *mut KernelCtx) -> f64 {
     (x.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as f64 / (1u64 << 53) as f64
 }
 
+/// MIDI in's value `k` at frame `frame` of the block (`midi.cc(n)`, `midi.noteOf(i)`...),
+/// when the block has changes (with none, the kernel loads the start value itself).
+pub(crate) extern "C" fn midi_value(clock: *const flux_engine::Clock, frame: u64, k: u64) -> f64 {
+    // SAFETY: generated code calls this only with the block's clock (`KernelCtx::clock`,
+    // from `Clock::as_ptr`), which `NativeSignal::render` borrows for the whole call.
+    let clock = unsafe { &*clock };
+    clock.midi.value(frame as usize, k as usize)
+}
+
 macro_rules! unary {
     ($($name:ident => $f:ident),* $(,)?) => {
         $(pub(crate) extern "C" fn $name(a: f64) -> f64 { a.$f() })*

@@ -214,27 +214,36 @@ impl Cartridge {
     }
 }
 
-/// Copies the block's clock into the prelude's `clocks`: `t`, `beat`, `bar`, `bpm`, `note`,
-/// `gate`, `velocity` ([`flux_engine::Clock::FIELDS`]), each a run of [`MAX_BLOCK`] frames.
+/// Copies the block's clock into the prelude's `clocks`, laid out as [`flux_engine::Clock`]
+/// is: `t`, `beat`, `bar`, `bpm`, `note`, `gate`, `velocity`, `bend`
+/// ([`flux_engine::Clock::FIELDS`]), each a run of [`MAX_BLOCK`] frames (the block's
+/// frames are copied), then MIDI in's values (their start, count and the changes used).
 fn fill_clocks(clocks: &TypedArray<'_, f64>, block: &Block<'_>) {
     let Some(raw) = clocks.as_raw() else {
         return;
     };
     let len = raw.len() / 8;
-    let c = block.clock;
-    let fields = [&c.t, &c.beat, &c.bar, &c.bpm, &c.note, &c.gate, &c.velocity];
-    if len < fields.len() * MAX_BLOCK {
+    if len < flux_engine::Clock::LEN {
         return;
     }
+    let c = block.clock;
+    let src = c.as_ptr();
     let dst = raw.as_ptr().cast::<f64>();
     let frames = block.frames.min(MAX_BLOCK);
-    for (k, field) in fields.into_iter().enumerate() {
-        // SAFETY: `dst` points at the typed array's `len >= 7 * MAX_BLOCK` f64s (checked
-        // above), aligned as a Float64Array's elements are; `k * MAX_BLOCK + frames` stays
-        // within them. No JavaScript runs during the copy, so nothing can detach or resize
-        // the buffer, and nothing else reads or writes it meanwhile.
+    let midi = &c.midi;
+    let used = 3 * (midi.count as usize).min(midi.changes.len());
+    let at = flux_engine::Clock::MIDI_AT;
+    let runs = (0..flux_engine::Clock::FIELDS.len()).map(|k| (k * MAX_BLOCK, frames));
+    let values = std::iter::once((at, midi.start.len() + 1 + used));
+    for (from, n) in runs.chain(values) {
+        // SAFETY: `src` points at the clock, `Clock::LEN` f64s (it is `repr(C)` and holds
+        // only f64s), and `dst` at the typed array's `len >= Clock::LEN` f64s (checked
+        // above), aligned as a Float64Array's elements are; `from + n` stays within both
+        // (a run's frames are at most MAX_BLOCK; MIDI in's values end at its last change).
+        // No JavaScript runs during the copy, so nothing can detach or resize the buffer,
+        // and nothing else reads or writes it meanwhile.
         unsafe {
-            std::ptr::copy_nonoverlapping(field.as_ptr(), dst.add(k * MAX_BLOCK), frames);
+            std::ptr::copy_nonoverlapping(src.add(from), dst.add(from), n);
         }
     }
 }

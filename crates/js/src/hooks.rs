@@ -289,12 +289,24 @@ impl Hooks {
             "out",
             TypedArray::<f64>::new(ctx.clone(), vec![0.0f64; self.out_len])?,
         )?;
+        // Where MIDI in's values are in `clocks`: the run of a field, the values' start, how
+        // many, and where the voices' notes, gates and velocities begin, and their count.
+        {
+            use flux_engine::midi::at;
+            let layout = [
+                flux_engine::MAX_BLOCK,
+                flux_engine::Clock::MIDI_AT,
+                at::VALUES,
+                at::NOTE,
+                at::GATE,
+                at::VELOCITY,
+                flux_engine::MIDI_VOICES,
+            ];
+            hooks.set("clockLayout", layout.map(|x| x as f64).to_vec())?;
+        }
         hooks.set(
             "clocks",
-            TypedArray::<f64>::new(
-                ctx.clone(),
-                vec![0.0f64; flux_engine::Clock::FIELDS.len() * flux_engine::MAX_BLOCK],
-            )?,
+            TypedArray::<f64>::new(ctx.clone(), vec![0.0f64; flux_engine::Clock::LEN])?,
         )?;
 
         let make: Function = PRELUDE_SCRIPT.load(ctx)?;

@@ -1,7 +1,8 @@
 // The Flux JavaScript API, evaluated in every runtime before the signals file.
 // `hooks` comes from Rust: block(id) -> idx, log(line), out (Float64Array for render),
-// clocks (Float64Array: the block's t, beat, bar, bpm, and MIDI in's note, gate and velocity, one
-// run of frames after another).
+// clocks (Float64Array laid out as flux_engine::Clock: the block's t, beat, bar, bpm, and MIDI
+// in's note, gate, velocity, bend, one run of frames after another; then MIDI in's values),
+// clockLayout (where those values are).
 (function (hooks) {
   'use strict';
   const registry = new Map();
@@ -194,8 +195,33 @@
   // them before each call of update).
   const clock = Object.seal({ t: 0, beat: 0, bar: 0, bpm: 120 });
   // MIDI in, frame by frame like the clock: the note playing (last key held), the gate (1
-  // while a key is held) and its velocity (0 to 1).
-  const midi = Object.seal({ note: 0, gate: 0, velocity: 0 });
+  // while a key is held), its velocity (0 to 1) and the pitch bend (-1 to 1); controllers
+  // (cc(n), 0 to 1) and the polyphonic voices (noteOf(i)...) are read from the block's
+  // start values and changes (crates/engine/src/midi.rs), at the frame render is at.
+  const [RUN, MIDI_AT, MIDI_VALUES, VOICE_NOTE, VOICE_GATE, VOICE_VELOCITY, VOICES] = hooks.clockLayout;
+  let midiFrame = 0;
+  function midiValue(k) {
+    const ck = hooks.clocks;
+    const count = ck[MIDI_AT + MIDI_VALUES];
+    let v = ck[MIDI_AT + k];
+    for (let j = 0, c = MIDI_AT + MIDI_VALUES + 1; j < count; j++, c += 3) {
+      if (ck[c] > midiFrame) break;
+      if (ck[c + 1] === k) v = ck[c + 2];
+    }
+    return v;
+  }
+  const inRange = (i, n) => Number.isInteger(i) && i >= 0 && i < n;
+  const midi = { note: 0, gate: 0, velocity: 0, bend: 0 };
+  for (const [name, fn] of Object.entries({
+    cc: (n) => (inRange(n, 128) ? midiValue(n) : 0),
+    noteOf: (i) => (inRange(i, VOICES) ? midiValue(VOICE_NOTE + i) : 0),
+    gateOf: (i) => (inRange(i, VOICES) ? midiValue(VOICE_GATE + i) : 0),
+    velocityOf: (i) => (inRange(i, VOICES) ? midiValue(VOICE_VELOCITY + i) : 0),
+    voices: VOICES,
+  })) {
+    Object.defineProperty(midi, name, { value: fn, writable: false, enumerable: true });
+  }
+  Object.seal(midi);
 
   function clear(fade) {
     if (!loading) throw new Error('clear() can only be called while the file loads');
@@ -415,7 +441,7 @@
   function render(i, n, sr, ch) {
     const out = hooks.out;
     const ck = hooks.clocks;
-    const run = ck.length / 7;
+    const run = RUN;
     const s = active[i];
     let first = 0;
     for (let f = 0, o = 0; f < n; f++, o += ch) {
@@ -426,6 +452,8 @@
       midi.note = ck[4 * run + f];
       midi.gate = ck[5 * run + f];
       midi.velocity = ck[6 * run + f];
+      midi.bend = ck[7 * run + f];
+      midiFrame = f;
       const v = s.update(sr);
       if (typeof v === 'number') {
         for (let c = 0; c < ch; c++) out[o + c] = v;

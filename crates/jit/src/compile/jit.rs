@@ -91,6 +91,7 @@ impl Jit {
         }
         builder.symbol("flux_to_int32", kernel::js_to_int32 as *const u8);
         builder.symbol("flux_random", kernel::js_random as *const u8);
+        builder.symbol("flux_midi_value", kernel::midi_value as *const u8);
         let mut module = JITModule::new(builder);
         let mut imports = HashMap::new();
         let f64t = AbiParam::new(types::F64);
@@ -127,6 +128,17 @@ impl Jit {
             .declare_function("flux_random", Linkage::Import, &sig)
             .map_err(|e| e.to_string())?;
         imports.insert("flux_random", id);
+        let mut sig = module.make_signature();
+        sig.params.extend([
+            AbiParam::new(ptr),
+            AbiParam::new(types::I64),
+            AbiParam::new(types::I64),
+        ]);
+        sig.returns.push(f64t);
+        let id = module
+            .declare_function("flux_midi_value", Linkage::Import, &sig)
+            .map_err(|e| e.to_string())?;
+        imports.insert("flux_midi_value", id);
         Ok(Self {
             ctx: module.make_context(),
             fctx: FunctionBuilderContext::new(),

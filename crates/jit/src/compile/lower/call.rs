@@ -36,9 +36,16 @@ impl<'x, 'f, 'a, 'b> Lower<'x, 'f, 'a, 'b> {
         // Math.f(...)
         if let Expression::StaticMemberExpression(m) = &c.callee {
             if let Expression::Identifier(id) = &m.object {
-                if self.identifier(id)? == Val::Math {
-                    let args = self.args(c)?;
-                    return self.math(m.property.name.as_str(), args, c.span);
+                match self.identifier(id)? {
+                    Val::Math => {
+                        let args = self.args(c)?;
+                        return self.math(m.property.name.as_str(), args, c.span);
+                    }
+                    Val::Midi => {
+                        let args = self.args(c)?;
+                        return self.midi_call(m.property.name.as_str(), args, c.span);
+                    }
+                    _ => {}
                 }
             }
         }

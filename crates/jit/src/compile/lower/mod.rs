@@ -4,6 +4,7 @@ mod assign;
 mod call;
 mod expr;
 mod merge;
+mod midi;
 mod ops;
 mod state;
 mod stmt;
@@ -42,6 +43,9 @@ pub(super) struct Lower<'x, 'f, 'a, 'b> {
     out: Value,
     /// The clock at the current frame (field 0 of it).
     clock: Value,
+    /// The clock's start and the current frame (for MIDI in's values).
+    clock_base: Value,
+    frame_index: Value,
     fuel: Variable,
     fuel_out: ir::Block,
     /// Site of the `update` being compiled.
@@ -84,6 +88,8 @@ impl<'x, 'f, 'a, 'b> Lower<'x, 'f, 'a, 'b> {
             ranges: HashMap::new(),
             out: placeholder,
             clock: placeholder,
+            clock_base: placeholder,
+            frame_index: placeholder,
             fuel,
             fuel_out,
             update: 0,
@@ -161,6 +167,8 @@ impl<'x, 'f, 'a, 'b> Lower<'x, 'f, 'a, 'b> {
         self.out = self.b.ins().iadd(out_base, offset);
         let clock_offset = self.b.ins().imul_imm_s(f, 8);
         self.clock = self.b.ins().iadd(clock_base, clock_offset);
+        self.clock_base = clock_base;
+        self.frame_index = f;
         let captures = self.bind_captures(request.function, &request.captures, node.span())?;
         self.frames.push(Frame {
             function: request.function,

@@ -17,6 +17,9 @@ impl<'x, 'f, 'a, 'b> Lower<'x, 'f, 'a, 'b> {
                 Some((_, x)) => Ok(Val::Num(self.num_const(*x))),
                 None => self.err(span, format!("Math.{key} as a value")),
             },
+            Val::Midi if key == "voices" => {
+                Ok(Val::Num(self.num_const(flux_engine::MIDI_VOICES as f64)))
+            }
             Val::Clock | Val::Midi => match Clock::FIELDS.iter().position(|k| *k == key) {
                 // `midi` has only the MIDI fields, `clock` only the transport's, as on the
                 // JavaScript tier.
