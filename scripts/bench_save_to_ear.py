@@ -9,7 +9,7 @@ write a new file and rename it into place), and prints the median (p50) and p95 
 `save_to_audible_ms`, and of `reload_to_audible_ms` and `reload_ms` for comparison. The
 target is p95 <= 15 ms at the default ring (512 frames).
 
-Builds the release binary first. Figures go to BENCHMARKS.md by hand.
+Builds the release binary first ($FLUX: run that binary instead). Figures go to BENCHMARKS.md by hand.
 """
 import argparse
 import json
@@ -47,9 +47,11 @@ def main():
     parser.add_argument("--play-args", default="",
                         help="more arguments for flux play, e.g. '--preflight 0'")
     args = parser.parse_args()
-    subprocess.run(["cargo", "build", "--release", "--locked", "-p", "flux"], cwd=ROOT,
-                   check=True)
-    flux = os.path.join(ROOT, "target", "release", "flux")
+    flux = os.environ.get("FLUX")
+    if not flux:
+        subprocess.run(["cargo", "build", "--release", "--locked", "-p", "flux"], cwd=ROOT,
+                       check=True)
+        flux = os.path.join(ROOT, "target", "release", "flux")
     source = open(os.path.join(ROOT, args.file)).read()
     with tempfile.TemporaryDirectory() as work:
         signals = os.path.join(work, "signals.js")
