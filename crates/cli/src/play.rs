@@ -54,6 +54,10 @@ pub struct PlayArgs {
     /// PORT (see `flux midi`). Signals read `midi.note`, `midi.gate`, `midi.velocity`.
     #[arg(long, value_name = "PORT", num_args = 0..=1, default_missing_value = "")]
     midi: Option<String>,
+    /// Join an Ableton Link session: share tempo and beat phase with the Link peers on the
+    /// network (needs a flux built with `--features link`).
+    #[arg(long)]
+    link: bool,
     /// Stop after this many seconds.
     #[arg(long, value_name = "S")]
     seconds: Option<f64>,
@@ -109,6 +113,10 @@ struct StatsFile {
     bar: f64,
     /// Levels over the whole run.
     levels: crate::levels::LevelsReport,
+    /// Ableton Link, with `--link`.
+    #[cfg(feature = "link")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    link: Option<crate::link::LinkReport>,
 }
 
 /// The overload limit `--overload` asks for (a fraction of a block's time), or none.
@@ -149,6 +157,9 @@ pub fn run(args: PlayArgs) -> anyhow::Result<ExitCode> {
             bail!("--seconds must be a positive number, not {s}");
         }
     }
+    if args.link && !cfg!(feature = "link") {
+        bail!("built without Ableton Link: rebuild with --features link");
+    }
     // Watch before the first read, so no save between the two goes unseen.
     let mut watcher = Watcher::new(&args.file)?;
     let source = flux_js::read_source(&args.file)
@@ -168,6 +179,13 @@ pub fn run(args: PlayArgs) -> anyhow::Result<ExitCode> {
             usize::from(n.channels()),
             n.period_frames(),
         ),
+    };
+    // A device is taken to play a period after it takes it; the null output at once.
+    #[cfg(feature = "link")]
+    let link_timing = crate::link::Timing {
+        sample_rate,
+        period,
+        latency: if matches!(output, Output::Null(_)) { 0 } else { period },
     };
     crate::check_sample_rate(sample_rate)
         .map_err(|e| anyhow::anyhow!("the output runs at {sample_rate} Hz: {e}"))?;
@@ -290,6 +308,16 @@ pub fn run(args: PlayArgs) -> anyhow::Result<ExitCode> {
         None => None,
     };
 
+    #[cfg(feature = "link")]
+    let mut link = match args.link {
+        true => Some(crate::link::Link::start(
+            args.engine.bpm,
+            session.clock_reader(),
+            counters.clone(),
+            link_timing,
+        )?),
+        false => None,
+    };
     let stop = Arc::new(AtomicBool::new(false));
     {
         let stop = stop.clone();
@@ -368,6 +396,10 @@ pub fn run(args: PlayArgs) -> anyhow::Result<ExitCode> {
                 scope.set_signals(session.signals(), &line);
             }
         }
+        #[cfg(feature = "link")]
+        for line in link.iter_mut().flat_map(|l| l.tick(&mut session)) {
+            eprintln!("{}", timed(&line));
+        }
         if let Some(err) = running.take_error() {
             eprintln!("{}", crate::text::escape(&format!("output error: {err}")));
             if err.kind() == ErrorKind::DeviceLost {
@@ -400,6 +432,8 @@ pub fn run(args: PlayArgs) -> anyhow::Result<ExitCode> {
         status.draw(&session, &counters);
     }
     status.clear();
+    #[cfg(feature = "link")]
+    let link = link.and_then(crate::link::Link::stop);
     let seconds = started.elapsed().as_secs_f64();
     let output_name = running.name().to_owned();
     drop(running);
@@ -467,6 +501,8 @@ pub fn run(args: PlayArgs) -> anyhow::Result<ExitCode> {
             beat: session.clock().beat,
             bar: session.clock().bar,
             levels: levels.run(),
+            #[cfg(feature = "link")]
+            link,
         };
         std::fs::write(path, serde_json::to_string_pretty(&file)? + "\n")
             .with_context(|| format!("cannot write {}", path.display()))?;
