@@ -320,7 +320,10 @@ fn follow(
             }
             last_session_bpm = bpm;
         }
-        let error = wrap(state.beat_at_time(host as i64, quantum) - reading.beat, quantum);
+        let error = wrap(
+            state.beat_at_time(host as i64, quantum) - reading.beat,
+            quantum,
+        );
         let correction = if error.abs() > LOCATE_BEYOND {
             report.locates += 1;
             settled_from = now + (SETTLE_SECONDS * 1e6) as i64;

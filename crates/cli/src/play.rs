@@ -185,7 +185,11 @@ pub fn run(args: PlayArgs) -> anyhow::Result<ExitCode> {
     let link_timing = crate::link::Timing {
         sample_rate,
         period,
-        latency: if matches!(output, Output::Null(_)) { 0 } else { period },
+        latency: if matches!(output, Output::Null(_)) {
+            0
+        } else {
+            period
+        },
     };
     crate::check_sample_rate(sample_rate)
         .map_err(|e| anyhow::anyhow!("the output runs at {sample_rate} Hz: {e}"))?;

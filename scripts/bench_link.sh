@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Ableton Link: the beat-phase error between two `flux play --null --link` processes on
+# this machine over SECONDS (default 60). Each writes, every 10 ms, the beat its output
+# presents at a host time of Link's clock (`link.samples` in --stats); each of A's samples
+# is paired with B's nearest (within 10 ms), B's beat carried to A's time at B's tempo, and
+# the difference wrapped to the bar. The first 5 s after B joins (locate and settling) are
+# left out; a tempo change (A: 120 -> 132 bpm) comes halfway and counts.
+#   scripts/bench_link.sh [SECONDS]       ($FLUX: the binary; default a release build with
+#                                          --features link, which needs cmake and libclang)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds="${1:-60}"
+flux="${FLUX:-target/release/flux}"
+if [ -z "${FLUX:-}" ]; then cargo build --release --locked -p flux --features link; fi
+flux=$(realpath "$flux")
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+printf "play('x', (s) => Math.sin(s.beat * 6.283) * 0.1);\n" >"$work/x.js"
+"$flux" play "$work/x.js" --null --link --listen 127.0.0.1:0 --seconds "$((seconds + 2))" \
+  --stats "$work/a.json" 2>"$work/a.log" &
+a=$!
+sleep 1
+"$flux" play "$work/x.js" --null --link --no-listen --bpm 100 --seconds "$seconds" \
+  --stats "$work/b.json" 2>"$work/b.log" &
+b=$!
+sleep "$((seconds / 2))"
+port=$(sed -n 's/^control: listening on .*:\([0-9]*\)$/\1/p' "$work/a.log" | head -1)
+echo 'tempo(132);' | "$flux" send --to "127.0.0.1:$port" - >/dev/null
+wait "$b" "$a"
+python3 - "$work/a.json" "$work/b.json" <<'PY'
+import bisect, json, sys
+sa, sb = (json.load(open(p)) for p in sys.argv[1:3])
+a, b = sa["link"]["samples"], sb["link"]["samples"]
+q = sa["link"]["quantum"]
+bh = [s[0] for s in b]
+start = b[0][0] + 5e6
+errs = []
+for h, beat, bpm in a:
+    if h < start:
+        continue
+    i = bisect.bisect_left(bh, h)
+    near = min((j for j in (i - 1, i) if 0 <= j < len(b)), key=lambda j: abs(bh[j] - h))
+    hb, beat_b, bpm_b = b[near]
+    if abs(hb - h) > 10_000:
+        continue
+    d = beat - (beat_b + (h - hb) / 60e6 * bpm_b)
+    errs.append(abs(d - round(d / q) * q) * 60_000 / bpm)
+errs.sort()
+n = len(errs)
+print(f"phase error A-B over {n} pairs ({n / 100:.0f} s): mean {sum(errs) / n:.3f} ms, "
+      f"99% under {errs[n * 99 // 100]:.3f} ms, max {errs[-1]:.3f} ms")
+print(f"session tempo at the end: A {sa['link']['bpm']:.3f}, B {sb['link']['bpm']:.3f} bpm; "
+      f"underruns: A {sa['underruns']}, B {sb['underruns']}")
+for name, s in (("A", sa), ("B", sb)):
+    l = s["link"]
+    print(f"{name} against the session (its own view): mean {l['phase_error_ms_mean']:.3f} ms, "
+          f"max {l['phase_error_ms_max']:.3f} ms over {l['phase_error_count']} measurements")
+PY
