@@ -154,11 +154,9 @@ impl Link {
         }
         let generation = inbox.generation;
         match inbox.correction.take() {
-            Some((g, Correction::Tempo(bpm))) if g == generation => {
-                if self.sent != Some(bpm) {
-                    session.follow_tempo(bpm);
-                    self.sent = Some(bpm);
-                }
+            Some((g, Correction::Tempo(bpm))) if g == generation && self.sent != Some(bpm) => {
+                session.follow_tempo(bpm);
+                self.sent = Some(bpm);
             }
             Some((g, Correction::Locate { beat, frame, bpm })) if g == generation => {
                 // The locate lands on the next block, which starts at the frame the engine
@@ -227,7 +225,7 @@ impl OutputClock {
     fn taken_at(&self, frame: u64) -> Option<f64> {
         let zero = self.buckets.iter().copied().fold(f64::INFINITY, f64::min);
         zero.is_finite()
-            .then(|| zero + frame as f64 * self.us_per_frame)
+            .then_some(zero + frame as f64 * self.us_per_frame)
     }
 }
 
@@ -271,7 +269,7 @@ fn follow(
         let now = link.clock_micros();
         out.note(now, counters.output_frame(), counters.underrun_frames());
         turn += 1;
-        if turn % CORRECT_EVERY != 0 {
+        if !turn.is_multiple_of(CORRECT_EVERY) {
             continue;
         }
         let (asked, generation) = {
@@ -345,7 +343,7 @@ fn follow(
             report.phase_error_count += 1;
             report.phase_error_ms_max = report.phase_error_ms_max.max(ms);
         }
-        if turn % (2 * CORRECT_EVERY) == 0 && report.samples.len() < MAX_SAMPLES {
+        if turn.is_multiple_of(2 * CORRECT_EVERY) && report.samples.len() < MAX_SAMPLES {
             report.samples.push([host, reading.beat, reading.bpm]);
         }
     }

@@ -375,7 +375,7 @@ impl ClockReader {
             let reading = self.read();
             let frame = self.0.frame.load(Ordering::Relaxed);
             fence(Ordering::Acquire);
-            if before % 2 == 0 && self.0.seq.load(Ordering::Relaxed) == before {
+            if before.is_multiple_of(2) && self.0.seq.load(Ordering::Relaxed) == before {
                 return (reading, frame);
             }
             std::hint::spin_loop();
@@ -472,6 +472,16 @@ mod tests {
             at += 256;
         }
         assert_eq!(onsets[..5], [0, 24_000, 48_000, 72_000, 96_000]);
+    }
+
+    #[test]
+    fn read_at_gives_the_beat_with_its_frame() {
+        let shared = Arc::new(Shared::default());
+        let mut t = Transport::new(48_000);
+        t.skip(36_000);
+        t.publish(&shared, 36_000);
+        let (reading, frame) = ClockReader(shared).read_at();
+        assert_eq!((reading.beat, frame), (1.5, 36_000));
     }
 
     #[test]
