@@ -1,14 +1,14 @@
 //! Ableton Link (the `link` feature, GPL-2.0-or-later): tempo and beat phase shared with the
 //! other Link peers on the network.
 //!
-//! A thread, `flux-link`, owns the Link instance. Every millisecond it notes which engine
-//! frame the output has taken ([`Counters::output_frame`]) and when, on Link's host clock;
-//! the earliest of these notes over the last second tells when each engine frame reaches
-//! the output. Every 5 ms it reads the engine's beat at a known frame
-//! ([`ClockReader::read_at`]), asks the session for its beat at that frame's presentation
-//! time (quantum: the meter's beats per bar), and posts one correction for the play loop,
-//! which applies it through the session's controller: the DSP thread only ever sees the
-//! usual tempo and locate commands.
+//! A thread, `flux-link`, owns the Link instance. It wakes every 3 to 7 ms, at random, and
+//! notes which engine frame the output has taken ([`Counters::output_frame`]) and when, on
+//! Link's host clock; the earliest of these notes over the last second tells when each
+//! engine frame reaches the output. Each time it also reads the engine's beat at a known
+//! frame ([`ClockReader::read_at`]), asks the session for its beat at that frame's
+//! presentation time (quantum: the meter's beats per bar), and posts one correction for the
+//! play loop, which applies it through the session's controller: the DSP thread only ever
+//! sees the usual tempo and locate commands.
 //!
 //! - Tempo: the engine takes the session's tempo at once, without a glide.
 //! - Phase within a quarter of a beat: a tempo nudge (at most 2% of the tempo) that closes
@@ -31,19 +31,23 @@ use serde::Serialize;
 use crate::session::Session;
 use crate::worker::Worker;
 
-/// How often the thread notes the output's position.
-const SAMPLE_EVERY: Duration = Duration::from_millis(1);
-/// Notes between two corrections (5 ms).
-const CORRECT_EVERY: u32 = 5;
+/// The thread wakes every 3 to 7 ms (5 on average), at random, so its notes of the output's
+/// position fall at every phase of the output's periods.
+const WAKE_US: std::ops::Range<u64> = 3_000..7_000;
 /// Beyond this phase error, in beats, the engine is located instead of nudged.
 const LOCATE_BEYOND: f64 = 0.25;
 /// The time a nudge takes to close a phase error, in seconds.
 const NUDGE_SECONDS: f64 = 0.5;
 /// The largest nudge, as a share of the tempo.
 const NUDGE_MAX: f64 = 0.02;
+/// For this long after an underrun (µs), a phase error beyond `UNDERRUN_LOCATE_MS` is a
+/// locate.
+const UNDERRUN_US: i64 = 300_000;
+/// See `UNDERRUN_US`.
+const UNDERRUN_LOCATE_MS: f64 = 1.0;
 /// After a locate or a tempo change, seconds before the phase error counts in the report.
 const SETTLE_SECONDS: f64 = 2.0;
-/// Samples kept for the report: two minutes at one per 10 ms.
+/// Samples kept for the report: two minutes at one per 10 ms (every other wake-up).
 const MAX_SAMPLES: usize = 12_000;
 
 /// What the engine plays on, for timing: its sample rate, the frames the output takes at a
@@ -92,15 +96,18 @@ pub struct LinkReport {
     /// Locates the thread asked for.
     pub locates: u64,
     /// The engine's phase against the session's, in ms, while settled: mean and largest
-    /// absolute value, and how many 5 ms measurements.
+    /// absolute value, and how many measurements (one per wake-up).
     pub phase_error_ms_mean: f64,
     /// See `phase_error_ms_mean`.
     pub phase_error_ms_max: f64,
     /// See `phase_error_ms_mean`.
     pub phase_error_count: u64,
-    /// Every 10 ms: `[host time in µs, engine beat, engine bpm]`, the beat being the one
+    /// About every 10 ms: `[host time in µs, engine beat, engine bpm]`, the beat being the one
     /// the output presents at that host time (Link's clock: `CLOCK_MONOTONIC_RAW`).
     pub samples: Vec<[f64; 3]>,
+    /// Host times (µs) at which the thread saw an underrun: the output fell behind by its
+    /// silence, and the phase with it until the next correction.
+    pub underruns_us: Vec<f64>,
 }
 
 /// A running Link session, seen from the play loop.
@@ -202,12 +209,14 @@ impl OutputClock {
     }
 
     /// Notes that at host time `now` the output had taken `frame` frames, with
-    /// `underrun_frames` of silence so far (an underrun moves the mapping: start over).
-    fn note(&mut self, now: i64, frame: u64, underrun_frames: u64) {
+    /// `underrun_frames` of silence so far; true when that is more than before (an underrun
+    /// moves the mapping: the notes start over).
+    fn note(&mut self, now: i64, frame: u64, underrun_frames: u64) -> bool {
         if frame == 0 {
-            return;
+            return false;
         }
-        if underrun_frames != self.underrun_frames {
+        let underrun = underrun_frames != self.underrun_frames;
+        if underrun {
             self.underrun_frames = underrun_frames;
             self.buckets = [f64::INFINITY; 4];
         }
@@ -219,6 +228,7 @@ impl OutputClock {
         let zero = now as f64 - frame as f64 * self.us_per_frame;
         let b = &mut self.buckets[self.bucket];
         *b = b.min(zero);
+        underrun
     }
 
     /// The host time at which the output took engine frame `frame`, once it has been seen.
@@ -226,6 +236,19 @@ impl OutputClock {
         let zero = self.buckets.iter().copied().fold(f64::INFINITY, f64::min);
         zero.is_finite()
             .then_some(zero + frame as f64 * self.us_per_frame)
+    }
+}
+
+/// A xorshift generator: wake-up times need no better.
+struct Dice(u64);
+
+impl Dice {
+    /// A number in `range`.
+    fn within(&mut self, range: std::ops::Range<u64>) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        range.start + self.0 % (range.end - range.start)
     }
 }
 
@@ -258,20 +281,26 @@ fn follow(
     // period, then the latency.
     let present_us = f64::from(timing.period + timing.latency) * 1e6 / rate;
     let mut turn = 0u32;
+    let mut dice = Dice(0x9e37_79b9_7f4a_7c15 ^ u64::from(std::process::id()));
     let mut peers = 0u64;
     // Until then, a glide of the user's runs and the session follows the engine.
     let mut leading_until = i64::MIN;
     let mut settled_from = link.clock_micros() + (SETTLE_SECONDS * 1e6) as i64;
     let mut last_session_bpm = f64::NAN;
     let mut aligned_alone = false;
+    let mut underrun_until = i64::MIN;
     while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-        std::thread::sleep(SAMPLE_EVERY);
+        std::thread::sleep(Duration::from_micros(dice.within(WAKE_US)));
         let now = link.clock_micros();
-        out.note(now, counters.output_frame(), counters.underrun_frames());
-        turn += 1;
-        if !turn.is_multiple_of(CORRECT_EVERY) {
-            continue;
+        // The output counts its frames, then its silence: a note read between the two
+        // would be an underrun's worth early, so one that straddles a change is dropped.
+        let missing = counters.underrun_frames();
+        let frame = counters.output_frame();
+        if counters.underrun_frames() == missing && out.note(now, frame, missing) {
+            report.underruns_us.push(now as f64);
+            underrun_until = now + UNDERRUN_US;
         }
+        turn += 1;
         let (asked, generation) = {
             let mut inbox = inbox.lock().unwrap_or_else(PoisonError::into_inner);
             let n = link.num_peers();
@@ -322,7 +351,14 @@ fn follow(
             state.beat_at_time(host as i64, quantum) - reading.beat,
             quantum,
         );
-        let correction = if error.abs() > LOCATE_BEYOND {
+        // An underrun delays the output by its silence: the engine is put back in phase at
+        // once rather than nudged for a second.
+        let far = if now < underrun_until {
+            UNDERRUN_LOCATE_MS * bpm / 60_000.0
+        } else {
+            LOCATE_BEYOND
+        };
+        let correction = if error.abs() > far {
             report.locates += 1;
             settled_from = now + (SETTLE_SECONDS * 1e6) as i64;
             Correction::Locate {
@@ -343,7 +379,7 @@ fn follow(
             report.phase_error_count += 1;
             report.phase_error_ms_max = report.phase_error_ms_max.max(ms);
         }
-        if turn.is_multiple_of(2 * CORRECT_EVERY) && report.samples.len() < MAX_SAMPLES {
+        if turn.is_multiple_of(2) && report.samples.len() < MAX_SAMPLES {
             report.samples.push([host, reading.beat, reading.bpm]);
         }
     }
@@ -381,11 +417,11 @@ mod tests {
         assert_eq!(c.taken_at(0), None);
         // The output takes 480 frames every 10 ms; notes come late by 0..3 ms.
         for (k, late) in [(1u64, 3_000i64), (2, 1_000), (3, 2_000)] {
-            c.note(10_000 * k as i64 + late, 480 * k, 0);
+            assert!(!c.note(10_000 * k as i64 + late, 480 * k, 0));
         }
         assert_eq!(c.taken_at(4_800), Some(101_000.0));
         // An underrun starts over.
-        c.note(60_000, 960, 100);
+        assert!(c.note(60_000, 960, 100));
         assert_eq!(c.taken_at(960), Some(60_000.0));
     }
 }
