@@ -11,9 +11,10 @@
 //! sees the usual tempo and locate commands.
 //!
 //! - Tempo: the engine takes the session's tempo at once, without a glide.
-//! - Phase within a quarter of a beat: a tempo nudge (at most 2% of the tempo) that closes
-//!   the error in about half a second, so `clock.beat` stays continuous.
-//! - Phase further off (joining a session, a peer moving the timeline): a locate.
+//! - Phase within a sixteenth of a beat: a tempo nudge (at most 2% of the tempo) that closes
+//!   the error in about a quarter of a second, so `clock.beat` stays continuous.
+//! - Phase further off (joining a session, a peer moving the timeline), or over 1 ms just
+//!   after an underrun: a locate.
 //!
 //! The user's tempo changes (`tempo()`, `:tempo`, OSC, the protocol) are committed to the
 //! session: at once, or step by step while a glide runs (the phase is left alone until it
@@ -34,10 +35,11 @@ use crate::worker::Worker;
 /// The thread wakes every 3 to 7 ms (5 on average), at random, so its notes of the output's
 /// position fall at every phase of the output's periods.
 const WAKE_US: std::ops::Range<u64> = 3_000..7_000;
-/// Beyond this phase error, in beats, the engine is located instead of nudged.
-const LOCATE_BEYOND: f64 = 0.25;
+/// Beyond this phase error, in beats, the engine is located instead of nudged (a nudge
+/// would take over 3 s).
+const LOCATE_BEYOND: f64 = 1.0 / 16.0;
 /// The time a nudge takes to close a phase error, in seconds.
-const NUDGE_SECONDS: f64 = 0.5;
+const NUDGE_SECONDS: f64 = 0.25;
 /// The largest nudge, as a share of the tempo.
 const NUDGE_MAX: f64 = 0.02;
 /// For this long after an underrun (µs), a phase error beyond `UNDERRUN_LOCATE_MS` is a
@@ -67,15 +69,22 @@ pub struct Timing {
 enum Correction {
     /// Play at this tempo.
     Tempo(f64),
-    /// The engine's beat at `frame` should be `beat`; it goes at `bpm`.
-    Locate { beat: f64, frame: u64, bpm: f64 },
+    /// The engine's beat at `frame` should be `beat`; it goes at `bpm`, which it plays on
+    /// when `follow` (not during the user's glide).
+    Locate {
+        beat: f64,
+        frame: u64,
+        bpm: f64,
+        follow: bool,
+    },
 }
 
 /// What the play loop and the Link thread hand each other.
 #[derive(Debug, Default)]
 struct Inbox {
-    /// The user's latest tempo (bpm, glide frames), for the thread to commit.
-    asked: Option<(f64, u32)>,
+    /// The user's latest tempo (bpm, glide frames, and the engine frame it starts at, about),
+    /// for the thread to commit.
+    asked: Option<(f64, u32, u64)>,
     /// Counts the user's tempo changes: a correction made before the latest is dropped.
     generation: u64,
     /// The latest correction and the generation it was made under.
@@ -153,8 +162,11 @@ impl Link {
     /// returns the lines to print. Call once per tick of the play loop.
     pub fn tick(&mut self, session: &mut Session) -> Vec<String> {
         let mut inbox = self.inbox.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(asked) = session.take_tempo_request() {
-            inbox.asked = Some(asked);
+        if let Some((bpm, glide)) = session.take_tempo_request() {
+            // The engine takes it on the block after the one it published last, or on that
+            // one if it is rendering it now: a block's error at most.
+            let (_, next) = session.clock_reader().read_at();
+            inbox.asked = Some((bpm, glide, next));
             inbox.generation += 1;
             inbox.correction = None;
             self.sent = None;
@@ -165,14 +177,24 @@ impl Link {
                 session.follow_tempo(bpm);
                 self.sent = Some(bpm);
             }
-            Some((g, Correction::Locate { beat, frame, bpm })) if g == generation => {
+            Some((
+                g,
+                Correction::Locate {
+                    beat,
+                    frame,
+                    bpm,
+                    follow,
+                },
+            )) if g == generation => {
                 // The locate lands on the next block, which starts at the frame the engine
                 // published last (a block later if it is rendering one now).
                 let (_, next) = session.clock_reader().read_at();
                 let ahead = next.saturating_sub(frame) as f64;
                 session.locate(beat + ahead * bpm / (60.0 * self.sample_rate));
-                session.follow_tempo(bpm);
-                self.sent = Some(bpm);
+                if follow {
+                    session.follow_tempo(bpm);
+                    self.sent = Some(bpm);
+                }
             }
             _ => {}
         }
@@ -289,6 +311,8 @@ fn follow(
     let mut last_session_bpm = f64::NAN;
     let mut aligned_alone = false;
     let mut underrun_until = i64::MIN;
+    // The target of the user's glide running now.
+    let mut glide_to: Option<f64> = None;
     while !stop.load(std::sync::atomic::Ordering::Relaxed) {
         std::thread::sleep(Duration::from_micros(dice.within(WAKE_US)));
         let now = link.clock_micros();
@@ -311,11 +335,17 @@ fn follow(
             (inbox.asked.take(), inbox.generation)
         };
         link.capture_app_session_state(&mut state);
-        if let Some((bpm, glide)) = asked {
-            state.set_tempo(bpm, now);
-            link.commit_app_session_state(&state);
-            leading_until = now + (f64::from(glide) * 1e6 / rate) as i64;
-            settled_from = now + (SETTLE_SECONDS * 1e6) as i64;
+        if let Some((bpm, glide, from)) = asked {
+            // The change is heard when its first frame plays: the session changes there.
+            let at = out.taken_at(from).map_or(now, |t| (t + present_us) as i64);
+            if glide == 0 {
+                state.set_tempo(bpm, at);
+                link.commit_app_session_state(&state);
+            } else {
+                glide_to = Some(bpm);
+            }
+            leading_until = at + (f64::from(glide) * 1e6 / rate) as i64;
+            settled_from = leading_until + (SETTLE_SECONDS * 1e6) as i64;
         }
         let (reading, frame) = clock.read_at();
         let Some(taken) = out.taken_at(frame) else {
@@ -327,13 +357,18 @@ fn follow(
         let host = taken + present_us;
         let quantum = reading.meter;
         report.quantum = quantum;
-        if now < leading_until {
-            // The user's glide: the session takes the engine's tempo as it goes.
-            state.set_tempo(reading.bpm, host as i64);
+        let gliding = glide_to.is_some();
+        if gliding {
+            // The user's glide: the session takes the engine's tempo as it goes, and its
+            // target once the frame presented is past its end. Only an underrun's locate
+            // corrects the engine meanwhile.
+            let bpm = match host as i64 >= leading_until {
+                true => glide_to.take().unwrap_or(reading.bpm),
+                false => reading.bpm,
+            };
+            state.set_tempo(bpm, host as i64);
             link.commit_app_session_state(&state);
-            continue;
-        }
-        if peers == 0 && !aligned_alone {
+        } else if peers == 0 && !aligned_alone {
             // Alone: the session takes Flux's beat, rather than Flux jumping to it.
             state.request_beat_at_time(reading.beat, host as i64, quantum);
             link.commit_app_session_state(&state);
@@ -361,18 +396,21 @@ fn follow(
         let correction = if error.abs() > far {
             report.locates += 1;
             settled_from = now + (SETTLE_SECONDS * 1e6) as i64;
-            Correction::Locate {
+            Some(Correction::Locate {
                 beat: reading.beat + error,
                 frame,
                 bpm,
-            }
+                follow: !gliding,
+            })
         } else {
-            Correction::Tempo(nudge(bpm, error))
+            (!gliding).then(|| Correction::Tempo(nudge(bpm, error)))
         };
-        inbox
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .correction = Some((generation, correction));
+        if let Some(correction) = correction {
+            inbox
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .correction = Some((generation, correction));
+        }
         if now >= settled_from {
             let ms = (error * 60_000.0 / bpm).abs();
             error_sum += ms;
@@ -405,8 +443,8 @@ mod tests {
 
     #[test]
     fn a_nudge_is_gentle_and_bounded() {
-        // 10 ms behind at 120 bpm (0.02 beats): 2.4 bpm faster for half a second.
-        assert!((nudge(120.0, 0.02) - 122.4).abs() < 1e-9);
+        // 5 ms behind at 120 bpm (0.01 beats): 2.4 bpm faster for a quarter of a second.
+        assert!((nudge(120.0, 0.01) - 122.4).abs() < 1e-9);
         assert_eq!(nudge(120.0, 0.2), 120.0 * 1.02);
         assert_eq!(nudge(120.0, -0.2), 120.0 * 0.98);
     }
