@@ -11,8 +11,9 @@
 //! sees the usual tempo and locate commands.
 //!
 //! - Tempo: the engine takes the session's tempo at once, without a glide.
-//! - Phase within a sixteenth of a beat: a tempo nudge (at most 2% of the tempo) that closes
-//!   the error in about a quarter of a second, so `clock.beat` stays continuous.
+//! - Phase within a sixteenth of a beat: a tempo nudge (at most 2% of the tempo) gliding
+//!   back to the session's tempo over half a second, which alone closes the error (each
+//!   new correction replaces it), so `clock.beat` stays continuous.
 //! - Phase further off (joining a session, a peer moving the timeline), or over 1 ms just
 //!   after an underrun: a locate.
 //!
@@ -38,8 +39,9 @@ const WAKE_US: std::ops::Range<u64> = 3_000..7_000;
 /// Beyond this phase error, in beats, the engine is located instead of nudged (a nudge
 /// would take over 3 s).
 const LOCATE_BEYOND: f64 = 1.0 / 16.0;
-/// The time a nudge takes to close a phase error, in seconds.
-const NUDGE_SECONDS: f64 = 0.25;
+/// The time a nudge takes to close a phase error, in seconds (each correction replaces the
+/// last, so while they come every tick the error shrinks as if over half of it).
+const NUDGE_SECONDS: f64 = 0.5;
 /// The largest nudge, as a share of the tempo.
 const NUDGE_MAX: f64 = 0.02;
 /// For this long after an underrun (µs), a phase error beyond `UNDERRUN_LOCATE_MS` is a
@@ -67,8 +69,9 @@ pub struct Timing {
 /// A correction for the play loop to apply.
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Correction {
-    /// Play at this tempo.
-    Tempo(f64),
+    /// Play at `bpm + nudge`, gliding back to `bpm` over [`NUDGE_SECONDS`]: the nudge
+    /// closes its phase error even if no other correction follows.
+    Tempo { bpm: f64, nudge: f64 },
     /// The engine's beat at `frame` should be `beat`; it goes at `bpm`, which it plays on
     /// when `follow` (not during the user's glide).
     Locate {
@@ -124,8 +127,8 @@ pub struct Link {
     inbox: Arc<Mutex<Inbox>>,
     worker: Worker<LinkReport>,
     sample_rate: f64,
-    /// The tempo the play loop last gave the engine for Link.
-    sent: Option<f64>,
+    /// The tempo and nudge the play loop last gave the engine for Link.
+    sent: Option<(f64, f64)>,
 }
 
 impl Link {
@@ -173,9 +176,13 @@ impl Link {
         }
         let generation = inbox.generation;
         match inbox.correction.take() {
-            Some((g, Correction::Tempo(bpm))) if g == generation && self.sent != Some(bpm) => {
-                session.follow_tempo(bpm);
-                self.sent = Some(bpm);
+            Some((g, Correction::Tempo { bpm, nudge })) if g == generation => {
+                if self.sent != Some((bpm, nudge)) {
+                    let frames = (NUDGE_SECONDS * self.sample_rate) as u32;
+                    session.follow_tempo(bpm + nudge, 0);
+                    session.follow_tempo(bpm, if nudge == 0.0 { 0 } else { frames });
+                    self.sent = Some((bpm, nudge));
+                }
             }
             Some((
                 g,
@@ -192,8 +199,8 @@ impl Link {
                 let ahead = next.saturating_sub(frame) as f64;
                 session.locate(beat + ahead * bpm / (60.0 * self.sample_rate));
                 if follow {
-                    session.follow_tempo(bpm);
-                    self.sent = Some(bpm);
+                    session.follow_tempo(bpm, 0);
+                    self.sent = Some((bpm, 0.0));
                 }
             }
             _ => {}
@@ -279,10 +286,12 @@ fn wrap(x: f64, q: f64) -> f64 {
     x - (x / q).round() * q
 }
 
-/// The tempo that closes a phase error of `error` beats at `bpm`, gently.
+/// The tempo to add at `bpm`, gliding back to nothing over [`NUDGE_SECONDS`], that closes a
+/// phase error of `error` beats (a linear ramp gains half its start over its length), at
+/// most [`NUDGE_MAX`] of the tempo.
 fn nudge(bpm: f64, error: f64) -> f64 {
-    let extra = error * 60.0 / NUDGE_SECONDS;
-    bpm + extra.clamp(-bpm * NUDGE_MAX, bpm * NUDGE_MAX)
+    let extra = 2.0 * error * 60.0 / NUDGE_SECONDS;
+    extra.clamp(-bpm * NUDGE_MAX, bpm * NUDGE_MAX)
 }
 
 /// The Link thread's loop, until `stop`.
@@ -403,7 +412,10 @@ fn follow(
                 follow: !gliding,
             })
         } else {
-            (!gliding).then(|| Correction::Tempo(nudge(bpm, error)))
+            (!gliding).then(|| Correction::Tempo {
+                bpm,
+                nudge: nudge(bpm, error),
+            })
         };
         if let Some(correction) = correction {
             inbox
@@ -443,10 +455,11 @@ mod tests {
 
     #[test]
     fn a_nudge_is_gentle_and_bounded() {
-        // 5 ms behind at 120 bpm (0.01 beats): 2.4 bpm faster for a quarter of a second.
-        assert!((nudge(120.0, 0.01) - 122.4).abs() < 1e-9);
-        assert_eq!(nudge(120.0, 0.2), 120.0 * 1.02);
-        assert_eq!(nudge(120.0, -0.2), 120.0 * 0.98);
+        // 2.5 ms behind at 120 bpm (0.005 beats): 1.2 bpm faster, back to 120 over half
+        // a second, gains 0.6 beats a minute for half a second: 0.005 beats.
+        assert!((nudge(120.0, 0.005) - 1.2).abs() < 1e-9);
+        assert_eq!(nudge(120.0, 0.2), 120.0 * 0.02);
+        assert_eq!(nudge(120.0, -0.2), -120.0 * 0.02);
     }
 
     #[test]

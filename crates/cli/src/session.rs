@@ -323,9 +323,10 @@ impl Session {
         self.tempo_asked.take()
     }
 
-    /// Sets the tempo without counting it as the user's (Link following its session).
-    pub fn follow_tempo(&mut self, bpm: f64) {
-        self.controller.set_tempo(bpm, 0);
+    /// Sets the tempo, gliding over `glide` frames, without counting it as the user's (Link
+    /// following its session).
+    pub fn follow_tempo(&mut self, bpm: f64, glide: u32) {
+        self.controller.set_tempo(bpm, glide);
     }
 
     /// Moves the transport to `beat` (Link aligning the beat phase).
