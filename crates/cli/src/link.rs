@@ -176,13 +176,13 @@ impl Link {
         }
         let generation = inbox.generation;
         match inbox.correction.take() {
-            Some((g, Correction::Tempo { bpm, nudge })) if g == generation => {
-                if self.sent != Some((bpm, nudge)) {
-                    let frames = (NUDGE_SECONDS * self.sample_rate) as u32;
-                    session.follow_tempo(bpm + nudge, 0);
-                    session.follow_tempo(bpm, if nudge == 0.0 { 0 } else { frames });
-                    self.sent = Some((bpm, nudge));
-                }
+            Some((g, Correction::Tempo { bpm, nudge }))
+                if g == generation && self.sent != Some((bpm, nudge)) =>
+            {
+                let frames = (NUDGE_SECONDS * self.sample_rate) as u32;
+                session.follow_tempo(bpm + nudge, 0);
+                session.follow_tempo(bpm, if nudge == 0.0 { 0 } else { frames });
+                self.sent = Some((bpm, nudge));
             }
             Some((
                 g,
