@@ -177,7 +177,9 @@ impl Link {
         let generation = inbox.generation;
         match inbox.correction.take() {
             Some((g, Correction::Tempo { bpm, nudge }))
-                if g == generation && self.sent != Some((bpm, nudge)) =>
+                // A nudge is sent again each time (its glide back has started); a still
+                // tempo only when it changes.
+                if g == generation && (nudge != 0.0 || self.sent != Some((bpm, nudge))) =>
             {
                 let frames = (NUDGE_SECONDS * self.sample_rate) as u32;
                 session.follow_tempo(bpm + nudge, 0);
