@@ -49,6 +49,9 @@ const NUDGE_MAX: f64 = 0.02;
 const UNDERRUN_US: i64 = 300_000;
 /// See `UNDERRUN_US`.
 const UNDERRUN_LOCATE_MS: f64 = 1.0;
+/// How much later than before (µs) a quarter second's earliest note must be to tell that the
+/// output fell behind.
+const STALL_US: f64 = 500.0;
 /// After a locate or a tempo change, seconds before the phase error counts in the report.
 const SETTLE_SECONDS: f64 = 2.0;
 /// Samples kept for the report: two minutes at one per 10 ms (every other wake-up).
@@ -120,6 +123,9 @@ pub struct LinkReport {
     /// Host times (µs) at which the thread saw an underrun: the output fell behind by its
     /// silence, and the phase with it until the next correction.
     pub underruns_us: Vec<f64>,
+    /// Host times (µs) at which the output was found to have fallen behind without an
+    /// underrun (a stall of its own): treated as an underrun.
+    pub stalls_us: Vec<f64>,
 }
 
 /// A running Link session, seen from the play loop.
@@ -240,18 +246,28 @@ impl OutputClock {
     }
 
     /// Notes that at host time `now` the output had taken `frame` frames, with
-    /// `underrun_frames` of silence so far; true when that is more than before (an underrun
-    /// moves the mapping: the notes start over).
-    fn note(&mut self, now: i64, frame: u64, underrun_frames: u64) -> bool {
+    /// `underrun_frames` of silence so far. An underrun (more silence than before) moves the
+    /// mapping: the notes start over. So does a quarter second whose notes all came more
+    /// than [`STALL_US`] late (an output that fell behind without counting silence, as the
+    /// null output does when it skips ahead): the older notes are dropped.
+    fn note(&mut self, now: i64, frame: u64, underrun_frames: u64) -> Moved {
         if frame == 0 {
-            return false;
+            return Moved::No;
         }
-        let underrun = underrun_frames != self.underrun_frames;
-        if underrun {
+        let mut moved = Moved::No;
+        if underrun_frames != self.underrun_frames {
             self.underrun_frames = underrun_frames;
             self.buckets = [f64::INFINITY; 4];
+            moved = Moved::Underrun;
         }
         if now - self.bucket_start >= 250_000 {
+            let done = self.buckets[self.bucket];
+            let before = self.earliest();
+            if done.is_finite() && done > before + STALL_US {
+                self.buckets = [f64::INFINITY; 4];
+                self.buckets[self.bucket] = done;
+                moved = Moved::Stall;
+            }
             self.bucket = (self.bucket + 1) % self.buckets.len();
             self.buckets[self.bucket] = f64::INFINITY;
             self.bucket_start = now;
@@ -259,12 +275,16 @@ impl OutputClock {
         let zero = now as f64 - frame as f64 * self.us_per_frame;
         let b = &mut self.buckets[self.bucket];
         *b = b.min(zero);
-        underrun
+        moved
+    }
+
+    fn earliest(&self) -> f64 {
+        self.buckets.iter().copied().fold(f64::INFINITY, f64::min)
     }
 
     /// The host time at which the output took engine frame `frame`, once it has been seen.
     fn taken_at(&self, frame: u64) -> Option<f64> {
-        let zero = self.buckets.iter().copied().fold(f64::INFINITY, f64::min);
+        let zero = self.earliest();
         zero.is_finite()
             .then_some(zero + frame as f64 * self.us_per_frame)
     }
@@ -281,6 +301,17 @@ impl Dice {
         self.0 ^= self.0 << 17;
         range.start + self.0 % (range.end - range.start)
     }
+}
+
+/// What a note of the output's position found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Moved {
+    /// Nothing new.
+    No,
+    /// An underrun: the output is behind by its silence.
+    Underrun,
+    /// The output fell behind without an underrun.
+    Stall,
 }
 
 /// `x` wrapped into `-q/2..q/2`.
@@ -331,9 +362,16 @@ fn follow(
         // would be an underrun's worth early, so one that straddles a change is dropped.
         let missing = counters.underrun_frames();
         let frame = counters.output_frame();
-        if counters.underrun_frames() == missing && out.note(now, frame, missing) {
-            report.underruns_us.push(now as f64);
-            underrun_until = now + UNDERRUN_US;
+        if counters.underrun_frames() == missing {
+            let moved = out.note(now, frame, missing);
+            match moved {
+                Moved::No => {}
+                Moved::Underrun => report.underruns_us.push(now as f64),
+                Moved::Stall => report.stalls_us.push(now as f64),
+            }
+            if moved != Moved::No {
+                underrun_until = now + UNDERRUN_US;
+            }
         }
         turn += 1;
         let (asked, generation) = {
@@ -470,11 +508,18 @@ mod tests {
         assert_eq!(c.taken_at(0), None);
         // The output takes 480 frames every 10 ms; notes come late by 0..3 ms.
         for (k, late) in [(1u64, 3_000i64), (2, 1_000), (3, 2_000)] {
-            assert!(!c.note(10_000 * k as i64 + late, 480 * k, 0));
+            assert_eq!(c.note(10_000 * k as i64 + late, 480 * k, 0), Moved::No);
         }
         assert_eq!(c.taken_at(4_800), Some(101_000.0));
         // An underrun starts over.
-        assert!(c.note(60_000, 960, 100));
+        assert_eq!(c.note(60_000, 960, 100), Moved::Underrun);
         assert_eq!(c.taken_at(960), Some(60_000.0));
+        // Then every note comes 2 ms later than that: the output fell behind. Once a
+        // whole quarter second of them is in, the earlier notes go.
+        let moved: Vec<Moved> = (1..=50u64)
+            .map(|k| c.note(62_000 + 10_000 * k as i64, 960 + 480 * k, 100))
+            .collect();
+        assert_eq!(moved.iter().filter(|m| **m == Moved::Stall).count(), 1);
+        assert_eq!(c.taken_at(960), Some(62_000.0));
     }
 }

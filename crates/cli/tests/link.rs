@@ -181,14 +181,16 @@ mod with_link {
         // (a) Phase: each sample is the beat its output presents at a host time (Link's clock,
         // shared by both). Measured from 3 to 6 s into B (settled, before the tempo change)
         // and over B's last 2 s (settled again at 132 bpm), but for the half second after
-        // each underrun (the machine's, not Link's: both tell when they had one).
+        // each underrun or stall of an output (the machine's, not Link's: both tell when they
+        // had one).
         let (pa, pb) = (samples(&sa), samples(&sb));
         let start_b = pb[0][0];
         let end_b = pb[pb.len() - 1][0];
         let q = sa["link"]["quantum"].as_f64().unwrap();
         let underruns: Vec<f64> = [&sa, &sb]
             .iter()
-            .flat_map(|s| serde_json::from_value::<Vec<f64>>(s["link"]["underruns_us"].clone()))
+            .flat_map(|s| ["underruns_us", "stalls_us"].map(|k| s["link"][k].clone()))
+            .flat_map(serde_json::from_value::<Vec<f64>>)
             .flatten()
             .collect();
         for (name, from, to) in [
