@@ -37,6 +37,10 @@ pub struct PlayArgs {
     /// Output device, by name or part of it (see `flux devices`).
     #[arg(long, value_name = "NAME")]
     device: Option<String>,
+    /// Join an Ableton Link session: share tempo and beat phase with the Link peers on the
+    /// network (needs a flux built with `--features link`).
+    #[arg(long)]
+    link: bool,
     #[command(flatten)]
     engine: EngineArgs,
     #[command(flatten)]
@@ -54,10 +58,6 @@ pub struct PlayArgs {
     /// PORT (see `flux midi`). Signals read `midi.note`, `midi.gate`, `midi.velocity`.
     #[arg(long, value_name = "PORT", num_args = 0..=1, default_missing_value = "")]
     midi: Option<String>,
-    /// Join an Ableton Link session: share tempo and beat phase with the Link peers on the
-    /// network (needs a flux built with `--features link`).
-    #[arg(long)]
-    link: bool,
     /// Stop after this many seconds.
     #[arg(long, value_name = "S")]
     seconds: Option<f64>,
@@ -436,11 +436,11 @@ pub fn run(args: PlayArgs) -> anyhow::Result<ExitCode> {
         status.draw(&session, &counters);
     }
     status.clear();
-    #[cfg(feature = "link")]
-    let link = link.and_then(crate::link::Link::stop);
     let seconds = started.elapsed().as_secs_f64();
     let output_name = running.name().to_owned();
     drop(running);
+    #[cfg(feature = "link")]
+    let link = link.and_then(crate::link::Link::stop);
     let realtime = dsp.is_realtime();
     match dsp.stop_within(flux_engine::STOP_WAIT) {
         Ok(engine) => drop(engine),

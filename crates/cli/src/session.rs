@@ -317,23 +317,6 @@ impl Session {
         self.controller.clock().read()
     }
 
-    /// The tempo the user asked for since the last call (file, send, REPL, OSC): bpm and
-    /// glide in frames. Link commits it to the session.
-    pub fn take_tempo_request(&mut self) -> Option<(f64, u32)> {
-        self.tempo_asked.take()
-    }
-
-    /// Sets the tempo, gliding over `glide` frames, without counting it as the user's (Link
-    /// following its session).
-    pub fn follow_tempo(&mut self, bpm: f64, glide: u32) {
-        self.controller.set_tempo(bpm, glide);
-    }
-
-    /// Moves the transport to `beat` (Link aligning the beat phase).
-    pub fn locate(&mut self, beat: f64) {
-        self.controller.locate(beat);
-    }
-
     /// A reader of the transport, for other threads (the scope).
     pub fn clock_reader(&self) -> flux_engine::ClockReader {
         self.controller.clock().clone()
@@ -593,6 +576,23 @@ impl Session {
     /// Plays again after [`panic`](Self::panic) or a stop, fading in.
     pub fn start(&mut self) {
         self.controller.start();
+    }
+
+    /// The tempo the user asked for since the last call (file, send, REPL, OSC): bpm and
+    /// glide in frames. Link commits it to the session.
+    pub fn take_tempo_request(&mut self) -> Option<(f64, u32)> {
+        self.tempo_asked.take()
+    }
+
+    /// Sets the tempo, gliding over `glide` frames, without counting it as the user's (Link
+    /// following its session).
+    pub fn follow_tempo(&mut self, bpm: f64, glide: u32) {
+        self.controller.set_tempo(bpm, glide);
+    }
+
+    /// Moves the transport to `beat` (Link aligning the beat phase).
+    pub fn locate(&mut self, beat: f64) {
+        self.controller.locate(beat);
     }
 
     /// The files the last load of a file read or looked for through imports, whether it
