@@ -580,17 +580,20 @@ impl Session {
 
     /// The tempo the user asked for since the last call (file, send, REPL, OSC): bpm and
     /// glide in frames. Link commits it to the session.
+    #[cfg(feature = "link")]
     pub fn take_tempo_request(&mut self) -> Option<(f64, u32)> {
         self.tempo_asked.take()
     }
 
     /// Sets the tempo, gliding over `glide` frames, without counting it as the user's (Link
     /// following its session).
+    #[cfg(feature = "link")]
     pub fn follow_tempo(&mut self, bpm: f64, glide: u32) {
         self.controller.set_tempo(bpm, glide);
     }
 
     /// Moves the transport to `beat` (Link aligning the beat phase).
+    #[cfg(feature = "link")]
     pub fn locate(&mut self, beat: f64) {
         self.controller.locate(beat);
     }
