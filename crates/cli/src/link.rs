@@ -15,11 +15,11 @@
 //!   back to the session's tempo over half a second, which alone closes the error (each
 //!   new correction replaces it), so `clock.beat` stays continuous.
 //! - Phase further off (joining a session, a peer moving the timeline), or over 1 ms just
-//!   after an underrun: a locate.
+//!   after an underrun or a stall of the output: a locate.
 //!
 //! The user's tempo changes (`tempo()`, `:tempo`, OSC, the protocol) are committed to the
-//! session: at once, or step by step while a glide runs (the phase is left alone until it
-//! ends). Alone in a session, Flux moves the session's timeline to its own beat once, so
+//! session at the presentation time of the frame they start at: at once, or step by step
+//! while a glide runs (meanwhile only an underrun's locate corrects the engine). Alone in a session, Flux moves the session's timeline to its own beat once, so
 //! starting Link never makes it jump.
 
 use std::sync::atomic::AtomicBool;
