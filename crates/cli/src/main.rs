@@ -7,6 +7,8 @@ mod bench;
 mod check;
 mod control;
 mod levels;
+#[cfg(feature = "link")]
+mod link;
 mod midi;
 mod net;
 mod panic;

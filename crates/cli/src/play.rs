@@ -26,8 +26,8 @@ use crate::EngineArgs;
 /// this often to draw the status line and read the meters and faults.
 const TICK: Duration = Duration::from_millis(100);
 
-/// The play loop's longest wait while it follows a MIDI clock (`--midi-clock in`): a start
-/// or a tempo change takes effect within it.
+/// The play loop's longest wait while it follows another clock (`--midi-clock in`,
+/// `--link`): a start, a tempo change or a phase correction takes effect within it.
 const CLOCK_IN_TICK: Duration = Duration::from_millis(10);
 
 /// Default depth of the ring buffer in frames: about 10 ms at 48 kHz.
@@ -45,6 +45,11 @@ pub struct PlayArgs {
     /// Output device, by name or part of it (see `flux devices`).
     #[arg(long, value_name = "NAME")]
     device: Option<String>,
+    /// Join an Ableton Link session: share tempo and beat phase with the Link peers on the
+    /// network (needs a flux built with `--features link`). Not with `--midi-clock in`:
+    /// one clock leads the tempo.
+    #[arg(long)]
+    link: bool,
     #[command(flatten)]
     engine: EngineArgs,
     #[command(flatten)]
@@ -121,6 +126,10 @@ struct StatsFile {
     bar: f64,
     /// Levels over the whole run.
     levels: crate::levels::LevelsReport,
+    /// Ableton Link, with `--link`.
+    #[cfg(feature = "link")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    link: Option<crate::link::LinkReport>,
 }
 
 /// The overload limit `--overload` asks for (a fraction of a block's time), or none.
@@ -161,6 +170,12 @@ pub fn run(args: PlayArgs) -> anyhow::Result<ExitCode> {
             bail!("--seconds must be a positive number, not {s}");
         }
     }
+    if args.link && args.midi_clock == Some(crate::midi::ClockMode::In) {
+        bail!("--link and --midi-clock in would both lead the tempo: choose one");
+    }
+    if args.link && !cfg!(feature = "link") {
+        bail!("built without Ableton Link: rebuild with --features link");
+    }
     // Watch before the first read, so no save between the two goes unseen.
     let mut watcher = Watcher::new(&args.file)?;
     let source = flux_js::read_source(&args.file)
@@ -180,6 +195,17 @@ pub fn run(args: PlayArgs) -> anyhow::Result<ExitCode> {
             usize::from(n.channels()),
             n.period_frames(),
         ),
+    };
+    // A device is taken to play a period after it takes it; the null output at once.
+    #[cfg(feature = "link")]
+    let link_timing = crate::link::Timing {
+        sample_rate,
+        period,
+        latency: if matches!(output, Output::Null(_)) {
+            0
+        } else {
+            period
+        },
     };
     crate::check_sample_rate(sample_rate)
         .map_err(|e| anyhow::anyhow!("the output runs at {sample_rate} Hz: {e}"))?;
@@ -324,6 +350,16 @@ pub fn run(args: PlayArgs) -> anyhow::Result<ExitCode> {
         None => None,
     };
 
+    #[cfg(feature = "link")]
+    let mut link = match args.link {
+        true => Some(crate::link::Link::start(
+            args.engine.bpm,
+            session.clock_reader(),
+            counters.clone(),
+            link_timing,
+        )?),
+        false => None,
+    };
     let stop = Arc::new(AtomicBool::new(false));
     {
         let stop = stop.clone();
@@ -352,7 +388,7 @@ pub fn run(args: PlayArgs) -> anyhow::Result<ExitCode> {
         if stop.load(Ordering::Relaxed) || until.is_some_and(|u| started.elapsed() >= u) {
             break;
         }
-        let most = if midi.as_ref().is_some_and(crate::midi::Midi::follows_clock) {
+        let most = if args.link || midi.as_ref().is_some_and(crate::midi::Midi::follows_clock) {
             CLOCK_IN_TICK
         } else {
             TICK
@@ -407,6 +443,10 @@ pub fn run(args: PlayArgs) -> anyhow::Result<ExitCode> {
                 scope.set_signals(session.signals(), &line);
             }
         }
+        #[cfg(feature = "link")]
+        for line in link.iter_mut().flat_map(|l| l.tick(&mut session)) {
+            eprintln!("{}", timed(&line));
+        }
         if let Some(err) = running.take_error() {
             eprintln!("{}", crate::text::escape(&format!("output error: {err}")));
             if err.kind() == ErrorKind::DeviceLost {
@@ -445,6 +485,8 @@ pub fn run(args: PlayArgs) -> anyhow::Result<ExitCode> {
     let seconds = started.elapsed().as_secs_f64();
     let output_name = running.name().to_owned();
     drop(running);
+    #[cfg(feature = "link")]
+    let link = link.and_then(crate::link::Link::stop);
     let realtime = dsp.is_realtime();
     match dsp.stop_within(flux_engine::STOP_WAIT) {
         Ok(engine) => drop(engine),
@@ -509,6 +551,8 @@ pub fn run(args: PlayArgs) -> anyhow::Result<ExitCode> {
             beat: session.clock().beat,
             bar: session.clock().bar,
             levels: levels.run(),
+            #[cfg(feature = "link")]
+            link,
         };
         std::fs::write(path, serde_json::to_string_pretty(&file)? + "\n")
             .with_context(|| format!("cannot write {}", path.display()))?;

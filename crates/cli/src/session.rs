@@ -139,6 +139,8 @@ pub struct Session {
     imports: Vec<PathBuf>,
     /// What editors have not been told yet.
     notices: Vec<Notice>,
+    /// The tempo the user last asked for (bpm, glide frames), until Link takes it.
+    tempo_asked: Option<(f64, u32)>,
 }
 
 /// Runs a load, turning a panic inside it (a bug in the loader or the compiler) into a
@@ -231,6 +233,7 @@ impl Session {
             notes: Vec::new(),
             imports: Vec::new(),
             notices: Vec::new(),
+            tempo_asked: None,
         }
     }
 
@@ -542,6 +545,7 @@ impl Session {
                         Ok(bpm) => {
                             let frames = self.frames(Some(glide.unwrap_or(0.0)));
                             self.controller.set_tempo(bpm, frames);
+                            self.tempo_asked = Some((bpm, frames));
                         }
                         Err(e) => self.notes.push(format!("tempo({bpm}) refused: {e}")),
                     }
@@ -577,6 +581,26 @@ impl Session {
     /// Plays again after [`panic`](Self::panic) or a stop, fading in.
     pub fn start(&mut self) {
         self.controller.start();
+    }
+
+    /// The tempo the user asked for since the last call (file, send, REPL, OSC): bpm and
+    /// glide in frames. Link commits it to the session.
+    #[cfg(feature = "link")]
+    pub fn take_tempo_request(&mut self) -> Option<(f64, u32)> {
+        self.tempo_asked.take()
+    }
+
+    /// Sets the tempo, gliding over `glide` frames, without counting it as the user's (Link
+    /// following its session).
+    #[cfg(feature = "link")]
+    pub fn follow_tempo(&mut self, bpm: f64, glide: u32) {
+        self.controller.set_tempo(bpm, glide);
+    }
+
+    /// Moves the transport to `beat` (Link aligning the beat phase).
+    #[cfg(feature = "link")]
+    pub fn locate(&mut self, beat: f64) {
+        self.controller.locate(beat);
     }
 
     /// The files the last load of a file read or looked for through imports, whether it

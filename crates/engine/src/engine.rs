@@ -304,7 +304,7 @@ impl Engine {
                     self.playing &= left > 0;
                 }
             }
-            self.transport.publish(&self.clock_shared);
+            self.transport.publish(&self.clock_shared, self.frame);
             let budget = frames as f64 / f64::from(self.config.sample_rate);
             self.counters
                 .add_block(frames, started.elapsed().as_secs_f64() / budget);

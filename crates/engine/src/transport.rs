@@ -5,7 +5,7 @@
 //! every signal of the block reads alike. The main thread sees the latest values through a
 //! [`ClockReader`].
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{fence, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::controller::Controller;
@@ -300,7 +300,13 @@ impl Transport {
         None
     }
 
-    pub(crate) fn publish(&self, shared: &Shared) {
+    /// Publishes the values at engine frame `frame` (the next one to render).
+    pub(crate) fn publish(&self, shared: &Shared, frame: u64) {
+        // A sequence lock: odd while writing, so `read_at` never mixes two blocks.
+        let seq = shared.seq.load(Ordering::Relaxed);
+        shared.seq.store(seq.wrapping_add(1), Ordering::Relaxed);
+        fence(Ordering::Release);
+        shared.frame.store(frame, Ordering::Relaxed);
         shared.bpm.store(self.bpm.to_bits(), Ordering::Relaxed);
         shared.beat.store(self.beat.to_bits(), Ordering::Relaxed);
         shared.bar.store(self.bar().to_bits(), Ordering::Relaxed);
@@ -308,6 +314,7 @@ impl Transport {
         shared
             .running
             .store(u64::from(self.running), Ordering::Relaxed);
+        shared.seq.store(seq.wrapping_add(2), Ordering::Release);
     }
 }
 
@@ -319,6 +326,9 @@ pub(crate) struct Shared {
     bar: AtomicU64,
     meter: AtomicU64,
     running: AtomicU64,
+    /// The engine frame the values belong to, and the sequence lock's count.
+    frame: AtomicU64,
+    seq: AtomicU64,
 }
 
 impl Default for Shared {
@@ -329,6 +339,8 @@ impl Default for Shared {
             bar: AtomicU64::new(0),
             meter: AtomicU64::new(4.0f64.to_bits()),
             running: AtomicU64::new(1),
+            frame: AtomicU64::new(0),
+            seq: AtomicU64::new(0),
         }
     }
 }
@@ -371,6 +383,21 @@ impl ClockReader {
             bar: get(&self.0.bar),
             meter: get(&self.0.meter),
             running: self.0.running.load(Ordering::Relaxed) != 0,
+        }
+    }
+
+    /// The latest values and the engine frame they belong to (the beat is the one that
+    /// frame renders with), read together: never half of one block and half of the next.
+    pub fn read_at(&self) -> (ClockReading, u64) {
+        loop {
+            let before = self.0.seq.load(Ordering::Acquire);
+            let reading = self.read();
+            let frame = self.0.frame.load(Ordering::Relaxed);
+            fence(Ordering::Acquire);
+            if before.is_multiple_of(2) && self.0.seq.load(Ordering::Relaxed) == before {
+                return (reading, frame);
+            }
+            std::hint::spin_loop();
         }
     }
 }
@@ -464,6 +491,16 @@ mod tests {
             at += 256;
         }
         assert_eq!(onsets[..5], [0, 24_000, 48_000, 72_000, 96_000]);
+    }
+
+    #[test]
+    fn read_at_gives_the_beat_with_its_frame() {
+        let shared = Arc::new(Shared::default());
+        let mut t = Transport::new(48_000);
+        t.skip(36_000);
+        t.publish(&shared, 36_000);
+        let (reading, frame) = ClockReader(shared).read_at();
+        assert_eq!((reading.beat, frame), (1.5, 36_000));
     }
 
     #[test]
