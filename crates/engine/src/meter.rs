@@ -143,18 +143,37 @@ pub(crate) fn meters() -> (Meters, MeterReader) {
 
 /// Peak, sum of squares and clips of `buf`; samples that are not finite are skipped.
 fn measure(buf: &[f64]) -> (f64, f64, u64) {
-    let mut peak = 0.0f64;
-    let mut squares = 0.0;
-    let mut clips = 0;
-    for &x in buf {
-        let a = x.abs();
-        if a.is_finite() {
-            peak = peak.max(a);
-            squares += a * a;
-            clips += u64::from(a >= 1.0);
+    measure_lanes(buf, |x| x)
+}
+
+/// Lanes of the running sums: independent, so the loop is vectorized (a single running
+/// sum of floats must be added in order, one sample at a time).
+const LANES: usize = 4;
+
+/// [`measure`] over samples of any kind read as f64.
+fn measure_lanes<T: Copy>(buf: &[T], f64_of: impl Fn(T) -> f64) -> (f64, f64, u64) {
+    let mut peak = [0.0f64; LANES];
+    let mut squares = [0.0f64; LANES];
+    let mut clips = [0u64; LANES];
+    let mut add = |lane: usize, x: T| {
+        let a = f64_of(x).abs();
+        // NaN and infinities are skipped (as 0): neither compares at most f64::MAX.
+        let a = if a <= f64::MAX { a } else { 0.0 };
+        peak[lane] = if a > peak[lane] { a } else { peak[lane] };
+        squares[lane] += a * a;
+        clips[lane] += u64::from(a >= 1.0);
+    };
+    let mut chunks = buf.chunks_exact(LANES);
+    for chunk in &mut chunks {
+        for (lane, &x) in chunk.iter().enumerate() {
+            add(lane, x);
         }
     }
-    (peak, squares, clips)
+    for &x in chunks.remainder() {
+        add(0, x);
+    }
+    let peak = peak.into_iter().fold(0.0, f64::max);
+    (peak, squares.iter().sum(), clips.iter().sum())
 }
 
 impl Meters {
@@ -191,15 +210,7 @@ impl Meters {
 
     /// Measures what leaves the master stage. Real-time safe.
     pub(crate) fn master(&self, out: &[f32]) {
-        let mut peak = 0.0f64;
-        let mut squares = 0.0;
-        let mut clips = 0;
-        for &x in out {
-            let a = f64::from(x.abs());
-            peak = peak.max(a);
-            squares += a * a;
-            clips += u64::from(a >= 1.0);
-        }
+        let (peak, squares, clips) = measure_lanes(out, f64::from);
         self.shared.master.add(peak, squares, out.len(), clips, 0);
     }
 }
