@@ -3,7 +3,9 @@
 
 Renders each signal set of the performance anchor (../shared/bench/anchors/signals/) with
 `flux bench` and with the anchor's harness on Bun (bench.mjs) and on the native reference,
-round-robin, and prints frames/s and the ratios per set (median of the per-round ratios).
+round-robin, and prints frames/s and the ratios per set (median of the per-round ratios),
+and Flux's load and compile time (the first load, and a reload), without the pre-flight
+trial that `flux play` adds to each save.
 
     scripts/bench_vs_bun.py [--rounds 3] [--seconds 1] [--sets sine-440,all-six,...]
 
@@ -82,7 +84,10 @@ def main():
     for r in range(args.rounds):
         for s in sets:
             path = os.path.join(ANCHORS, "signals", s + ".js")
+            # Without pre-flight: the load column is loading and compiling; a save in
+            # `flux play` also renders each signal's 100 ms trial before the swap.
             out = json.loads(run([flux, "bench", path, "--tier", "native", "--json",
+                                  "--preflight", "0",
                                   "--seconds", secs, "--warmup", secs, "--reps", "3"]))
             fps[s]["flux"].append(out["fps_median"])
             load_ms[s].append(out["load_ms"])
