@@ -293,10 +293,8 @@ impl Midi {
         while let Ok(m) = rx.pop() {
             match follower.feed(m.frame, m.byte) {
                 Some(Act::Tempo(bpm)) => controller.set_tempo(bpm, self.glide),
-                Some(Act::Start) => {
-                    controller.locate(0.0);
-                    controller.set_transport(true);
-                }
+                // Beat 0 on the frame the start was stamped with, however late the loop.
+                Some(Act::Start) => controller.start_at(m.frame),
                 Some(Act::Continue) => controller.set_transport(true),
                 Some(Act::Stop) => controller.set_transport(false),
                 None => {}

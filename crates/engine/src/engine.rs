@@ -116,6 +116,12 @@ pub enum Command {
         /// The beat to go to.
         beat: f64,
     },
+    /// Move the transport to beat 0 and run it from engine frame `frame` on (at once,
+    /// carried forward, when that frame is past): a MIDI start, on its frame.
+    StartAt {
+        /// The engine frame beat 0 falls on.
+        frame: u64,
+    },
     /// Set the overload policy's limit, a fraction of each block's duration (`None`: off;
     /// see [`crate::overload`]).
     Overload(Option<f64>),
@@ -176,6 +182,7 @@ pub fn engine(config: EngineConfig, state: Arc<StateMemory>) -> (Controller, Eng
         clock: Box::default(),
         clock_shared: shared.clone(),
         held: None,
+        start_at: None,
         stage: MasterStage::new(MasterConfig::default(), config.sample_rate, config.channels),
         meters,
         overload: Overload::default(),
@@ -240,6 +247,8 @@ pub struct Engine {
     /// A swap waiting: the patch, its fade, and the boundary beat of a quantized swap, or
     /// `None` for one that came while a crossfade was under way (it waits for its end).
     held: Option<(Box<Patch>, u32, Option<f64>)>,
+    /// A transport start waiting for its frame ([`Command::StartAt`]).
+    start_at: Option<u64>,
     /// What the mix goes through on its way out (tanh, limiter...), and the meters.
     stage: MasterStage,
     meters: Meters,
@@ -283,7 +292,8 @@ impl Engine {
             // A held swap splits the block at its boundary frame.
             let mut at = 0;
             while at < frames {
-                let n = self.until_held(frames - at);
+                let held = self.until_held(frames - at);
+                let n = self.until_start(held);
                 self.render_block(n);
                 self.master.apply(&mut self.mix[..n * ch], ch);
                 self.panic.apply(&mut self.mix[..n * ch], ch);
@@ -406,6 +416,10 @@ impl Engine {
                 Command::TransportStart => self.transport.set_running(true),
                 Command::TransportStop => self.transport.set_running(false),
                 Command::Locate { beat } => self.transport.locate(beat),
+                Command::StartAt { frame } => {
+                    self.transport.set_running(false);
+                    self.start_at = Some(frame);
+                }
                 Command::Overload(limit) => self.overload.set_limit(limit),
             }
         }
@@ -414,6 +428,23 @@ impl Engine {
     /// The frames of a panic's fade: [`PANIC_FADE`] at the engine's rate, at least 1.
     fn panic_frames(&self) -> u32 {
         ((PANIC_FADE * f64::from(self.config.sample_rate)) as u32).max(1)
+    }
+
+    /// Frames to render before a waiting transport start (at most `rest`); starts the
+    /// transport first when its frame is now, or has passed (then at the beat it would have
+    /// reached since).
+    fn until_start(&mut self, rest: usize) -> usize {
+        let Some(frame) = self.start_at else {
+            return rest;
+        };
+        if frame > self.frame {
+            return rest.min(usize::try_from(frame - self.frame).unwrap_or(usize::MAX));
+        }
+        self.start_at = None;
+        let late = (self.frame - frame) as f64 / f64::from(self.config.sample_rate);
+        self.transport.locate(late * self.transport.bpm() / 60.0);
+        self.transport.set_running(true);
+        rest
     }
 
     /// Frames to render before the held swap is due (at most `rest`); swaps it in first

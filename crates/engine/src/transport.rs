@@ -168,6 +168,11 @@ impl Transport {
         }
     }
 
+    /// The tempo now, in beats per minute.
+    pub(crate) fn bpm(&self) -> f64 {
+        self.bpm
+    }
+
     /// Whether the transport runs (MIDI clock out reads it).
     pub(crate) fn running(&self) -> bool {
         self.running
@@ -427,6 +432,14 @@ impl Controller {
         } else {
             Command::TransportStop
         });
+    }
+
+    /// Moves the transport to beat 0 and runs it from engine frame `frame` on, to the
+    /// frame: a start stamped with the frame it takes effect at (MIDI clock in). Until then
+    /// the transport stands still; a frame already past starts it at once, at the beat it
+    /// would have reached since.
+    pub fn start_at(&mut self, frame: u64) {
+        self.send(Command::StartAt { frame });
     }
 
     /// Moves the transport to `beat`.

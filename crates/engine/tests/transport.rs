@@ -212,3 +212,30 @@ fn two_quantized_merges_in_one_bar_both_land_on_the_bar_line() {
     assert!((out[96_000] - 0.875).abs() < 1e-6, "{}", out[96_000]);
     assert!((out[109_999] - 0.875).abs() < 1e-6);
 }
+
+#[test]
+fn a_start_at_a_frame_puts_beat_0_on_that_frame() {
+    // A start for frame 1000 sent at frame 0 (a MIDI start stamped ahead): the clock
+    // stands still until frame 1000, where the beat is exactly 0, and a beat later (24,000
+    // frames at 120 bpm) exactly 1.
+    let (mut ctl, mut eng, mut alloc) = setup();
+    ctl.swap(patch(&mut alloc, "beat", Box::new(ClockOut(1, 1e-3))));
+    let early = run(&mut eng, 500, 1e-3);
+    ctl.start_at(1_000);
+    let out = run(&mut eng, 30_000, 1e-3);
+    let beat = |f: usize| if f < 500 { early[f] } else { out[f - 500] };
+    // Until frame 1000 the clock holds the beat it had when the start came.
+    let held = beat(500);
+    assert!((beat(999) - held).abs() < 1e-9, "{} {}", beat(999), held);
+    assert!(beat(1_000).abs() < 1e-9, "{}", beat(1_000));
+    assert!((beat(25_000) - 1.0).abs() < 1e-6, "{}", beat(25_000));
+    // A start whose frame is past: the beat it would have reached since (2,400 frames ago:
+    // a tenth of a beat at 120 bpm), at once.
+    let (mut ctl, mut eng, mut alloc) = setup();
+    ctl.swap(patch(&mut alloc, "beat", Box::new(ClockOut(1, 1e-3))));
+    run(&mut eng, 4_800, 1e-3);
+    ctl.start_at(2_400);
+    let late = run(&mut eng, 100, 1e-3);
+    assert!((late[0] - 0.1).abs() < 1e-6, "{}", late[0]);
+    assert!(ctl.collect().is_empty());
+}
