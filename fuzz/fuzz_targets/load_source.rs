@@ -2,13 +2,17 @@
 //! Cranelift compiler, on both `TierChoice::Auto` and `TierChoice::Js`; each signal of a
 //! load then renders two blocks (native kernels and `update`s run). A small state memory
 //! and low time and memory limits keep each input short.
+//!
+//! The tiers must agree: a signal that `Auto` compiled natively and that renders both
+//! blocks on both tiers without a fault gives the same bits on both, or the target
+//! panics (a finding).
 
 #![no_main]
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use flux_engine::{Block, StateAllocator, StateMemory, STILL};
+use flux_engine::{Block, StateAllocator, StateMemory, Tier, STILL};
 use flux_js::{LoadOptions, Loader, TierChoice};
 use libfuzzer_sys::fuzz_target;
 
@@ -17,7 +21,11 @@ const NAME: &str = "/nonexistent-flux-fuzz/fuzz.js";
 /// Frames of each block a signal renders.
 const FRAMES: usize = 64;
 
-fn load(tier: TierChoice, source: &str) {
+/// What one signal of a load did: its id, its tier, and its two blocks (`None`: it
+/// faulted).
+type Rendered = (String, Tier, Option<Vec<u64>>);
+
+fn load(tier: TierChoice, source: &str) -> Vec<Rendered> {
     let slots = 1024;
     let mut loader = Loader::new(
         Arc::new(StateMemory::new(slots)),
@@ -31,11 +39,15 @@ fn load(tier: TierChoice, source: &str) {
         },
     );
     let Ok(loaded) = loader.load_source(NAME, source) else {
-        return;
+        return Vec::new();
     };
-    let mut out = [0.0; FRAMES];
-    for mut signal in loaded.patch.into_signals() {
+    let tiers: Vec<Tier> = loaded.signals.iter().map(|s| s.tier).collect();
+    let mut rendered = Vec::new();
+    for (signal, tier) in loaded.patch.into_signals().into_iter().zip(tiers) {
+        let mut signal = signal;
+        let mut bits = Some(Vec::with_capacity(2 * FRAMES));
         for _ in 0..2 {
+            let mut out = [0.0; FRAMES];
             let mut block = Block {
                 frames: FRAMES,
                 channels: 1,
@@ -45,13 +57,33 @@ fn load(tier: TierChoice, source: &str) {
             };
             // A fault disables the signal, as the engine does.
             if signal.code.render(&mut block).is_err() {
+                bits = None;
                 break;
             }
+            if let Some(b) = &mut bits {
+                b.extend(out.iter().map(|x| x.to_bits()));
+            }
         }
+        rendered.push((signal.id.clone(), tier, bits));
     }
+    rendered
 }
 
 fuzz_target!(|source: &str| {
-    load(TierChoice::Auto, source);
-    load(TierChoice::Js, source);
+    let auto = load(TierChoice::Auto, source);
+    let js = load(TierChoice::Js, source);
+    for (id, tier, bits) in &auto {
+        let Some((_, _, Some(theirs))) = js.iter().find(|(other, _, _)| other == id) else {
+            continue;
+        };
+        if let (Tier::Native, Some(ours)) = (tier, bits) {
+            if let Some(at) = ours.iter().zip(theirs).position(|(a, b)| a != b) {
+                panic!(
+                    "signal '{id}': the tiers differ at frame {at}: native {} against js {}",
+                    f64::from_bits(ours[at]),
+                    f64::from_bits(theirs[at])
+                );
+            }
+        }
+    }
 });
