@@ -4,8 +4,9 @@
 //! and low time and memory limits keep each input short.
 //!
 //! The tiers must agree: a signal that `Auto` compiled natively and that renders both
-//! blocks on both tiers without a fault gives the same bits on both, or the target
-//! panics (a finding).
+//! blocks on both tiers without a fault gives the same numbers on both, or the target
+//! panics (a finding). 0 and -0, which mix to the same sample, count as equal, as do two
+//! NaNs.
 
 #![no_main]
 
@@ -77,7 +78,13 @@ fuzz_target!(|source: &str| {
             continue;
         };
         if let (Tier::Native, Some(ours)) = (tier, bits) {
-            if let Some(at) = ours.iter().zip(theirs).position(|(a, b)| a != b) {
+            // Equal as numbers: 0 and -0 mix to the same sample; NaNs (which the engine
+            // takes for a fault) are equal whatever their bits.
+            let same = |a: &u64, b: &u64| {
+                let (a, b) = (f64::from_bits(*a), f64::from_bits(*b));
+                a == b || a.is_nan() && b.is_nan()
+            };
+            if let Some(at) = ours.iter().zip(theirs).position(|(a, b)| !same(a, b)) {
                 panic!(
                     "signal '{id}': the tiers differ at frame {at}: native {} against js {}",
                     f64::from_bits(ours[at]),
