@@ -79,15 +79,11 @@ impl NullOutput {
     ///
     /// Panics if the operating system refuses to start a thread.
     pub fn start(self, source: impl Source) -> Running {
-        let status = Arc::new(Status::new("null".to_owned()));
-        let stop = Arc::new(AtomicBool::new(false));
+        let clock = self.new_clock();
+        let (stop, status) = (Arc::clone(&clock.stop), Arc::clone(&clock.status));
         let handle = thread::Builder::new()
             .name("flux-null-output".to_owned())
-            .spawn({
-                let status = Arc::clone(&status);
-                let stop = Arc::clone(&stop);
-                move || run_guarded(self, source, &stop, &status)
-            })
+            .spawn(move || run_guarded(clock, source))
             .expect("cannot start the null output thread");
         let thread = NullThread {
             stop,
@@ -105,17 +101,20 @@ impl NullOutput {
     /// One thread then wakes once per period instead of two. The returned [`Running`]
     /// stops the clock: afterwards `tick` only sleeps a period.
     pub fn clock(self) -> (NullClock, Running) {
-        let status = Arc::new(Status::new("null".to_owned()));
-        let stop = Arc::new(AtomicBool::new(false));
-        let clock = NullClock {
+        let clock = self.new_clock();
+        let (stop, status) = (Arc::clone(&clock.stop), Arc::clone(&clock.status));
+        (clock, Running::clock(stop, self.period_frames, status))
+    }
+
+    fn new_clock(self) -> NullClock {
+        NullClock {
             output: self,
             buffer: vec![0.0; self.period_frames as usize * usize::from(self.channels)],
             base: None,
             frames_since_base: 0,
-            stop: Arc::clone(&stop),
-            status: Arc::clone(&status),
-        };
-        (clock, Running::clock(stop, self.period_frames, status))
+            stop: Arc::new(AtomicBool::new(false)),
+            status: Arc::new(Status::new("null".to_owned())),
+        }
     }
 }
 
@@ -159,6 +158,9 @@ impl NullClock {
             return;
         }
         sleep_until(deadline, &self.stop);
+        if self.stop.load(Ordering::Acquire) {
+            return;
+        }
         // At most MAX_LAG's worth, so the loop is bounded.
         loop {
             self.pull(source);
@@ -200,10 +202,16 @@ impl NullThread {
     }
 }
 
-/// Runs the clock and turns a panic in the source into a reported error.
-fn run_guarded(output: NullOutput, source: impl Source, stop: &AtomicBool, status: &Status) {
+/// Runs the clock on its own thread until stopped, and turns a panic in the source into a
+/// reported error.
+fn run_guarded(mut clock: NullClock, mut source: impl Source) {
     flux_rt::promote_to_realtime();
-    let result = panic::catch_unwind(AssertUnwindSafe(|| run(output, source, stop, status)));
+    let status = Arc::clone(&clock.status);
+    let result = panic::catch_unwind(AssertUnwindSafe(|| {
+        while !clock.stop.load(Ordering::Acquire) {
+            clock.tick(&mut |out: &mut [f32]| source.fill(out));
+        }
+    }));
     if let Err(payload) = result {
         let what = payload
             .downcast_ref::<&str>()
@@ -214,26 +222,6 @@ fn run_guarded(output: NullOutput, source: impl Source, stop: &AtomicBool, statu
             ErrorKind::Stream,
             format!("output \"null\": the source panicked and the output stopped: {what}"),
         ));
-    }
-}
-
-fn run(output: NullOutput, mut source: impl Source, stop: &AtomicBool, status: &Status) {
-    let period = u64::from(output.period_frames);
-    let mut buffer = vec![0.0_f32; output.period_frames as usize * usize::from(output.channels)];
-    let mut base = Instant::now();
-    let mut frames_since_base: u64 = 0;
-    while !stop.load(Ordering::Acquire) {
-        source.fill(&mut buffer);
-        frames_since_base += period;
-        let deadline = base + frames_to_duration(frames_since_base, output.sample_rate);
-        let now = Instant::now();
-        if now > deadline + MAX_LAG {
-            status.xruns.fetch_add(1, Ordering::Relaxed);
-            base = now;
-            frames_since_base = 0;
-            continue;
-        }
-        sleep_until(deadline, stop);
     }
 }
 

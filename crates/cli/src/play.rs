@@ -301,12 +301,7 @@ pub fn run(args: PlayArgs) -> anyhow::Result<ExitCode> {
             reader.wait_primed(Duration::from_secs(2));
             let counters = reader.counters().clone();
             let running = device
-                .start(move |out: &mut [f32]| {
-                    reader.fill(out);
-                    if let Some(tap) = &mut record_tap {
-                        tap.write(out);
-                    }
-                })
+                .start(move |out: &mut [f32]| play_out(&mut reader, &mut record_tap, out))
                 .context("cannot start the audio device")?;
             (dsp, counters, running)
         }
@@ -315,12 +310,7 @@ pub fn run(args: PlayArgs) -> anyhow::Result<ExitCode> {
             let counters = eng.counters().clone();
             let (mut clock, running) = null.clock();
             let drive = move |reader: &mut OutputReader| {
-                clock.tick(&mut |out: &mut [f32]| {
-                    reader.fill(out);
-                    if let Some(tap) = &mut record_tap {
-                        tap.write(out);
-                    }
-                });
+                clock.tick(&mut |out: &mut [f32]| play_out(reader, &mut record_tap, out));
             };
             let dsp = DspThread::spawn_driving(eng, ring_frames, taps, drive)
                 .context("cannot start the DSP thread")?;
@@ -562,6 +552,15 @@ pub fn run(args: PlayArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// What the output plays: the next frames from the ring, copied to the recording (so it
+/// holds what was played, underruns as silence). On the output's thread: real-time safe.
+fn play_out(reader: &mut OutputReader, record: &mut Option<flux_engine::Tap>, out: &mut [f32]) {
+    reader.fill(out);
+    if let Some(tap) = record {
+        tap.write(out);
+    }
 }
 
 /// Picks the output: `--null`, `--device NAME`, or the default device with the null output
