@@ -195,8 +195,9 @@ function patternPeriod(node) {
     }
     if (node.alt) p = Math.min(p * node.alt.length, PATTERN_MAX_CYCLES + 1);
   }
-  // The k-th of n repeats plays in cycle c * n + k.
-  return p / gcd(p, node.times);
+  // The k-th of n repeats plays in cycle c * n + k. Past the cap the pattern is refused,
+  // whatever the repeats would make of it.
+  return p > PATTERN_MAX_CYCLES ? p : p / gcd(p, node.times);
 }
 
 // The onsets of `node` in its cycle `cycle`, placed in [start, start + length).

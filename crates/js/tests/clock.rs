@@ -279,6 +279,11 @@ fn a_pattern_with_a_mistake_names_it_and_where() {
             "<x . . . . . .> <x . . . . . . . . . .>",
             "it repeats only after more than 64 cycles",
         ),
+        // 7 x 11 x 13 cycles, five times within a step: still past the cap.
+        (
+            "[<x . . . . . .> <x . . . . . . . . . .> <x . . . . . . . . . . . .>]*5",
+            "it repeats only after more than 64 cycles",
+        ),
     ] {
         let source = format!("flux('k', () => {{\n  const t = pattern('{text}');\n  return {{ update: () => t() }};\n}});");
         let e = rig
