@@ -6,7 +6,8 @@
 //! The tiers must agree: a signal that `Auto` compiled natively and that renders both
 //! blocks on both tiers without a fault gives the same numbers on both, or the target
 //! panics (a finding). 0 and -0, which mix to the same sample, count as equal, as do two
-//! NaNs.
+//! NaNs. Sources that name `random` are not compared: `Math.random` is not the same
+//! generator on the two tiers.
 
 #![no_main]
 
@@ -73,6 +74,11 @@ fn load(tier: TierChoice, source: &str) -> Vec<Rendered> {
 fuzz_target!(|source: &str| {
     let auto = load(TierChoice::Auto, source);
     let js = load(TierChoice::Js, source);
+    // `Math.random` differs between the tiers by design (native code draws from a
+    // generator seeded with `--seed`, QuickJS from its own): no comparison then.
+    if source.contains("random") {
+        return;
+    }
     for (id, tier, bits) in &auto {
         let Some((_, _, Some(theirs))) = js.iter().find(|(other, _, _)| other == id) else {
             continue;
