@@ -3,18 +3,24 @@
 //! `cargo test -p flux --features link --test link`. Without the feature, `--link` is
 //! refused with a clear message.
 
-#[cfg(not(feature = "link"))]
-#[test]
-fn link_without_the_feature_is_refused_with_exit_2() {
+/// Runs `flux play --null --link` with `more` options on a file never read, and returns
+/// its message after asserting it exits 2.
+fn refused(more: &[&str]) -> String {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_flux"))
         .args(["play", "--null", "--link", "--seconds", "1", "--no-listen"])
+        .args(more)
         .arg("none-needed.js")
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
+    String::from_utf8_lossy(&out.stderr).trim().to_owned()
+}
+
+#[cfg(not(feature = "link"))]
+#[test]
+fn link_without_the_feature_is_refused_with_exit_2() {
     assert_eq!(
-        err.trim(),
+        refused(&[]),
         "flux: built without Ableton Link: rebuild with --features link"
     );
 }
@@ -22,16 +28,8 @@ fn link_without_the_feature_is_refused_with_exit_2() {
 /// Link and MIDI clock in would both lead the tempo: refused, with or without the feature.
 #[test]
 fn link_and_midi_clock_in_together_are_refused() {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_flux"))
-        .args(["play", "--null", "--link", "--midi", "x"])
-        .args(["--midi-clock", "in", "--seconds", "1"])
-        .args(["--no-listen", "none-needed.js"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(
-        err.trim(),
+        refused(&["--midi", "x", "--midi-clock", "in"]),
         "flux: --link and --midi-clock in would both lead the tempo: choose one"
     );
 }

@@ -395,17 +395,23 @@ impl flux_engine::Signal for Keys {
     }
 }
 
-#[test]
-fn midi_in_allocates_nothing_and_lands_on_its_frame() {
+/// A mono engine playing [`Keys`].
+fn keys_engine() -> (flux_engine::Controller, flux_engine::Engine) {
     let state = Arc::new(StateMemory::new(4096));
     let mut alloc = StateAllocator::new(4096, 64);
-    let (mut ctl, mut eng) = engine(EngineConfig::new(48_000, 1), state);
+    let (mut ctl, eng) = engine(EngineConfig::new(48_000, 1), state);
     let block = alloc.block_of("keys").unwrap();
     ctl.swap(Patch::new(vec![PatchSignal::new(
         "keys",
         block,
         Box::new(Keys),
     )]));
+    (ctl, eng)
+}
+
+#[test]
+fn midi_in_allocates_nothing_and_lands_on_its_frame() {
+    let (mut ctl, mut eng) = keys_engine();
     let mut midi = ctl.take_midi().unwrap();
     assert!(ctl.take_midi().is_none(), "one sender");
     for (frame, bytes) in [(300, [0x90, 64, 90]), (700, [0x80, 64, 0])] {
@@ -465,15 +471,7 @@ fn a_dsp_thread_that_drives_its_output_plays_every_frame_in_order_without_alloca
 
 #[test]
 fn midi_clock_out_and_voices_allocate_nothing() {
-    let state = Arc::new(StateMemory::new(4096));
-    let mut alloc = StateAllocator::new(4096, 64);
-    let (mut ctl, mut eng) = engine(EngineConfig::new(48_000, 1), state);
-    let block = alloc.block_of("keys").unwrap();
-    ctl.swap(Patch::new(vec![PatchSignal::new(
-        "keys",
-        block,
-        Box::new(Keys),
-    )]));
+    let (mut ctl, mut eng) = keys_engine();
     let mut ticks = ctl.take_midi_clock().unwrap();
     let mut midi = ctl.take_midi().unwrap();
     // Eight voices, a ninth that steals one, controllers, a bend, all notes off.

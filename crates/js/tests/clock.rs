@@ -1,84 +1,14 @@
 //! The transport's clock on both tiers: every signal reads the same values to the frame,
 //! whenever it was made; sequencing units fire on their frames; tempo glides stay smooth.
 
-use std::sync::Arc;
+mod clock_rig;
 
 use assert_no_alloc::{assert_no_alloc, AllocDisabler};
-use flux_engine::{engine, Controller, Engine, EngineConfig, StateAllocator, StateMemory, Tier};
-use flux_js::{LoadOptions, Loader, TierChoice};
+use clock_rig::{both, rig};
+use flux_js::TierChoice;
 
 #[global_allocator]
 static ALLOCATOR: AllocDisabler = AllocDisabler;
-
-const SR: u32 = 48_000;
-
-struct Rig {
-    loader: Loader,
-    ctl: Controller,
-    eng: Engine,
-    tier: Tier,
-    channels: usize,
-}
-
-fn rig(tier: TierChoice, channels: usize) -> Rig {
-    let state = Arc::new(StateMemory::new(1 << 16));
-    let loader = Loader::new(
-        state.clone(),
-        StateAllocator::new(1 << 16, 64),
-        LoadOptions {
-            sample_rate: SR,
-            channels,
-            tier,
-            ..LoadOptions::default()
-        },
-    );
-    let (ctl, eng) = engine(EngineConfig::new(SR, channels), state);
-    let tier = if tier == TierChoice::Native {
-        Tier::Native
-    } else {
-        Tier::Js
-    };
-    Rig {
-        loader,
-        ctl,
-        eng,
-        tier,
-        channels,
-    }
-}
-
-impl Rig {
-    fn swap(&mut self, source: &str) {
-        let loaded = self
-            .loader
-            .load_source("clock.js", source)
-            .unwrap_or_else(|d| panic!("{d}\n{source}"));
-        for s in &loaded.signals {
-            assert_eq!(s.tier, self.tier, "{}: {:?}", s.id, s.reason);
-        }
-        self.ctl.swap(loaded.patch);
-    }
-
-    /// Renders `frames` frames in uneven chunks.
-    fn render(&mut self, frames: usize) -> Vec<f32> {
-        let mut out = vec![0.0f32; frames * self.channels];
-        for chunk in out.chunks_mut(101 * self.channels) {
-            self.eng.process(chunk);
-        }
-        out
-    }
-}
-
-/// Runs `scenario` on both tiers, asserts they agree bit for bit, returns the output.
-fn both(channels: usize, scenario: impl Fn(&mut Rig) -> Vec<f32>) -> Vec<f32> {
-    let js = scenario(&mut rig(TierChoice::Js, channels));
-    let native = scenario(&mut rig(TierChoice::Native, channels));
-    assert_eq!(js.len(), native.len());
-    for (i, (a, b)) in js.iter().zip(&native).enumerate() {
-        assert_eq!(a.to_bits(), b.to_bits(), "sample {i}: js {a} native {b}");
-    }
-    native
-}
 
 #[test]
 fn a_signal_added_later_reads_the_same_beat() {

@@ -1,83 +1,23 @@
 //! MIDI in's controllers, pitch bend and polyphonic voices on both tiers: to the frame,
 //! bit-identical, and without allocating on the native tier.
 
-use std::sync::Arc;
+mod clock_rig;
 
 use assert_no_alloc::{assert_no_alloc, AllocDisabler};
-use flux_engine::{
-    engine, Controller, Engine, EngineConfig, MidiEvent, StateAllocator, StateMemory, Tier,
-};
-use flux_js::{LoadOptions, Loader, TierChoice};
+use clock_rig::{rig, Rig};
+use flux_engine::MidiEvent;
+use flux_js::TierChoice;
 
 #[global_allocator]
 static ALLOCATOR: AllocDisabler = AllocDisabler;
 
-const SR: u32 = 48_000;
-
-struct Rig {
-    loader: Loader,
-    ctl: Controller,
-    eng: Engine,
-    tier: Tier,
-    channels: usize,
-}
-
-fn rig(tier: TierChoice, channels: usize) -> Rig {
-    let state = Arc::new(StateMemory::new(1 << 16));
-    let options = LoadOptions {
-        sample_rate: SR,
-        channels,
-        tier,
-        ..LoadOptions::default()
-    };
-    let loader = Loader::new(state.clone(), StateAllocator::new(1 << 16, 64), options);
-    let (ctl, eng) = engine(EngineConfig::new(SR, channels), state);
-    let tier = if tier == TierChoice::Native {
-        Tier::Native
-    } else {
-        Tier::Js
-    };
-    Rig {
-        loader,
-        ctl,
-        eng,
-        tier,
-        channels,
-    }
-}
-
-impl Rig {
-    fn swap(&mut self, source: &str) {
-        let loaded = self
-            .loader
-            .load_source("midi.js", source)
-            .unwrap_or_else(|d| panic!("{d}\n{source}"));
-        for s in &loaded.signals {
-            assert_eq!(s.tier, self.tier, "{}: {:?}", s.id, s.reason);
-        }
-        self.ctl.swap(loaded.patch);
-    }
-
-    /// Renders `frames` frames in uneven chunks.
-    fn render(&mut self, frames: usize) -> Vec<f32> {
-        let mut out = vec![0.0f32; frames * self.channels];
-        for chunk in out.chunks_mut(101 * self.channels) {
-            self.eng.process(chunk);
-        }
-        out
-    }
-}
-
 /// Runs `scenario` on both tiers, asserts they agree bit for bit, returns the output as
 /// the signals gave it (the master's tanh undone).
 fn both(channels: usize, scenario: impl Fn(&mut Rig) -> Vec<f32>) -> Vec<f64> {
-    let js = scenario(&mut rig(TierChoice::Js, channels));
-    let native = scenario(&mut rig(TierChoice::Native, channels));
-    assert_eq!(js.len(), native.len());
-    for (i, (a, b)) in js.iter().zip(&native).enumerate() {
-        assert_eq!(a.to_bits(), b.to_bits(), "sample {i}: js {a} native {b}");
-    }
-    native.iter().map(|&x| f64::from(x).atanh()).collect()
+    clock_rig::both(channels, scenario)
+        .iter()
+        .map(|&x| f64::from(x).atanh())
+        .collect()
 }
 
 fn ev(frame: u64, bytes: [u8; 3]) -> MidiEvent {
